@@ -1,0 +1,36 @@
+# One entry point per task; .ci/run calls `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test style types unit bench clean
+
+$(STAMP): pyproject.toml package.json
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,fast]'
+	npm install --no-audit --no-fund --loglevel=error
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Start the example chat server on http://127.0.0.1:3000 (embedded defaults, no other service).
+demo: setup
+	$(BIN)/python examples/chat/server.py --port 3000
+
+style: setup
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
+
+types: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -q
+
+## The whole suite: lint, format, types, then every test.
+test: style types unit
+
+clean:
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

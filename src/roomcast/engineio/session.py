@@ -1,0 +1,204 @@
+"""The server side of one Engine.IO v4 session, as data.
+
+The I/O layer feeds received packets and the current time in, sends what
+``packets_to_send()`` returns over the current transport, dispatches what
+``events_received()`` returns, and calls ``handle_timeout()`` at ``next_deadline()``.
+
+Heartbeat (v4): the server sends PING every ``ping_interval`` (counted from the last PONG);
+a PONG must arrive within ``ping_timeout`` of the PING or the session closes.
+
+Upgrade: packets that arrive over the probing WebSocket go to ``receive_probe()``:
+``2probe`` is answered ``3probe`` on that WebSocket and a NOOP is queued to release the
+pending poll; ``5`` switches the session to WebSocket.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import Final
+
+from .events import Closed, CloseReason, Event, Message, Upgraded
+from .packets import Packet, PacketType
+
+
+class Transport(StrEnum):
+    POLLING = "polling"
+    WEBSOCKET = "websocket"
+
+
+class State(Enum):
+    OPEN = "open"
+    UPGRADING = "upgrading"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    max_payload: int = 1_000_000
+    allow_upgrades: bool = True
+
+
+_PROBE: Final = "probe"
+
+
+class EngineSession:
+    """Sans-IO state of one Engine.IO v4 session (server side)."""
+
+    __slots__ = (
+        "_events",
+        "_next_ping",
+        "_outbox",
+        "_pong_deadline",
+        "config",
+        "sid",
+        "state",
+        "transport",
+    )
+
+    def __init__(self, sid: str, transport: Transport, config: EngineConfig, *, now: float) -> None:
+        self.sid = sid
+        self.transport = transport
+        self.config = config
+        self.state = State.OPEN
+        self._events: list[Event] = []
+        self._outbox: list[Packet] = [Packet(PacketType.OPEN, self._handshake())]
+        self._next_ping = now + config.ping_interval
+        self._pong_deadline: float | None = None
+
+    def _handshake(self) -> str:
+        upgrades = (
+            ["websocket"]
+            if self.transport is Transport.POLLING and self.config.allow_upgrades
+            else []
+        )
+        return json.dumps(
+            {
+                "sid": self.sid,
+                "upgrades": upgrades,
+                "pingInterval": round(self.config.ping_interval * 1000),
+                "pingTimeout": round(self.config.ping_timeout * 1000),
+                "maxPayload": self.config.max_payload,
+            },
+            separators=(",", ":"),
+        )
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    # -- receiving ----------------------------------------------------------------------
+
+    def receive_packets(self, packets: list[Packet], *, now: float) -> None:
+        """Feed packets received over the current transport."""
+        for packet in packets:
+            if self.state is State.CLOSED:
+                return
+            self._receive(packet, now)
+
+    def _receive(self, packet: Packet, now: float) -> None:
+        kind = packet.type
+        if kind is PacketType.MESSAGE:
+            self._events.append(Message(packet.data))
+        elif kind is PacketType.PONG:
+            self._pong_deadline = None
+            self._next_ping = now + self.config.ping_interval
+        elif kind is PacketType.PING:
+            self._outbox.append(Packet(PacketType.PONG, packet.data))
+        elif kind is PacketType.CLOSE:
+            self._close(CloseReason.TRANSPORT_CLOSE, notify_peer=False)
+        elif kind is PacketType.OPEN or kind is PacketType.UPGRADE:
+            self._close(CloseReason.PARSE_ERROR, notify_peer=True)
+        # NOOP: nothing to do
+
+    def receive_probe(self, packet: Packet) -> list[Packet] | None:
+        """Feed a packet received over the WebSocket that probes an upgrade.
+
+        Returns the packets to send on that WebSocket, or None when the probe must be
+        refused (close that WebSocket; the session goes on over polling).
+        """
+        if self.transport is not Transport.POLLING or self.state is State.CLOSED:
+            return None
+        if packet.type is PacketType.PING and packet.data == _PROBE and self.state is State.OPEN:
+            self.state = State.UPGRADING
+            self._outbox.append(Packet(PacketType.NOOP))
+            return [Packet(PacketType.PONG, _PROBE)]
+        if packet.type is PacketType.UPGRADE and self.state is State.UPGRADING:
+            self.transport = Transport.WEBSOCKET
+            self.state = State.OPEN
+            self._events.append(Upgraded())
+            return []
+        return None
+
+    def can_probe(self) -> bool:
+        """Whether a WebSocket may start probing an upgrade of this session now."""
+        return (
+            self.transport is Transport.POLLING
+            and self.state is State.OPEN
+            and self.config.allow_upgrades
+        )
+
+    def cancel_upgrade(self) -> None:
+        """The probing WebSocket went away before completing the upgrade."""
+        if self.state is State.UPGRADING:
+            self.state = State.OPEN
+
+    # -- sending ------------------------------------------------------------------------
+
+    def send_message(self, data: str | bytes) -> None:
+        """Queue a MESSAGE; dropped silently once the session is closed."""
+        if self.state is not State.CLOSED:
+            self._outbox.append(Packet(PacketType.MESSAGE, data))
+
+    def close(self, reason: CloseReason = CloseReason.FORCED_CLOSE) -> None:
+        """Close the session from this side: a CLOSE packet is queued for the peer."""
+        self._close(reason, notify_peer=True)
+
+    def fail(self, reason: CloseReason) -> None:
+        """The transport broke or the peer misbehaved: close without telling the peer."""
+        self._close(reason, notify_peer=False)
+
+    def _close(self, reason: CloseReason, *, notify_peer: bool) -> None:
+        if self.state is State.CLOSED:
+            return
+        self.state = State.CLOSED
+        if notify_peer:  # what was queued before still goes out first
+            self._outbox.append(Packet(PacketType.CLOSE))
+        else:
+            self._outbox.clear()
+        self._events.append(Closed(reason))
+
+    # -- what the I/O layer must do ------------------------------------------------------
+
+    def packets_to_send(self) -> list[Packet]:
+        """Packets to write on the current transport now (drains the queue)."""
+        packets, self._outbox = self._outbox, []
+        return packets
+
+    def has_packets_to_send(self) -> bool:
+        return bool(self._outbox)
+
+    def events_received(self) -> list[Event]:
+        """What happened since the last call (drains the list)."""
+        events, self._events = self._events, []
+        return events
+
+    def next_deadline(self) -> float | None:
+        """When ``handle_timeout`` must be called next; None once closed."""
+        if self.state is State.CLOSED:
+            return None
+        return self._pong_deadline if self._pong_deadline is not None else self._next_ping
+
+    def handle_timeout(self, *, now: float) -> None:
+        """Send a PING when one is due; close the session when a PONG is overdue."""
+        if self.state is State.CLOSED:
+            return
+        if self._pong_deadline is not None:
+            if now >= self._pong_deadline:
+                self._close(CloseReason.PING_TIMEOUT, notify_peer=True)
+        elif now >= self._next_ping:
+            self._outbox.append(Packet(PacketType.PING))
+            self._pong_deadline = now + self.config.ping_timeout

@@ -1,0 +1,91 @@
+"""Every exception roomcast raises.
+
+```
+RoomcastError
+├── ProtocolError                  sans-IO layers only
+│   ├── LocalProtocolError         we were asked to send something illegal (a bug in the caller)
+│   └── RemoteProtocolError        the peer sent something illegal
+│       └── PayloadTooLarge        .size, .limit
+├── InvalidState                   operation not allowed in the current state
+├── ConnectionClosed               use after close; .reason
+├── ConnectionRefused              raised by user code in middleware; .message, .data go to CONNECT_ERROR
+├── NamespaceNotFound
+└── AckTimeout(TimeoutError)       .responses: what arrived before the deadline (broadcasts)
+```
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RoomcastError(Exception):
+    """Base class of every roomcast exception."""
+
+
+class ProtocolError(RoomcastError):
+    """A protocol rule was broken."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We were asked to send something the protocol does not allow."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something the protocol does not allow."""
+
+
+class PayloadTooLarge(RemoteProtocolError):
+    """The peer sent a message or request body over the configured limit."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"payload of {size} bytes is over the limit of {limit}")
+        self.size = size
+        self.limit = limit
+
+
+class InvalidState(RoomcastError):
+    """The operation is not allowed in the current state."""
+
+
+class ConnectionClosed(RoomcastError):
+    """The connection is closed; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ConnectionRefused(RoomcastError):
+    """Raise it in a middleware or connect handler to refuse a namespace connection.
+
+    The client receives a CONNECT_ERROR packet whose ``message`` is ``message`` and whose
+    ``data`` is ``data`` (when given).
+    """
+
+    def __init__(self, message: str = "Connection refused", data: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+    def payload(self) -> dict[str, Any]:
+        """The CONNECT_ERROR payload sent to the client."""
+        payload: dict[str, Any] = {"message": self.message}
+        if self.data is not None:
+            payload["data"] = self.data
+        return payload
+
+
+class NamespaceNotFound(RoomcastError):
+    """No namespace matches the requested name."""
+
+
+class AckTimeout(RoomcastError, TimeoutError):
+    """An acknowledgement did not arrive in time.
+
+    For a broadcast, ``responses`` holds the acknowledgements that did arrive.
+    """
+
+    def __init__(self, message: str = "operation has timed out", responses: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.responses: list[Any] = responses if responses is not None else []

@@ -1,0 +1,214 @@
+"""Socket.IO v5 packets: ``<type>[<attachments>-][<namespace>,][<ack id>][<JSON>]``.
+
+Binary values anywhere in the data are replaced by ``{"_placeholder":true,"num":i}`` and
+sent as separate binary messages after the text one (BINARY_EVENT / BINARY_ACK).
+The JSON functions are injectable so the I/O layer can pass a faster codec.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Final
+
+from ..exceptions import RemoteProtocolError
+
+Dumps = Callable[[Any], str]
+Loads = Callable[[str], Any]
+
+
+class PacketType(IntEnum):
+    CONNECT = 0
+    DISCONNECT = 1
+    EVENT = 2
+    ACK = 3
+    CONNECT_ERROR = 4
+    BINARY_EVENT = 5
+    BINARY_ACK = 6
+
+
+_TYPE_BY_CHAR: Final = {str(int(t)): t for t in PacketType}
+_BINARY_TYPES: Final = (PacketType.BINARY_EVENT, PacketType.BINARY_ACK)
+RESERVED_EVENTS: Final = frozenset(
+    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+)
+_NO_DATA: Final = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    type: PacketType
+    namespace: str = "/"
+    data: Any = None
+    id: int | None = None
+
+
+def json_dumps(value: Any) -> str:
+    """Compact JSON, non-ASCII kept as is (like JSON.stringify)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# -- encoding ------------------------------------------------------------------------------
+
+
+def encode_packet(packet: Packet, dumps: Dumps = json_dumps) -> list[str | bytes]:
+    """Encode a packet into Engine.IO messages: one text message, then any attachments.
+
+    EVENT and ACK packets whose data holds bytes become BINARY_EVENT / BINARY_ACK.
+    """
+    kind = packet.type
+    data = packet.data
+    if data is None:
+        return [_header(kind, packet.namespace, packet.id, 0)]
+    try:
+        text = dumps(data)
+    except TypeError:  # bytes somewhere in the data: the rare path
+        attachments: list[bytes] = []
+        data = _deconstruct(data, attachments)
+        if not attachments:
+            raise
+        if kind is PacketType.EVENT:
+            kind = PacketType.BINARY_EVENT
+        elif kind is PacketType.ACK:
+            kind = PacketType.BINARY_ACK
+        header = _header(kind, packet.namespace, packet.id, len(attachments))
+        return [header + dumps(data), *attachments]
+    return [_header(kind, packet.namespace, packet.id, 0) + text]
+
+
+def _header(kind: PacketType, namespace: str, ack_id: int | None, attachments: int) -> str:
+    parts = [str(int(kind))]
+    if kind in _BINARY_TYPES:
+        parts.append(f"{attachments}-")
+    if namespace != "/":
+        parts.append(namespace + ",")
+    if ack_id is not None:
+        parts.append(str(ack_id))
+    return "".join(parts)
+
+
+def _deconstruct(value: Any, attachments: list[bytes]) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        attachments.append(bytes(value))
+        return {"_placeholder": True, "num": len(attachments) - 1}
+    if isinstance(value, list | tuple):
+        return [_deconstruct(v, attachments) for v in value]
+    if isinstance(value, dict):
+        return {k: _deconstruct(v, attachments) for k, v in value.items()}
+    return value
+
+
+# -- decoding ------------------------------------------------------------------------------
+
+
+class Decoder:
+    """Incremental decoder: feed each Engine.IO message; get whole packets back.
+
+    ``receive`` returns a packet when one is complete, None while binary attachments are
+    still expected, and raises RemoteProtocolError for anything the spec does not allow.
+    """
+
+    __slots__ = ("_attachments", "_expected", "_loads", "_pending")
+
+    def __init__(self, loads: Loads = json.loads) -> None:
+        self._loads = loads
+        self._pending: Packet | None = None
+        self._expected = 0
+        self._attachments: list[bytes] = []
+
+    @property
+    def awaiting_attachments(self) -> bool:
+        return self._pending is not None
+
+    def receive(self, message: str | bytes) -> Packet | None:
+        if isinstance(message, bytes):
+            return self._receive_attachment(message)
+        if self._pending is not None:
+            raise RemoteProtocolError("text message while binary attachments were expected")
+        packet, expected = self._parse(message)
+        if expected == 0:
+            return packet
+        self._pending, self._expected, self._attachments = packet, expected, []
+        return None
+
+    def _receive_attachment(self, data: bytes) -> Packet | None:
+        pending = self._pending
+        if pending is None:
+            raise RemoteProtocolError("unexpected binary message")
+        self._attachments.append(data)
+        if len(self._attachments) < self._expected:
+            return None
+        data_with_bytes = _reconstruct(pending.data, self._attachments)
+        self._pending, self._attachments = None, []
+        return Packet(pending.type, pending.namespace, data_with_bytes, pending.id)
+
+    def _parse(self, text: str) -> tuple[Packet, int]:
+        if not text or (kind := _TYPE_BY_CHAR.get(text[0])) is None:
+            raise RemoteProtocolError(f"unknown packet type in {text[:20]!r}")
+        i, n = 1, len(text)
+        attachments = 0
+        if kind in _BINARY_TYPES:
+            dash = text.find("-", i)
+            if dash < 0 or not text[i:dash].isdigit():
+                raise RemoteProtocolError("invalid attachment count")
+            attachments = int(text[i:dash])
+            i = dash + 1
+        namespace = "/"
+        if i < n and text[i] == "/":
+            comma = text.find(",", i)
+            end = n if comma < 0 else comma
+            namespace = text[i:end]
+            i = end + 1 if comma >= 0 else n
+        ack_id = None
+        start = i
+        while i < n and text[i].isdigit() and text[i].isascii():
+            i += 1
+        if i > start:
+            ack_id = int(text[start:i])
+        data: Any = None
+        if i < n:
+            try:
+                data = self._loads(text[i:])
+            except ValueError as exc:
+                raise RemoteProtocolError("invalid JSON payload") from exc
+        packet = Packet(kind, namespace, data, ack_id)
+        _validate(packet, has_data=i < n)
+        return packet, attachments
+
+
+def _validate(packet: Packet, *, has_data: bool) -> None:
+    kind, data = packet.type, packet.data
+    if kind is PacketType.CONNECT:
+        ok = not has_data or isinstance(data, dict)
+    elif kind is PacketType.DISCONNECT:
+        ok = not has_data
+    elif kind is PacketType.CONNECT_ERROR:
+        ok = isinstance(data, str | dict)
+    elif kind in (PacketType.EVENT, PacketType.BINARY_EVENT):
+        ok = (
+            isinstance(data, list)
+            and len(data) > 0
+            and (
+                (isinstance(data[0], str) and data[0] not in RESERVED_EVENTS)
+                or (isinstance(data[0], int) and not isinstance(data[0], bool))
+            )
+        )
+    else:  # ACK, BINARY_ACK
+        ok = isinstance(data, list) and packet.id is not None
+    if not ok:
+        raise RemoteProtocolError(f"invalid {kind.name} payload")
+
+
+def _reconstruct(value: Any, attachments: list[bytes]) -> Any:
+    if isinstance(value, list):
+        return [_reconstruct(v, attachments) for v in value]
+    if isinstance(value, dict):
+        if value.get("_placeholder") is True and isinstance(value.get("num"), int):
+            num = value["num"]
+            if not 0 <= num < len(attachments):
+                raise RemoteProtocolError("placeholder refers to a missing attachment")
+            return attachments[num]
+        return {k: _reconstruct(v, attachments) for k, v in value.items()}
+    return value

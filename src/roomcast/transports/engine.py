@@ -1,0 +1,534 @@
+"""The Engine.IO v4 server: sessions over WebSocket and HTTP long-polling.
+
+Usable on its own (plain messages, like the ``engine.io`` npm package) and as the base of
+the Socket.IO server. Hosts (aiohttp, ASGI) hand it requests through ``handle_http``,
+``check_websocket`` and ``serve_websocket``; the protocol itself lives in the sans-IO
+``EngineSession``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final
+
+from ..engineio import (
+    CloseReason,
+    Closed,
+    EngineConfig,
+    EngineSession,
+    Message,
+    Packet,
+    Transport,
+    Upgraded,
+    decode_packet,
+    decode_payload,
+    encode_packet,
+    encode_payload,
+)
+from ..exceptions import PayloadTooLarge, RemoteProtocolError
+from .http import (
+    CorsPolicy,
+    ErrorCode,
+    HandshakeRequest,
+    HttpResponse,
+    ReadBody,
+    error_response,
+    text_response,
+)
+from .websocket import Cork, Outgoing, WebSocketLink
+
+logger = logging.getLogger("roomcast.engine")
+
+AllowRequest = Callable[[HandshakeRequest], bool | Awaitable[bool]]
+StaticRoute = Callable[[HandshakeRequest], HttpResponse | None]
+_EVENTS: Final = ("connection", "message", "close")
+
+
+class EngineSocket:
+    """One Engine.IO session with its I/O: the current transport, the pending poll, the timer."""
+
+    __slots__ = (
+        "_link",
+        "_poll",
+        "_posting",
+        "_server",
+        "_session",
+        "_timer",
+        "_timer_at",
+        "data",
+        "request",
+        "sid",
+    )
+
+    def __init__(self, server: EngineServer, session: EngineSession, request: HandshakeRequest) -> None:
+        self._server = server
+        self._session = session
+        self.sid = session.sid
+        self.request = request
+        self.data: Any = None
+        """Free for the layer above (the Socket.IO server keeps its connection state here)."""
+        self._link: WebSocketLink | None = None
+        self._poll: asyncio.Future[None] | None = None
+        self._posting = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+
+    @property
+    def transport(self) -> str:
+        return self._session.transport.value
+
+    @property
+    def closed(self) -> bool:
+        return self._session.closed
+
+    # -- sending ------------------------------------------------------------------------
+
+    def send(self, data: str | bytes) -> None:
+        """Queue one message for the peer; never blocks. Dropped once closed."""
+        self.send_outgoing(Outgoing(data))
+
+    def send_outgoing(self, message: Outgoing) -> None:
+        """Queue a prepared message (the broadcast hot path)."""
+        link = self._link
+        if link is not None:
+            if message.volatile and link.buffered_amount():
+                return
+            link.send_outgoing(message)
+            return
+        if message.volatile and self._poll is None:
+            return
+        self._session.send_message(message.data)
+        self._wake_poll()
+
+    def close(self, reason: CloseReason = CloseReason.FORCED_CLOSE) -> None:
+        """Close the session: queued messages and a CLOSE packet go out first."""
+        self._session.close(reason)
+        self._pump()
+
+    # -- the sans-IO session's requests --------------------------------------------------
+
+    def _now(self) -> float:
+        return self._server.loop.time()
+
+    def _pump(self) -> None:
+        """Do what the session asks: switch transport, send packets, dispatch events, arm timer."""
+        session = self._session
+        events = session.events_received()
+        for event in events:
+            if isinstance(event, Upgraded):
+                self._wake_poll()  # the paused poll ends with what is queued (or a NOOP)
+        if session.has_packets_to_send():
+            link = self._link
+            if link is not None:
+                for packet in session.packets_to_send():
+                    link.send_encoded(encode_packet(packet))
+            else:
+                self._wake_poll()
+        for event in events:
+            if isinstance(event, Message):
+                self._server._dispatch("message", self, event.data)
+            elif isinstance(event, Closed):
+                self._teardown(event.reason)
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        deadline = self._session.next_deadline()
+        if deadline is None:
+            return
+        timer = self._timer
+        if timer is not None:
+            if self._timer_at <= deadline:
+                return  # it fires first; the session re-checks then
+            timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._server.loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._session.handle_timeout(now=self._now())
+        self._pump()
+
+    def _teardown(self, reason: CloseReason) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._server._forget(self)
+        self._wake_poll()
+        link = self._link
+        if link is not None:
+            self._server._spawn(link.aclose())
+        self._server._dispatch("close", self, reason.value)
+
+    def _on_overflow(self) -> None:
+        logger.warning("closing %s: write buffer over the limit (client not reading)", self.sid)
+        self._session.fail(CloseReason.TRANSPORT_ERROR)
+        self._pump()
+
+    # -- receiving ----------------------------------------------------------------------
+
+    def _receive_message(self, data: str | bytes) -> None:
+        """One WebSocket message over the current transport."""
+        if isinstance(data, str) and data[:1] == "4":  # the common case: straight through
+            if not self._session.closed:
+                self._server._dispatch("message", self, data[1:])
+            return
+        try:
+            packet = decode_packet(data)
+        except RemoteProtocolError:
+            logger.info("closing %s: invalid packet %.40r", self.sid, data)
+            self._session.fail(CloseReason.PARSE_ERROR)
+        else:
+            if packet.type == 4:
+                if not self._session.closed:
+                    self._server._dispatch("message", self, packet.data)
+                return
+            self._session.receive_packets([packet], now=self._now())
+        self._pump()
+
+    def _transport_lost(self, failure: str | None) -> None:
+        if failure is not None:
+            logger.info("closing %s: %s", self.sid, failure)
+        self._session.fail(CloseReason.TRANSPORT_ERROR if failure else CloseReason.TRANSPORT_CLOSE)
+        self._pump()
+
+    # -- long-polling ---------------------------------------------------------------------
+
+    def _wake_poll(self) -> None:
+        poll = self._poll
+        if poll is not None and not poll.done():
+            poll.set_result(None)
+
+    async def handle_poll(self) -> HttpResponse:
+        """GET: wait for packets, then answer them as one payload."""
+        if self._poll is not None:
+            logger.info("closing %s: overlapping polling GET", self.sid)
+            self._session.fail(CloseReason.TRANSPORT_ERROR)
+            self._pump()
+            return error_response(ErrorCode.BAD_REQUEST)
+        session = self._session
+        if not session.has_packets_to_send() and not session.closed:
+            self._poll = self._server.loop.create_future()
+            try:
+                await self._poll
+            finally:
+                self._poll = None
+        packets = session.packets_to_send()
+        return text_response(encode_payload(packets) if packets else "6")
+
+    async def handle_post(self, read_body: ReadBody) -> HttpResponse:
+        """POST: the client's packets."""
+        if self._posting:
+            logger.info("closing %s: overlapping polling POST", self.sid)
+            self._session.fail(CloseReason.TRANSPORT_ERROR)
+            self._pump()
+            return error_response(ErrorCode.BAD_REQUEST)
+        self._posting = True
+        try:
+            body = await read_body(self._server.config.max_payload)
+        except PayloadTooLarge as exc:
+            logger.info("closing %s: %s", self.sid, exc)
+            self._session.fail(CloseReason.TRANSPORT_ERROR)
+            self._pump()
+            return HttpResponse(413, b"Payload Too Large", {"Content-Type": "text/plain"})
+        finally:
+            self._posting = False
+        try:
+            packets = decode_payload(body.decode())
+        except (RemoteProtocolError, UnicodeDecodeError):
+            logger.info("closing %s: invalid polling payload", self.sid)
+            self._session.fail(CloseReason.PARSE_ERROR)
+            self._pump()
+            return error_response(ErrorCode.BAD_REQUEST)
+        for packet in packets:
+            if packet.type == 4:
+                if not self._session.closed:
+                    self._server._dispatch("message", self, packet.data)
+            else:
+                self._session.receive_packets([packet], now=self._now())
+        self._pump()
+        return text_response("ok", "text/html")
+
+    # -- WebSocket ------------------------------------------------------------------------
+
+    async def run_websocket(self, link: WebSocketLink) -> None:
+        """Serve this session over ``link`` until it closes."""
+        self._link = link
+        self._pump()  # the OPEN packet
+        await self._read(link)
+
+    async def _read(self, link: WebSocketLink) -> None:
+        while (data := await link.receive()) is not None:
+            self._receive_message(data)
+            if self._session.closed:
+                return
+        self._transport_lost(link.failure)
+
+    async def probe_upgrade(self, link: WebSocketLink) -> None:
+        """Serve a WebSocket that probes an upgrade of this polling session."""
+        session = self._session
+        timeout = self._server.upgrade_timeout
+        while True:
+            try:
+                data = await asyncio.wait_for(link.receive(), timeout)
+            except TimeoutError:
+                data = None
+            if data is None:
+                session.cancel_upgrade()
+                await link.aclose()
+                return
+            try:
+                answers = session.receive_probe(decode_packet(data))
+            except RemoteProtocolError:
+                answers = None
+            if answers is None:
+                session.cancel_upgrade()
+                await link.aclose()
+                return
+            for packet in answers:
+                link.send_encoded(encode_packet(packet))
+            if session.transport is Transport.WEBSOCKET:
+                self._link = link
+                self._pump()
+                await self._read(link)
+                return
+            self._pump()
+
+
+class Hosting:
+    """``run``, ``listen``, ``attach`` and ``asgi_app`` for anything that wraps an EngineServer."""
+
+    engine: EngineServer
+
+    def run(self, host: str = "127.0.0.1", port: int = 3000) -> None:
+        """Serve on aiohttp until interrupted."""
+        from .aiohttp import run
+
+        run(self.engine, host, port)
+
+    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> Any:
+        """Start serving on aiohttp in the running loop; returns a Listener (``.port``, ``.url``, ``aclose()``)."""
+        from .aiohttp import listen
+
+        return await listen(self.engine, host, port)
+
+    def attach(self, app: Any) -> None:
+        """Mount into an existing ``aiohttp.web.Application``."""
+        from .aiohttp import attach
+
+        attach(self.engine, app)
+
+    def asgi_app(self, other_asgi_app: Any = None) -> Any:
+        """An ASGI application serving this server (and ``other_asgi_app`` for other paths)."""
+        from .asgi import ASGIApp
+
+        return ASGIApp(self.engine, other_asgi_app)
+
+
+Handler = Callable[..., Any]
+
+
+class EngineServer(Hosting):
+    """An Engine.IO v4 server.
+
+    Handlers: ``connection(conn)``, ``message(conn, data)``, ``close(conn, reason)``; each may
+    be a plain function (called inline) or a coroutine function (run as a task).
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str = "/engine.io/",
+        ping_interval: float = 25.0,
+        ping_timeout: float = 20.0,
+        max_http_buffer_size: int = 1_000_000,
+        transports: Sequence[str] = ("polling", "websocket"),
+        allow_upgrades: bool = True,
+        upgrade_timeout: float = 10.0,
+        cors_allowed_origins: str | Sequence[str] | None = None,
+        cors_credentials: bool = True,
+        allow_request: AllowRequest | None = None,
+        max_write_buffer: int = 16 * 1024 * 1024,
+    ) -> None:
+        unknown = set(transports) - {t.value for t in Transport}
+        if unknown or not transports:
+            raise ValueError(f"unknown transports: {sorted(unknown)}")
+        self.path = "/" + path.strip("/") + "/"
+        self.transports = frozenset(Transport(t) for t in transports)
+        self.config = EngineConfig(
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_payload=max_http_buffer_size,
+            allow_upgrades=allow_upgrades and Transport.WEBSOCKET in self.transports,
+        )
+        self.upgrade_timeout = upgrade_timeout
+        self.cors = CorsPolicy.from_option(cors_allowed_origins, cors_credentials)
+        self.allow_request = allow_request
+        self.max_write_buffer = max_write_buffer
+        self.sockets: dict[str, EngineSocket] = {}
+        self.cork = Cork()
+        self.static_route: StaticRoute | None = None
+        self._handlers: dict[str, list[Handler]] = {name: [] for name in _EVENTS}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def engine(self) -> EngineServer:
+        return self
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
+
+    # -- handlers -------------------------------------------------------------------------
+
+    def on(self, event: str, handler: Handler | None = None) -> Any:
+        """Register a handler for ``connection``, ``message`` or ``close`` (or decorate one)."""
+        if event not in self._handlers:
+            raise ValueError(f"unknown Engine.IO event {event!r}; expected one of {_EVENTS}")
+
+        def register(fn: Handler) -> Handler:
+            self._handlers[event].append(fn)
+            return fn
+
+        return register if handler is None else register(handler)
+
+    def _dispatch(self, event: str, *args: Any) -> None:
+        for handler in self._handlers[event]:
+            try:
+                result = handler(*args)
+            except Exception:
+                logger.exception("error in the %s handler", event)
+                continue
+            if inspect.isawaitable(result):
+                self._spawn(result)
+
+    def _spawn(self, awaitable: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.error("error in a handler", exc_info=exc)
+
+    def _forget(self, socket: EngineSocket) -> None:
+        self.sockets.pop(socket.sid, None)
+
+    # -- what hosts call ------------------------------------------------------------------
+
+    def _open(self, request: HandshakeRequest, transport: Transport) -> EngineSocket:
+        sid = secrets.token_urlsafe(15)
+        session = EngineSession(sid, transport, self.config, now=self.loop.time())
+        socket = EngineSocket(self, session, request)
+        self.sockets[sid] = socket
+        return socket
+
+    def _precheck(self, request: HandshakeRequest, transport: Transport | None) -> HttpResponse | None:
+        if not self.cors.allows(request.headers.get("Origin")):
+            return error_response(ErrorCode.FORBIDDEN)
+        if request.query.get("EIO") != "4":
+            return error_response(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION)
+        if transport is None or transport not in self.transports:
+            return error_response(ErrorCode.UNKNOWN_TRANSPORT)
+        return None
+
+    async def _allowed(self, request: HandshakeRequest) -> bool:
+        if self.allow_request is None:
+            return True
+        verdict = self.allow_request(request)
+        if inspect.isawaitable(verdict):
+            verdict = await verdict
+        return bool(verdict)
+
+    async def handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:
+        """Answer a plain HTTP request under ``path`` (long-polling, preflight, static files)."""
+        response = await self._handle_http(request, read_body)
+        response.headers.update(self.cors.headers_for(request))
+        return response
+
+    async def _handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:
+        if request.method == "OPTIONS":
+            return self.cors.preflight(request)
+        if self.static_route is not None and request.method == "GET":
+            static = self.static_route(request)
+            if static is not None:
+                return static
+        transport = _transport_of(request)
+        if (error := self._precheck(request, transport)) is not None:
+            return error
+        if transport is not Transport.POLLING:
+            return error_response(ErrorCode.BAD_REQUEST)
+        sid = request.query.get("sid")
+        if sid is None:
+            if request.method != "GET":
+                return error_response(ErrorCode.BAD_HANDSHAKE_METHOD)
+            if not await self._allowed(request):
+                return error_response(ErrorCode.FORBIDDEN)
+            socket = self._open(request, Transport.POLLING)
+            self._dispatch("connection", socket)
+            socket._arm_timer()
+            return await socket.handle_poll()
+        socket_ = self.sockets.get(sid)
+        if socket_ is None:
+            return error_response(ErrorCode.UNKNOWN_SID)
+        if socket_.transport != Transport.POLLING:
+            return error_response(ErrorCode.BAD_REQUEST)
+        if request.method == "GET":
+            return await socket_.handle_poll()
+        if request.method == "POST":
+            return await socket_.handle_post(read_body)
+        return error_response(ErrorCode.BAD_REQUEST)
+
+    async def check_websocket(self, request: HandshakeRequest) -> HttpResponse | None:
+        """Before accepting a WebSocket: the error response to send instead, if any."""
+        response = self._precheck(request, _transport_of(request))
+        if response is None and _transport_of(request) is not Transport.WEBSOCKET:
+            response = error_response(ErrorCode.BAD_REQUEST)
+        if response is not None:
+            return response
+        sid = request.query.get("sid")
+        if sid is None:
+            return None if await self._allowed(request) else error_response(ErrorCode.FORBIDDEN)
+        socket = self.sockets.get(sid)
+        if socket is None:
+            return error_response(ErrorCode.UNKNOWN_SID)
+        if not socket._session.can_probe():
+            return error_response(ErrorCode.BAD_REQUEST)
+        return None
+
+    async def serve_websocket(self, request: HandshakeRequest, link: WebSocketLink) -> None:
+        """Serve an accepted WebSocket (checked with ``check_websocket``) until it closes."""
+        sid = request.query.get("sid")
+        if sid is not None:
+            socket = self.sockets.get(sid)
+            if socket is None or not socket._session.can_probe():
+                await link.aclose()
+                return
+            await socket.probe_upgrade(link)
+            return
+        socket = self._open(request, Transport.WEBSOCKET)
+        self._dispatch("connection", socket)
+        await socket.run_websocket(link)
+
+    async def aclose(self) -> None:
+        """Close every session ("server shutting down") and wait for the handlers' tasks."""
+        for socket in list(self.sockets.values()):
+            socket.close(CloseReason.SERVER_SHUTTING_DOWN)
+        self.cork.flush()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+
+
+def _transport_of(request: HandshakeRequest) -> Transport | None:
+    try:
+        return Transport(request.query.get("transport", ""))
+    except ValueError:
+        return None

@@ -1,0 +1,114 @@
+"""What the Engine.IO server needs from an HTTP host, whichever host it is (aiohttp, ASGI)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Final
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+ReadBody = Callable[[int], Awaitable[bytes]]
+"""``await read_body(limit)``: the whole request body; raises PayloadTooLarge past limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeRequest:
+    """The HTTP request that opened (or continues) an Engine.IO session."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: CIMultiDictProxy[str]
+    address: str
+    secure: bool
+    url: str
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ErrorCode(IntEnum):
+    """Engine.IO handshake error codes, sent as HTTP 400 ``{"code":N,"message":...}``."""
+
+    UNKNOWN_TRANSPORT = 0
+    UNKNOWN_SID = 1
+    BAD_HANDSHAKE_METHOD = 2
+    BAD_REQUEST = 3
+    FORBIDDEN = 4
+    UNSUPPORTED_PROTOCOL_VERSION = 5
+
+
+_MESSAGES: Final = {
+    ErrorCode.UNKNOWN_TRANSPORT: "Transport unknown",
+    ErrorCode.UNKNOWN_SID: "Session ID unknown",
+    ErrorCode.BAD_HANDSHAKE_METHOD: "Bad handshake method",
+    ErrorCode.BAD_REQUEST: "Bad request",
+    ErrorCode.FORBIDDEN: "Forbidden",
+    ErrorCode.UNSUPPORTED_PROTOCOL_VERSION: "Unsupported protocol version",
+}
+
+
+def error_response(code: ErrorCode) -> HttpResponse:
+    body = json.dumps({"code": int(code), "message": _MESSAGES[code]}, separators=(",", ":")).encode()
+    status = 403 if code is ErrorCode.FORBIDDEN else 400
+    return HttpResponse(status, body, {"Content-Type": "application/json"})
+
+
+def text_response(text: str, content_type: str = "text/plain; charset=UTF-8") -> HttpResponse:
+    return HttpResponse(200, text.encode(), {"Content-Type": content_type})
+
+
+def make_headers(pairs: Sequence[tuple[str, str]]) -> CIMultiDictProxy[str]:
+    return CIMultiDictProxy(CIMultiDict(pairs))
+
+
+@dataclass(frozen=True, slots=True)
+class CorsPolicy:
+    """Which origins may use the HTTP long-polling endpoints from a browser.
+
+    ``origins``: None sends no CORS headers (same-origin only); ``"*"`` allows every origin;
+    otherwise the allowed origins. The request's origin is echoed back, so credentials work.
+    """
+
+    origins: str | frozenset[str] | None = None
+    credentials: bool = True
+
+    @classmethod
+    def from_option(cls, option: str | Sequence[str] | None, credentials: bool) -> CorsPolicy:
+        if option is None or option == "*":
+            return cls(option, credentials)
+        if isinstance(option, str):
+            return cls(frozenset({option}), credentials)
+        return cls(frozenset(option), credentials)
+
+    def allows(self, origin: str | None) -> bool:
+        """Whether a request with this Origin header may go on (no header: not a browser)."""
+        if origin is None or self.origins is None or self.origins == "*":
+            return True
+        return origin in self.origins
+
+    def headers_for(self, request: HandshakeRequest) -> dict[str, str]:
+        origin = request.headers.get("Origin")
+        if self.origins is None or origin is None or not self.allows(origin):
+            return {}
+        headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        if self.credentials:
+            headers["Access-Control-Allow-Credentials"] = "true"
+        return headers
+
+    def preflight(self, request: HandshakeRequest) -> HttpResponse:
+        headers = self.headers_for(request)
+        if headers:
+            headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            wanted = request.headers.get("Access-Control-Request-Headers")
+            if wanted:
+                headers["Access-Control-Allow-Headers"] = wanted
+            headers["Access-Control-Max-Age"] = "86400"
+        return HttpResponse(204, b"", headers)

@@ -1,0 +1,204 @@
+"""WebSocket links: how the Engine.IO socket writes to and reads from one WebSocket.
+
+The fast link writes ready-made frames straight to the connection's transport. A broadcast
+builds its frame once (``Outgoing.frame``) and every recipient writes those same bytes.
+Frames written to one link within one loop tick leave in one write (the cork).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+OPCODE_TEXT: Final = 0x1
+OPCODE_BINARY: Final = 0x2
+
+
+def build_frame(payload: bytes, opcode: int) -> bytes:
+    """A final, unmasked server frame (RFC 6455 section 5.2)."""
+    n = len(payload)
+    first = 0x80 | opcode
+    if n < 126:
+        header = struct.pack("!BB", first, n)
+    elif n < 65536:
+        header = struct.pack("!BBH", first, 126, n)
+    else:
+        header = struct.pack("!BBQ", first, 127, n)
+    return header + payload
+
+
+class Outgoing:
+    """One Engine.IO MESSAGE, encoded once however many sockets it goes to."""
+
+    __slots__ = ("_frame", "data", "volatile")
+
+    def __init__(self, data: str | bytes, *, volatile: bool = False) -> None:
+        self.data = data
+        self.volatile = volatile
+        self._frame: bytes | None = None
+
+    def frame(self) -> bytes:
+        """The WebSocket frame carrying this message (built on first use)."""
+        frame = self._frame
+        if frame is None:
+            data = self.data
+            if isinstance(data, str):
+                frame = build_frame(("4" + data).encode(), OPCODE_TEXT)
+            else:
+                frame = build_frame(data, OPCODE_BINARY)
+            self._frame = frame
+        return frame
+
+
+def frame_of(data: str | bytes) -> bytes:
+    """The frame of one already Engine.IO-encoded packet."""
+    if isinstance(data, str):
+        return build_frame(data.encode(), OPCODE_TEXT)
+    return build_frame(data, OPCODE_BINARY)
+
+
+class WebSocketLink(ABC):
+    """One accepted WebSocket as the Engine.IO socket sees it."""
+
+    @abstractmethod
+    def send_outgoing(self, message: Outgoing) -> None:
+        """Queue a prepared MESSAGE; never blocks."""
+
+    @abstractmethod
+    def send_encoded(self, data: str | bytes) -> None:
+        """Queue one Engine.IO-encoded packet; never blocks."""
+
+    @abstractmethod
+    async def receive(self) -> str | bytes | None:
+        """The next message; None once the WebSocket is closed or failed."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Send what is queued, then a close frame, and close."""
+
+    @abstractmethod
+    def buffered_amount(self) -> int:
+        """Bytes accepted but not yet handed to the kernel."""
+
+    failure: str | None = None
+    """Why receive() returned None, when the cause was an error (e.g. message too big)."""
+
+
+class Cork:
+    """Collects the links written to during one loop tick and flushes each one once."""
+
+    __slots__ = ("_dirty", "_loop")
+
+    def __init__(self) -> None:
+        self._dirty: list[CorkedLink] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def mark(self, link: CorkedLink) -> None:
+        if not self._dirty:
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self.flush)
+        self._dirty.append(link)
+
+    def flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for link in dirty:
+            link.flush()
+
+
+class CorkedLink(WebSocketLink):
+    """Writes ready frames to an asyncio transport, corked per loop tick.
+
+    Past ``max_buffer`` bytes waiting in the transport (a client that stopped reading),
+    ``on_overflow`` is called once; the owner then closes the connection.
+    """
+
+    def __init__(
+        self,
+        transport: asyncio.WriteTransport,
+        cork: Cork,
+        max_buffer: int,
+        on_overflow: Callable[[], None],
+    ) -> None:
+        self._transport = transport
+        self._cork = cork
+        self._max_buffer = max_buffer
+        self._on_overflow = on_overflow
+        self._pending: list[bytes] | None = None
+
+    def send_outgoing(self, message: Outgoing) -> None:
+        self._write(message.frame())
+
+    def send_encoded(self, data: str | bytes) -> None:
+        self._write(frame_of(data))
+
+    def _write(self, frame: bytes) -> None:
+        pending = self._pending
+        if pending is None:
+            self._pending = [frame]
+            self._cork.mark(self)
+        else:
+            pending.append(frame)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if not pending:
+            return
+        transport = self._transport
+        if transport.is_closing():
+            return
+        transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        if transport.get_write_buffer_size() > self._max_buffer:
+            self._max_buffer = 1 << 62  # report once
+            self._on_overflow()
+
+    def buffered_amount(self) -> int:
+        pending = self._pending
+        queued = sum(map(len, pending)) if pending else 0
+        return queued + self._transport.get_write_buffer_size()
+
+
+class QueuedLink(WebSocketLink):
+    """A link over async send functions (ASGI): one writer task sends the queued messages."""
+
+    def __init__(
+        self,
+        send_text: Callable[[str], Awaitable[None]],
+        send_bytes: Callable[[bytes], Awaitable[None]],
+    ) -> None:
+        self._send_text = send_text
+        self._send_bytes = send_bytes
+        self._queue: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        self._buffered = 0
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    def send_outgoing(self, message: Outgoing) -> None:
+        data = message.data
+        self.send_encoded("4" + data if isinstance(data, str) else data)
+
+    def send_encoded(self, data: str | bytes) -> None:
+        self._buffered += len(data)
+        self._queue.put_nowait(data)
+
+    def buffered_amount(self) -> int:
+        return self._buffered
+
+    async def _write_loop(self) -> None:
+        while (item := await self._queue.get()) is not None:
+            self._buffered -= len(item)
+            try:
+                if isinstance(item, str):
+                    await self._send_text(item)
+                else:
+                    await self._send_bytes(item)
+            except Exception:  # the peer went away; receive() reports it
+                return
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far is sent, then stop the writer."""
+        self._queue.put_nowait(None)
+        await self._writer

@@ -1,0 +1,202 @@
+// General-purpose driver for the official socket.io-client, used by the Python
+// integration tests.
+//
+// Usage: node client.mjs <server-url> [max-seconds]
+//
+// Commands arrive on stdin, one JSON object per line; everything that happens is
+// reported on stdout, one JSON object per line. Binary values travel in both
+// directions as {"$bin": "<base64>"} and become Buffers on this side.
+//
+// Commands ("id" names one client socket created by "connect"):
+//   {"cmd":"connect","id":"a","nsp":"/","opts":{...},"acks":{...}}
+//       opts go to io(); defaults: forceNew true, reconnection false.
+//       acks says how to answer server events that ask for an ack:
+//       {"ev": "echo"} (default: ack with the same arguments),
+//       {"ev": {"reply": [...]}} (ack with these arguments), {"ev": "never"}.
+//   {"cmd":"acks","id":"a","acks":{...}}          replace the ack policies
+//   {"cmd":"emit","id":"a","event":"ev","args":[...]}
+//   {"cmd":"emit","id":"a","event":"ev","args":[...],"ack":true,"req":"r1"[,"timeout":ms]}
+//       callback form; reports {"type":"ack","req":..,"args":[...]} or
+//       {"type":"ack_error","req":..,"message":..}
+//   {"cmd":"emitWithAck","id":"a","event":"ev","args":[...],"req":"r1"[,"timeout":ms]}
+//       promise form; reports {"type":"ack","req":..,"args":[value]} or ack_error
+//   {"cmd":"transport","id":"a","req":"r1"}     -> {"type":"result","req":..,"transport":..}
+//   {"cmd":"disconnect","id":"a"}
+//   {"cmd":"exit"}
+//
+// Records: ready, open, upgrade, connect, connect_error, disconnect, event, ack,
+// ack_error, result, bad_command, lifetime_exceeded.
+
+import readline from "node:readline";
+import { io } from "socket.io-client";
+
+const baseUrl = process.argv[2];
+const maxMs = Number(process.argv[3] ?? "60") * 1000;
+if (!baseUrl) {
+  process.stderr.write("usage: node client.mjs <server-url> [max-seconds]\n");
+  process.exit(64);
+}
+
+const clients = new Map();
+
+function toWire(value) {
+  if (Buffer.isBuffer(value)) return { $bin: value.toString("base64") };
+  if (value instanceof ArrayBuffer) return { $bin: Buffer.from(value).toString("base64") };
+  if (ArrayBuffer.isView(value)) {
+    return { $bin: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("base64") };
+  }
+  if (Array.isArray(value)) return value.map(toWire);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toWire(v)]));
+  }
+  return value === undefined ? null : value;
+}
+
+function fromWire(value) {
+  if (Array.isArray(value)) return value.map(fromWire);
+  if (value !== null && typeof value === "object") {
+    const keys = Object.keys(value);
+    if (keys.length === 1 && keys[0] === "$bin") return Buffer.from(value.$bin, "base64");
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromWire(v)]));
+  }
+  return value;
+}
+
+function out(record) {
+  process.stdout.write(JSON.stringify(toWire(record)) + "\n");
+}
+
+function errorRecord(type, id, err, extra = {}) {
+  return {
+    type,
+    id,
+    message: err?.message ?? String(err),
+    data: err?.data ?? null,
+    description: err?.description === undefined ? null : String(err.description),
+    ...extra,
+  };
+}
+
+function answer(client, event, args, ackFn) {
+  const policy = client.acks[event] ?? "echo";
+  if (policy === "never") return;
+  if (policy === "echo") ackFn(...args);
+  else ackFn(...fromWire(policy.reply ?? []));
+}
+
+function connect(cmd) {
+  const nsp = cmd.nsp ?? "/";
+  const opts = { forceNew: true, reconnection: false, ...(cmd.opts ?? {}) };
+  const socket = io(baseUrl + nsp, opts);
+  const client = { socket, acks: cmd.acks ?? {} };
+  clients.set(cmd.id, client);
+  const id = cmd.id;
+  const manager = socket.io;
+  manager.on("open", () => {
+    const engine = manager.engine;
+    out({ type: "open", id, transport: engine.transport.name });
+    engine.on("upgrade", (transport) => out({ type: "upgrade", id, transport: transport.name }));
+  });
+  socket.on("connect", () => {
+    out({ type: "connect", id, sid: socket.id, transport: manager.engine.transport.name });
+  });
+  socket.on("connect_error", (err) => out(errorRecord("connect_error", id, err)));
+  socket.on("disconnect", (reason, details) => {
+    out({
+      type: "disconnect",
+      id,
+      reason,
+      description: details?.description === undefined ? null : String(details.description),
+    });
+  });
+  socket.onAny((event, ...args) => {
+    const last = args.length > 0 ? args[args.length - 1] : undefined;
+    const ackFn = typeof last === "function" ? args.pop() : null;
+    out({ type: "event", id, event, args, ack: ackFn !== null });
+    if (ackFn !== null) answer(client, event, args, ackFn);
+  });
+}
+
+function emit(cmd, client) {
+  const args = fromWire(cmd.args ?? []);
+  const { id, req } = cmd;
+  if (!cmd.ack) {
+    client.socket.emit(cmd.event, ...args);
+    return;
+  }
+  if (cmd.timeout !== undefined) {
+    client.socket.timeout(cmd.timeout).emit(cmd.event, ...args, (err, ...ackArgs) => {
+      if (err) out(errorRecord("ack_error", id, err, { req }));
+      else out({ type: "ack", id, req, args: ackArgs });
+    });
+  } else {
+    client.socket.emit(cmd.event, ...args, (...ackArgs) => out({ type: "ack", id, req, args: ackArgs }));
+  }
+}
+
+async function emitWithAck(cmd, client) {
+  const args = fromWire(cmd.args ?? []);
+  const { id, req } = cmd;
+  const target = cmd.timeout !== undefined ? client.socket.timeout(cmd.timeout) : client.socket;
+  try {
+    const value = await target.emitWithAck(cmd.event, ...args);
+    out({ type: "ack", id, req, args: [value] });
+  } catch (err) {
+    out(errorRecord("ack_error", id, err, { req }));
+  }
+}
+
+function handle(cmd) {
+  if (cmd.cmd === "exit") {
+    for (const { socket } of clients.values()) socket.disconnect();
+    process.exit(0);
+  }
+  if (cmd.cmd === "connect") return connect(cmd);
+  const client = clients.get(cmd.id);
+  if (client === undefined) {
+    out({ type: "bad_command", cmd, message: `unknown client ${cmd.id}` });
+    return;
+  }
+  switch (cmd.cmd) {
+    case "acks":
+      client.acks = cmd.acks ?? {};
+      return;
+    case "emit":
+      return emit(cmd, client);
+    case "emitWithAck":
+      return emitWithAck(cmd, client);
+    case "transport":
+      out({ type: "result", id: cmd.id, req: cmd.req, transport: client.socket.io.engine?.transport?.name ?? null });
+      return;
+    case "disconnect":
+      client.socket.disconnect();
+      return;
+    default:
+      out({ type: "bad_command", cmd, message: "unknown command" });
+  }
+}
+
+setTimeout(() => {
+  out({ type: "lifetime_exceeded", seconds: maxMs / 1000 });
+  process.exit(3);
+}, maxMs);
+
+const lines = readline.createInterface({ input: process.stdin });
+lines.on("line", (line) => {
+  if (line.trim() === "") return;
+  let cmd;
+  try {
+    cmd = JSON.parse(line);
+  } catch (err) {
+    out({ type: "bad_command", line, message: String(err) });
+    return;
+  }
+  try {
+    handle(cmd);
+  } catch (err) {
+    out({ type: "bad_command", cmd, message: String(err?.stack ?? err) });
+  }
+});
+lines.on("close", () => process.exit(0));
+
+out({ type: "ready", pid: process.pid });
