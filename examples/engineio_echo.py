@@ -14,7 +14,10 @@ def main() -> None:
     args = parser.parse_args()
 
     eio = roomcast.EngineServer(
-        path="/engine.io/", ping_interval=0.3, ping_timeout=0.2, max_http_buffer_size=1_000_000
+        path="/engine.io/",
+        ping_interval=0.3,
+        ping_timeout=0.2,
+        max_http_buffer_size=1_000_000,
     )
 
     @eio.on("message")

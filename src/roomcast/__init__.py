@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .adapters import Adapter, BroadcastOptions, MemoryAdapter
 from .exceptions import (
     AckTimeout,
     ConnectionClosed,
@@ -14,21 +15,30 @@ from .exceptions import (
     RemoteProtocolError,
     RoomcastError,
 )
+from .server import BroadcastOperator, Handshake, Namespace, Server, Socket
 from .transports.engine import EngineServer, EngineSocket
 from .transports.http import HandshakeRequest
 
 __all__ = [
     "AckTimeout",
+    "Adapter",
+    "BroadcastOperator",
+    "BroadcastOptions",
     "ConnectionClosed",
     "ConnectionRefused",
     "EngineServer",
     "EngineSocket",
+    "Handshake",
     "HandshakeRequest",
     "InvalidState",
     "LocalProtocolError",
+    "MemoryAdapter",
+    "Namespace",
     "NamespaceNotFound",
     "PayloadTooLarge",
     "ProtocolError",
     "RemoteProtocolError",
     "RoomcastError",
+    "Server",
+    "Socket",
 ]

@@ -8,7 +8,7 @@ RoomcastError
 │       └── PayloadTooLarge        .size, .limit
 ├── InvalidState                   operation not allowed in the current state
 ├── ConnectionClosed               use after close; .reason
-├── ConnectionRefused              raised by user code in middleware; .message, .data go to CONNECT_ERROR
+├── ConnectionRefused              raised in middleware; .message, .data go to CONNECT_ERROR
 ├── NamespaceNotFound
 └── AckTimeout(TimeoutError)       .responses: what arrived before the deadline (broadcasts)
 ```
@@ -86,6 +86,10 @@ class AckTimeout(RoomcastError, TimeoutError):
     For a broadcast, ``responses`` holds the acknowledgements that did arrive.
     """
 
-    def __init__(self, message: str = "operation has timed out", responses: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str = "operation has timed out",
+        responses: list[Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.responses: list[Any] = responses if responses is not None else []

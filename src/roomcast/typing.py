@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
 
 JSONValue: TypeAlias = (
-    "None | bool | int | float | str | bytes | list[JSONValue] | dict[str, JSONValue]"
+    "bool | int | float | str | bytes | list[JSONValue] | dict[str, JSONValue] | None"
 )
 """What an event argument may be: JSON plus ``bytes`` (sent as binary attachments)."""
 

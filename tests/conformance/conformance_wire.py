@@ -102,22 +102,22 @@ class WsPeer:
         else:
             await self._ws.send_str(frame)
 
-    async def recv(self, timeout: float = TIMEOUT) -> Frame:
+    async def recv(self, within: float = TIMEOUT) -> Frame:
         """The next frame, whatever it is; fails if the connection closes."""
         try:
-            msg = await asyncio.wait_for(self._ws.receive(), max(timeout, 0.0))
+            msg = await asyncio.wait_for(self._ws.receive(), max(within, 0.0))
         except TimeoutError:
-            raise AssertionError(f"no frame within {timeout:.2f} s") from None
+            raise AssertionError(f"no frame within {within:.2f} s") from None
         if msg.type is aiohttp.WSMsgType.TEXT:
             return str(msg.data)
         if msg.type is aiohttp.WSMsgType.BINARY:
             return bytes(msg.data)
         raise AssertionError(f"the connection closed ({msg.type.name}: {msg.data!r})")
 
-    async def recv_non_ping(self, timeout: float = TIMEOUT) -> Frame:
+    async def recv_non_ping(self, within: float = TIMEOUT) -> Frame:
         """The next frame that is not a ping; pings on the way get their pong."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while True:
             frame = await self.recv(deadline - loop.time())
             if frame != "2":
@@ -128,21 +128,25 @@ class WsPeer:
         """The next ``count`` frames that are not pings (pings get their pong)."""
         return [await self.recv_non_ping() for _ in range(count)]
 
-    async def wait_closed(self, *, answer_pings: bool, timeout: float = TIMEOUT) -> list[Frame]:
+    async def wait_closed(
+        self, *, answer_pings: bool, within: float = TIMEOUT
+    ) -> list[Frame]:
         """Wait until the server closes the connection; return the frames read before.
 
         With ``answer_pings`` every ping gets its pong, so a close can only come from
         something else than the heartbeat.
         """
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         frames: list[Frame] = []
         while True:
             try:
-                msg = await asyncio.wait_for(self._ws.receive(), max(deadline - loop.time(), 0.0))
+                msg = await asyncio.wait_for(
+                    self._ws.receive(), max(deadline - loop.time(), 0.0)
+                )
             except TimeoutError:
                 raise AssertionError(
-                    f"the connection is still open after {timeout:.2f} s (got {frames!r})"
+                    f"still open after {within:.2f} s (received {frames!r})"
                 ) from None
             if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 return frames
@@ -181,7 +185,9 @@ def client_session() -> aiohttp.ClientSession:
 class Wire:
     """Raw requests to one Engine.IO endpoint (``base_url`` + ``path``)."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, path: str) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, path: str
+    ) -> None:
         self.session = session
         self.base_url = base_url
         self.path = path
@@ -202,9 +208,16 @@ class Wire:
     # HTTP long-polling
 
     async def request(
-        self, method: str, url: str, body: str | bytes | None = None, *, sent: object = None
+        self,
+        method: str,
+        url: str,
+        body: str | bytes | None = None,
+        *,
+        sent: object = None,
     ) -> Reply:
-        async with self.session.request(method, url, data=body, trace_request_ctx=sent) as resp:
+        async with self.session.request(
+            method, url, data=body, trace_request_ctx=sent
+        ) as resp:
             text = await resp.text(encoding="utf-8")
             return Reply(resp.status, text, resp.content_type)
 
@@ -235,7 +248,9 @@ class Wire:
         pending poll, with no sleep involved.
         """
         sent = asyncio.Event()
-        task = asyncio.create_task(self.request("GET", self.polling_url(sid), sent=sent))
+        task = asyncio.create_task(
+            self.request("GET", self.polling_url(sid), sent=sent)
+        )
         self._tasks.append(task)
         await asyncio.wait_for(sent.wait(), TIMEOUT)
         barrier = await self.poll("roomcast-conformance-unknown-sid")
@@ -243,7 +258,7 @@ class Wire:
         return task
 
     async def collect(self, sid: str, count: int) -> list[str]:
-        """Poll until ``count`` packets other than pings arrived (pings get their pong)."""
+        """Poll until ``count`` packets other than pings came (pings get a pong)."""
         packets: list[str] = []
         while len(packets) < count:
             reply = await self.poll(sid)
@@ -273,18 +288,24 @@ class Wire:
         return peer, check_handshake(frame, upgrades=[])
 
     async def upgrade_ws(self, sid: str) -> WsPeer:
-        """Open the WebSocket that probes the upgrade of polling session ``sid``."""
-        return await self.connect_ws(f"EIO=4&transport=websocket&sid={quote(sid, safe='')}")
+        """Open the WebSocket that upgrades the polling session ``sid``."""
+        return await self.connect_ws(
+            f"EIO=4&transport=websocket&sid={quote(sid, safe='')}"
+        )
 
     async def check_ws_refused(self, query: str) -> None:
         """The server refuses the WebSocket, or closes it before any open packet."""
+        refused: aiohttp.WSServerHandshakeError | None = None
         try:
             peer = await self.connect_ws(query)
         except aiohttp.WSServerHandshakeError as exc:
-            assert exc.status == 400, exc
+            refused = exc
+        if refused is not None:
+            assert refused.status == 400, refused
             return
         frames = await peer.wait_closed(answer_pings=False)
-        assert not [f for f in frames if isinstance(f, str) and f.startswith("0")], frames
+        opened = [f for f in frames if isinstance(f, str) and f.startswith("0")]
+        assert not opened, frames
 
     async def aclose(self) -> None:
         for task in self._tasks:

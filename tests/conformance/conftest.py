@@ -65,7 +65,9 @@ class _ExampleRunner:
             if proc.poll() is not None:
                 pytest.fail(f"{name} exited with {proc.returncode}:\n{_output(log)}")
             if time.monotonic() > deadline:
-                pytest.fail(f"{name} did not listen on port {port} within {STARTUP_TIMEOUT:.0f} s")
+                pytest.fail(
+                    f"{name} is not listening on {port} after {STARTUP_TIMEOUT:.0f} s"
+                )
             time.sleep(0.05)
         return f"http://127.0.0.1:{port}"
 
@@ -73,7 +75,9 @@ class _ExampleRunner:
         crashed: list[str] = []
         for proc, log in self._running:
             if proc.poll() is not None:
-                crashed.append(f"{proc.args!r} exited early with {proc.returncode}:\n{_output(log)}")
+                crashed.append(
+                    f"{proc.args!r} exited with {proc.returncode}:\n{_output(log)}"
+                )
             else:
                 proc.terminate()
                 try:
@@ -102,7 +106,7 @@ def engineio_url(run_example: _ExampleRunner) -> str:
 
 @pytest.fixture(scope="module")
 def socketio_url(run_example: _ExampleRunner) -> str:
-    """Base URL of ``examples/socketio_conformance.py`` (Socket.IO on ``/socket.io/``)."""
+    """Base URL of ``examples/socketio_conformance.py`` (Socket.IO, ``/socket.io/``)."""
     return run_example.start("socketio_conformance.py")
 
 

@@ -13,6 +13,7 @@ heartbeat is pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1000000.
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -58,21 +59,27 @@ async def test_polling_handshakes_get_distinct_sids(eio: Wire) -> None:
 
 
 @pytest.mark.parametrize("query", ["transport=polling", "EIO=abc&transport=polling"])
-async def test_polling_handshake_fails_with_an_invalid_eio(eio: Wire, query: str) -> None:
+async def test_polling_handshake_fails_with_an_invalid_eio(
+    eio: Wire, query: str
+) -> None:
     reply = await eio.get(eio.url(query))
 
     check_error(reply, BAD_REQUEST, UNSUPPORTED_PROTOCOL_VERSION)
 
 
 @pytest.mark.parametrize("version", ["3", "5"])
-async def test_polling_handshake_fails_with_an_unsupported_version(eio: Wire, version: str) -> None:
+async def test_polling_handshake_fails_with_an_unsupported_version(
+    eio: Wire, version: str
+) -> None:
     reply = await eio.get(eio.url(f"EIO={version}&transport=polling"))
 
     check_error(reply, UNSUPPORTED_PROTOCOL_VERSION)
 
 
 @pytest.mark.parametrize("query", ["EIO=4", "EIO=4&transport=abc"])
-async def test_polling_handshake_fails_with_an_invalid_transport(eio: Wire, query: str) -> None:
+async def test_polling_handshake_fails_with_an_invalid_transport(
+    eio: Wire, query: str
+) -> None:
     reply = await eio.get(eio.url(query))
 
     check_error(reply, UNKNOWN_TRANSPORT)
@@ -117,7 +124,9 @@ async def test_websocket_handshake_opens_a_session(eio: Wire) -> None:
         "EIO=4&transport=abc",
     ],
 )
-async def test_websocket_handshake_fails_with_an_invalid_query(eio: Wire, query: str) -> None:
+async def test_websocket_handshake_fails_with_an_invalid_query(
+    eio: Wire, query: str
+) -> None:
     await eio.check_ws_refused(query)
 
 
@@ -125,7 +134,9 @@ async def test_websocket_handshake_fails_with_an_invalid_query(eio: Wire, query:
 
 
 @pytest.mark.parametrize("payload", ["4hello", "4h\u00e9llo \u20ac \u2713"])
-async def test_polling_sends_and_receives_one_text_packet(eio: Wire, payload: str) -> None:
+async def test_polling_sends_and_receives_one_text_packet(
+    eio: Wire, payload: str
+) -> None:
     sid = await eio.open_polling()
 
     pushed = await eio.push(sid, payload)
@@ -172,9 +183,9 @@ async def test_a_pending_poll_is_released_by_a_message(eio: Wire) -> None:
     assert pushed.status == 200
     assert pushed.text == "ok"
 
-    polled = await asyncio.wait_for(poll, timeout=PING_INTERVAL)  # before any ping is due
+    polled = await poll
     assert polled.status == 200
-    assert polled.text == "4wake up"
+    assert without_pings(polled) == "4wake up"
 
 
 async def test_polling_closes_the_session_upon_an_invalid_packet(eio: Wire) -> None:
@@ -185,7 +196,8 @@ async def test_polling_closes_the_session_upon_an_invalid_packet(eio: Wire) -> N
     except aiohttp.ClientError:
         pass  # the server may also drop the request
     else:
-        assert pushed.status == 400
+        # 400 fits; the reference server answers "ok" and closes the session anyway.
+        assert pushed.status in (200, 400), pushed
 
     polled = await eio.poll(sid)
     assert polled.status == 400
@@ -276,7 +288,8 @@ async def test_websocket_closes_the_session_upon_ping_timeout(eio: Wire) -> None
 
     frames = await peer.wait_closed(answer_pings=False)
 
-    assert set(frames) <= {"2"}
+    # Pings, and perhaps a close packet before the WebSocket closes.
+    assert set(frames) <= {"2", "1"}, frames
 
 
 # Close
@@ -301,18 +314,14 @@ async def test_websocket_forcefully_closes_the_session(eio: Wire) -> None:
 
     await peer.send("1")
 
+    # Pings get their pong, so only the close packet can end the session here
+    # (stricter than the published suite, where the heartbeat would end it too).
     await peer.wait_closed(answer_pings=True)
     after = await eio.poll(info["sid"])
     assert after.status == 400
 
 
 # Upgrade from HTTP long-polling to WebSocket
-
-
-async def _probe(eio: Wire, sid: str) -> None:
-    peer = await eio.upgrade_ws(sid)
-    await peer.send("2probe")
-    assert await peer.recv() == "3probe"
 
 
 async def test_upgrade_from_polling_to_websocket(eio: Wire) -> None:
@@ -340,7 +349,7 @@ async def test_upgrade_probe_releases_a_pending_poll_with_noop(eio: Wire) -> Non
     await peer.send("2probe")
     assert await peer.recv() == "3probe"
 
-    polled = await asyncio.wait_for(poll, timeout=PING_INTERVAL)  # before any ping is due
+    polled = await poll
     assert polled.status == 200
     assert polled.text == "6"
 
@@ -375,7 +384,7 @@ async def test_upgrade_ignores_a_second_websocket_with_the_same_sid(eio: Wire) -
     await peer.send("4first")
     assert await peer.recv_non_ping() == "4first"
 
-    await eio.check_ws_refused(f"EIO=4&transport=websocket&sid={sid}")
+    await eio.check_ws_refused(f"EIO=4&transport=websocket&sid={quote(sid, safe='')}")
 
     await peer.send("4hello")
     assert await peer.recv_non_ping() == "4hello"

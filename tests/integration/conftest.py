@@ -11,11 +11,17 @@ import pytest
 from .support import HAVE_CLIENT, NODE, WAIT, Listener, NodeClient, base_url
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     """Skip the ``node`` tests only when node or the npm client is missing."""
     if NODE is not None and HAVE_CLIENT:
         return
-    why = "node is not on PATH" if NODE is None else "node_modules/socket.io-client is missing"
+    why = (
+        "node is not on PATH"
+        if NODE is None
+        else "node_modules/socket.io-client is missing"
+    )
     for item in items:
         if item.get_closest_marker("node") is not None:
             item.add_marker(pytest.mark.skip(reason=why))
@@ -23,7 +29,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[[Any], Awaitable[Listener]]]:
-    """``listener = await serve(io)``: listen on 127.0.0.1, a free port; closed at teardown."""
+    """``listener = await serve(io)``: 127.0.0.1, a free port; closed at teardown."""
     listeners: list[Listener] = []
 
     async def start(io: Any) -> Listener:
@@ -40,7 +46,7 @@ async def serve() -> AsyncIterator[Callable[[Any], Awaitable[Listener]]]:
 
 @pytest.fixture
 async def spawn_node() -> AsyncIterator[Callable[[Listener], Awaitable[NodeClient]]]:
-    """``node = await spawn_node(listener)``: a node driver process; ended at teardown."""
+    """``node = await spawn_node(listener)``: a node driver; ended at teardown."""
     clients: list[NodeClient] = []
 
     async def start(listener: Listener) -> NodeClient:

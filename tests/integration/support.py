@@ -1,14 +1,15 @@
 """Helpers for the interop tests: a real roomcast server on 127.0.0.1 with a
 random port, driven by the official ``socket.io-client`` under node.
 
-The node side is ``node/client.mjs``: it reads JSON commands on stdin and reports what its
-client sockets see as JSON lines on stdout (see the header of that file). ``NodeClient``
-wraps one such process; ``ServerHarness`` installs the same handful of server handlers
-(connection log, join/leave/echo) on a namespace and records what the server sees.
+The node side is ``node/client.mjs``: it reads JSON commands on stdin and reports
+what its client sockets see as JSON lines on stdout (see the header of that file).
+``NodeClient`` wraps one such process; ``ServerHarness`` installs the same handful of
+server handlers (connection log, join/leave/echo) on a namespace and records what the
+server sees.
 
-To prove that a client did NOT receive an event, ``delivered()`` sends a unique marker to
-every client through its own server socket after the broadcast and waits for it: whatever
-the broadcast sent to a client arrives before the marker on that connection.
+To prove that a client did NOT receive an event, ``delivered()`` sends a unique marker
+to every client through its own server socket after the broadcast and waits for it:
+whatever the broadcast sent to a client arrives before the marker on that connection.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ CLIENT_JS = NODE_DIR / "client.mjs"
 NODE = shutil.which("node")
 HAVE_CLIENT = (ROOT / "node_modules" / "socket.io-client" / "package.json").is_file()
 
-#: Scale every timeout of these tests, e.g. ROOMCAST_TEST_TIMEOUT_FACTOR=5 on a slow box.
+#: Scale every timeout here, e.g. ROOMCAST_TEST_TIMEOUT_FACTOR=5 on a slow machine.
 FACTOR = float(os.environ.get("ROOMCAST_TEST_TIMEOUT_FACTOR", "1"))
 
 
@@ -59,7 +60,7 @@ TRANSPORT_IDS = ["websocket", "polling", "upgrade"]
 Record = dict[str, Any]
 
 
-# --------------------------------------------------------------------------- wire values
+# ------------------------------------------------------------------------ wire values
 
 
 def to_wire(value: Any) -> Any:
@@ -85,13 +86,13 @@ def from_wire(value: Any) -> Any:
 
 
 async def maybe_await(value: Any) -> Any:
-    """Await ``value`` if it is awaitable (e.g. ``socket.join`` with a remote adapter)."""
+    """Await ``value`` if it is awaitable (``socket.join`` with a remote adapter)."""
     if inspect.isawaitable(value):
         return await value
     return value
 
 
-# --------------------------------------------------------------------------- record log
+# ------------------------------------------------------------------------- record log
 
 
 def matches(record: Record, match: Mapping[str, Any]) -> bool:
@@ -130,7 +131,9 @@ class RecordLog:
     def find(self, **match: Any) -> list[Record]:
         return [r for r in self.records if matches(r, match)]
 
-    async def wait(self, *, within: float = WAIT, count: int = 1, **match: Any) -> Record:
+    async def wait(
+        self, *, within: float = WAIT, count: int = 1, **match: Any
+    ) -> Record:
         """The ``count``-th record matching ``match``, waiting up to ``timeout``."""
 
         def found() -> Record | None:
@@ -140,7 +143,11 @@ class RecordLog:
         return await self.wait_until(found, within=within, what=f"{count} x {match!r}")
 
     async def wait_until(
-        self, predicate: Callable[[], Record | None], *, within: float = WAIT, what: str = ""
+        self,
+        predicate: Callable[[], Record | None],
+        *,
+        within: float = WAIT,
+        what: str = "",
     ) -> Record:
         try:
             async with asyncio.timeout(within):
@@ -154,14 +161,15 @@ class RecordLog:
         except TimeoutError:
             pass
         raise AssertionError(
-            f"{self.name}: no {what or 'match'} within {within:.1f}s; saw:\n{self.dump()}"
+            f"{self.name}: no {what or 'match'} within {within:.1f}s; "
+            f"saw:\n{self.dump()}"
         )
 
     def dump(self, last: int = 40) -> str:
         return "\n".join(f"  {r}" for r in self.records[-last:])
 
 
-# --------------------------------------------------------------------------- node driver
+# ------------------------------------------------------------------------ node driver
 
 
 class NodeClient:
@@ -230,7 +238,7 @@ class NodeClient:
         expect: str | None = "connect",
         **opts: Any,
     ) -> Record:
-        """Open client socket ``id`` on ``nsp``; return its connect/connect_error record.
+        """Open client socket ``id`` on ``nsp``; return its connect or error record.
 
         With ``expect="connect"`` (the default) a connect_error fails the test, with
         ``expect="connect_error"`` a successful connection does; ``None`` accepts both.
@@ -244,7 +252,9 @@ class NodeClient:
         if headers is not None:
             opts["extraHeaders"] = dict(headers)
         await self.send("connect", id=id, nsp=nsp, opts=opts, acks=dict(acks or {}))
-        record = await self.log.wait(id=id, type=lambda t: t in ("connect", "connect_error"))
+        record = await self.log.wait(
+            id=id, type=lambda t: t in ("connect", "connect_error")
+        )
         if expect is not None:
             assert record["type"] == expect, f"{id}: expected {expect}, got {record}"
         return record
@@ -252,7 +262,7 @@ class NodeClient:
     async def connect_all(
         self, ids: Iterable[str], nsp: str = "/", **kwargs: Any
     ) -> dict[str, str]:
-        """Connect several client sockets concurrently; return their sids by client id."""
+        """Connect several client sockets at once; return their sids by client id."""
         records = await asyncio.gather(*(self.connect(i, nsp, **kwargs) for i in ids))
         return {r["id"]: r["sid"] for r in records}
 
@@ -262,9 +272,14 @@ class NodeClient:
     async def emit_ack(
         self, id: str, event: str, *args: Any, timeout_ms: int | None = None
     ) -> Record:
-        """``socket[.timeout(ms)].emit(event, ...args, cb)``; the ack or ack_error record."""
+        """``socket[.timeout(ms)].emit(event, ...args, cb)``; ack/ack_error record."""
         req = f"r{next(self._reqs)}"
-        fields: dict[str, Any] = {"id": id, "event": event, "args": list(args), "req": req}
+        fields: dict[str, Any] = {
+            "id": id,
+            "event": event,
+            "args": list(args),
+            "req": req,
+        }
         if timeout_ms is not None:
             fields["timeout"] = timeout_ms
         await self.send("emit", ack=True, **fields)
@@ -273,9 +288,14 @@ class NodeClient:
     async def emit_with_ack(
         self, id: str, event: str, *args: Any, timeout_ms: int | None = None
     ) -> Record:
-        """``await socket[.timeout(ms)].emitWithAck(event, ...args)``; ack or ack_error record."""
+        """``await socket[.timeout(ms)].emitWithAck(event, ...args)``; ack/ack_error."""
         req = f"r{next(self._reqs)}"
-        fields: dict[str, Any] = {"id": id, "event": event, "args": list(args), "req": req}
+        fields: dict[str, Any] = {
+            "id": id,
+            "event": event,
+            "args": list(args),
+            "req": req,
+        }
         if timeout_ms is not None:
             fields["timeout"] = timeout_ms
         await self.send("emitWithAck", **fields)
@@ -301,15 +321,20 @@ class NodeClient:
 
     # -- what happened
 
-    async def wait(self, *, within: float = WAIT, count: int = 1, **match: Any) -> Record:
+    async def wait(
+        self, *, within: float = WAIT, count: int = 1, **match: Any
+    ) -> Record:
         return await self.log.wait(within=within, count=count, **match)
 
-    def events(self, id: str, event: str | None = None, *, before: int | None = None) -> list[Any]:
+    def events(
+        self, id: str, event: str | None = None, *, before: int | None = None
+    ) -> list[Any]:
         """Argument lists of ``event`` (every event if None) seen by client ``id``."""
         return [
             r["args"] if event is not None else [r["event"], *r["args"]]
             for r in self.log.find(type="event", id=id)
-            if (event is None or r["event"] == event) and (before is None or r["seq"] < before)
+            if (event is None or r["event"] == event)
+            and (before is None or r["seq"] < before)
         ]
 
     # -- process
@@ -338,7 +363,7 @@ class NodeClient:
         assert not self.log.find(type="bad_command"), self.log.find(type="bad_command")
 
 
-# --------------------------------------------------------------------------- server side
+# ------------------------------------------------------------------------ server side
 
 
 class ServerHarness:
@@ -377,7 +402,12 @@ class ServerHarness:
 
         async def disconnect(socket: roomcast.Socket, reason: str) -> None:
             self.log.add(
-                {"type": "disconnect", "sid": socket.id, "nsp": socket.namespace, "reason": reason}
+                {
+                    "type": "disconnect",
+                    "sid": socket.id,
+                    "nsp": socket.namespace,
+                    "reason": reason,
+                }
             )
 
         async def join(socket: roomcast.Socket, rooms: str | list[str]) -> list[str]:
@@ -403,7 +433,9 @@ class ServerHarness:
         await self.log.wait(type="connect", sid=sid)
         return self.sockets[sid]
 
-    async def wait(self, *, within: float = WAIT, count: int = 1, **match: Any) -> Record:
+    async def wait(
+        self, *, within: float = WAIT, count: int = 1, **match: Any
+    ) -> Record:
         return await self.log.wait(within=within, count=count, **match)
 
 
@@ -415,10 +447,10 @@ async def delivered(
 ) -> dict[str, list[list[Any]]]:
     """What each client received of ``event`` so far, proven complete by a marker.
 
-    ``sids`` maps client id -> sid (as returned by ``NodeClient.connect_all``). Each client
-    gets a unique ``__marker__`` through its own server socket; whatever was sent to it
-    before arrives before the marker, so the events recorded before the marker are all
-    the client will ever get from an earlier broadcast.
+    ``sids`` maps client id -> sid (as ``NodeClient.connect_all`` returns them). Each
+    client gets a unique ``__marker__`` through its own server socket; whatever was sent
+    to it before arrives before the marker, so the events recorded before the marker
+    are all the client will ever get from an earlier broadcast.
     """
     token = next(_markers)
     for sid in sids.values():
@@ -432,11 +464,9 @@ async def delivered(
 
 
 async def join(node: NodeClient, id: str, *rooms: str) -> list[str]:
-    """Client ``id`` asks the server (``join`` handler) to join ``rooms``; returns its rooms."""
+    """Client ``id`` asks the ``join`` handler to join ``rooms``; returns its rooms."""
     (rooms_now,) = await node.call(id, "join", list(rooms))
     return list(rooms_now)
-
-
 
 
 Listener = Any  # what Server.listen() returns: .port, .url, aclose()

@@ -158,7 +158,7 @@ async def test_client_ack_gets_handler_return_value(
 async def test_client_ack_timeout_when_server_never_answers(
     serve: Serve, spawn_node: SpawnNode
 ) -> None:
-    io, harness, node = await start(serve, spawn_node)
+    io, _, node = await start(serve, spawn_node)
     answered = asyncio.Event()
 
     @io.on("slow")

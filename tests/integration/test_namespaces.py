@@ -158,7 +158,9 @@ async def test_middleware_refuses_with_data(
         assert refused["data"] == {"code": 42}
     assert root.log.find(type="connect") == []
 
-    record = await node.connect("ok", transports=["websocket"], auth={"token": "secret"})
+    record = await node.connect(
+        "ok", transports=["websocket"], auth={"token": "secret"}
+    )
     await root.wait(type="connect", sid=record["sid"])
     assert await node.call("ok", "whoami") == ["alice"]
     assert len(calls) == 3

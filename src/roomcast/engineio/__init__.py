@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from .events import CloseReason, Closed, Event, Message, Upgraded
-from .packets import Packet, PacketType, decode_packet, decode_payload, encode_packet, encode_payload
+from .events import Closed, CloseReason, Event, Message, Upgraded
+from .packets import (
+    Packet,
+    PacketType,
+    decode_packet,
+    decode_payload,
+    encode_packet,
+    encode_payload,
+)
 from .session import EngineConfig, EngineSession, State, Transport
 
 __all__ = [

@@ -32,7 +32,14 @@ class PacketType(IntEnum):
 _TYPE_BY_CHAR: Final = {str(int(t)): t for t in PacketType}
 _BINARY_TYPES: Final = (PacketType.BINARY_EVENT, PacketType.BINARY_ACK)
 RESERVED_EVENTS: Final = frozenset(
-    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+    {
+        "connect",
+        "connect_error",
+        "disconnect",
+        "disconnecting",
+        "newListener",
+        "removeListener",
+    }
 )
 _NO_DATA: Final = object()
 

@@ -21,7 +21,13 @@ logger = logging.getLogger("roomcast.aiohttp")
 class AiohttpLink(CorkedLink):
     """A WebSocket accepted by aiohttp: aiohttp reads, we write ready frames to its transport."""
 
-    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.WriteTransport, cork: Cork, max_buffer: int) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.WriteTransport,
+        cork: Cork,
+        max_buffer: int,
+    ) -> None:
         super().__init__(transport, cork, max_buffer, self._overflow)
         self._ws = ws
         self.on_overflow: Any = None
@@ -88,7 +94,9 @@ def request_handler(engine: EngineServer) -> Any:
     return handle
 
 
-async def _websocket(engine: EngineServer, request: web.Request, hreq: HandshakeRequest) -> web.StreamResponse:
+async def _websocket(
+    engine: EngineServer, request: web.Request, hreq: HandshakeRequest
+) -> web.StreamResponse:
     error = await engine.check_websocket(hreq)
     if error is not None:
         return web.Response(status=error.status, body=error.body, headers=error.headers)
@@ -134,7 +142,12 @@ class Listener:
         await self.runner.cleanup()
 
 
-async def listen(engine: EngineServer, host: str = "127.0.0.1", port: int = 0, app: web.Application | None = None) -> Listener:
+async def listen(
+    engine: EngineServer,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    app: web.Application | None = None,
+) -> Listener:
     """Start serving in the running loop; port 0 picks a free port."""
     app = app if app is not None else web.Application()
     attach(engine, app)
@@ -146,7 +159,12 @@ async def listen(engine: EngineServer, host: str = "127.0.0.1", port: int = 0, a
     return Listener(runner, host, int(bound[1]))
 
 
-def run(engine: EngineServer, host: str = "127.0.0.1", port: int = 3000, app: web.Application | None = None) -> None:
+def run(
+    engine: EngineServer,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    app: web.Application | None = None,
+) -> None:
     """Serve until interrupted (uvloop when installed)."""
     app = app if app is not None else web.Application()
     attach(engine, app)
@@ -158,4 +176,11 @@ def run(engine: EngineServer, host: str = "127.0.0.1", port: int = 3000, app: we
     except ImportError:
         pass
     logger.info("roomcast listening on http://%s:%s%s", host, port, engine.path)
-    web.run_app(app, host=host, port=port, access_log=None, print=None, loop=loop_factory() if loop_factory else None)
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        access_log=None,
+        print=None,
+        loop=loop_factory() if loop_factory else None,
+    )

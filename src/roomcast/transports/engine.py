@@ -16,12 +16,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 from ..engineio import (
-    CloseReason,
     Closed,
+    CloseReason,
     EngineConfig,
     EngineSession,
     Message,
-    Packet,
     Transport,
     Upgraded,
     decode_packet,
@@ -64,7 +63,9 @@ class EngineSocket:
         "sid",
     )
 
-    def __init__(self, server: EngineServer, session: EngineSession, request: HandshakeRequest) -> None:
+    def __init__(
+        self, server: EngineServer, session: EngineSession, request: HandshakeRequest
+    ) -> None:
         self._server = server
         self._session = session
         self.sid = session.sid
@@ -130,7 +131,7 @@ class EngineSocket:
                 self._wake_poll()
         for event in events:
             if isinstance(event, Message):
-                self._server._dispatch("message", self, event.data)
+                self._server.dispatch("message", self, event.data)
             elif isinstance(event, Closed):
                 self._teardown(event.reason)
         self._arm_timer()
@@ -156,12 +157,12 @@ class EngineSocket:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._server._forget(self)
+        self._server.forget(self)
         self._wake_poll()
         link = self._link
         if link is not None:
-            self._server._spawn(link.aclose())
-        self._server._dispatch("close", self, reason.value)
+            self._server.spawn(link.aclose())
+        self._server.dispatch("close", self, reason.value)
 
     def _on_overflow(self) -> None:
         logger.warning("closing %s: write buffer over the limit (client not reading)", self.sid)
@@ -174,7 +175,7 @@ class EngineSocket:
         """One WebSocket message over the current transport."""
         if isinstance(data, str) and data[:1] == "4":  # the common case: straight through
             if not self._session.closed:
-                self._server._dispatch("message", self, data[1:])
+                self._server.dispatch("message", self, data[1:])
             return
         try:
             packet = decode_packet(data)
@@ -184,7 +185,7 @@ class EngineSocket:
         else:
             if packet.type == 4:
                 if not self._session.closed:
-                    self._server._dispatch("message", self, packet.data)
+                    self._server.dispatch("message", self, packet.data)
                 return
             self._session.receive_packets([packet], now=self._now())
         self._pump()
@@ -246,7 +247,7 @@ class EngineSocket:
         for packet in packets:
             if packet.type == 4:
                 if not self._session.closed:
-                    self._server._dispatch("message", self, packet.data)
+                    self._server.dispatch("message", self, packet.data)
             else:
                 self._session.receive_packets([packet], now=self._now())
         self._pump()
@@ -301,7 +302,9 @@ class EngineSocket:
 class Hosting:
     """``run``, ``listen``, ``attach`` and ``asgi_app`` for anything that wraps an EngineServer."""
 
-    engine: EngineServer
+    @property
+    def engine(self) -> EngineServer:
+        raise NotImplementedError
 
     def run(self, host: str = "127.0.0.1", port: int = 3000) -> None:
         """Serve on aiohttp until interrupted."""
@@ -310,7 +313,10 @@ class Hosting:
         run(self.engine, host, port)
 
     async def listen(self, host: str = "127.0.0.1", port: int = 0) -> Any:
-        """Start serving on aiohttp in the running loop; returns a Listener (``.port``, ``.url``, ``aclose()``)."""
+        """Serve on aiohttp in the running loop; port 0 picks a free port.
+
+        Returns a Listener: ``.port``, ``.url``, ``await .aclose()``.
+        """
         from .aiohttp import listen
 
         return await listen(self.engine, host, port)
@@ -399,7 +405,7 @@ class EngineServer(Hosting):
 
         return register if handler is None else register(handler)
 
-    def _dispatch(self, event: str, *args: Any) -> None:
+    def dispatch(self, event: str, *args: Any) -> None:
         for handler in self._handlers[event]:
             try:
                 result = handler(*args)
@@ -407,9 +413,9 @@ class EngineServer(Hosting):
                 logger.exception("error in the %s handler", event)
                 continue
             if inspect.isawaitable(result):
-                self._spawn(result)
+                self.spawn(result)
 
-    def _spawn(self, awaitable: Awaitable[Any]) -> None:
+    def spawn(self, awaitable: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(awaitable)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -419,7 +425,7 @@ class EngineServer(Hosting):
         if not task.cancelled() and (exc := task.exception()) is not None:
             logger.error("error in a handler", exc_info=exc)
 
-    def _forget(self, socket: EngineSocket) -> None:
+    def forget(self, socket: EngineSocket) -> None:
         self.sockets.pop(socket.sid, None)
 
     # -- what hosts call ------------------------------------------------------------------
@@ -431,7 +437,9 @@ class EngineServer(Hosting):
         self.sockets[sid] = socket
         return socket
 
-    def _precheck(self, request: HandshakeRequest, transport: Transport | None) -> HttpResponse | None:
+    def _precheck(
+        self, request: HandshakeRequest, transport: Transport | None
+    ) -> HttpResponse | None:
         if not self.cors.allows(request.headers.get("Origin")):
             return error_response(ErrorCode.FORBIDDEN)
         if request.query.get("EIO") != "4":
@@ -473,7 +481,7 @@ class EngineServer(Hosting):
             if not await self._allowed(request):
                 return error_response(ErrorCode.FORBIDDEN)
             socket = self._open(request, Transport.POLLING)
-            self._dispatch("connection", socket)
+            self.dispatch("connection", socket)
             socket._arm_timer()
             return await socket.handle_poll()
         socket_ = self.sockets.get(sid)
@@ -515,7 +523,7 @@ class EngineServer(Hosting):
             await socket.probe_upgrade(link)
             return
         socket = self._open(request, Transport.WEBSOCKET)
-        self._dispatch("connection", socket)
+        self.dispatch("connection", socket)
         await socket.run_websocket(link)
 
     async def aclose(self) -> None:

@@ -56,7 +56,9 @@ _MESSAGES: Final = {
 
 
 def error_response(code: ErrorCode) -> HttpResponse:
-    body = json.dumps({"code": int(code), "message": _MESSAGES[code]}, separators=(",", ":")).encode()
+    body = json.dumps(
+        {"code": int(code), "message": _MESSAGES[code]}, separators=(",", ":")
+    ).encode()
     status = 403 if code is ErrorCode.FORBIDDEN else 400
     return HttpResponse(status, body, {"Content-Type": "application/json"})
 

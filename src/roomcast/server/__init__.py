@@ -1,0 +1,10 @@
+"""The public asyncio server API."""
+
+from __future__ import annotations
+
+from .broadcast import BroadcastOperator
+from .namespace import Namespace
+from .server import Server
+from .socket import Handshake, Socket
+
+__all__ = ["BroadcastOperator", "Handshake", "Namespace", "Server", "Socket"]

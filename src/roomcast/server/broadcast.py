@@ -1,0 +1,161 @@
+"""Broadcast operators: ``io.to(room).except_(other).emit(...)`` and friends.
+
+Each modifier returns a new operator; nothing is sent until ``emit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from ..adapters.base import BroadcastOptions
+from ..exceptions import AckTimeout
+from ..socketio import Packet, PacketType
+from ..socketio.packets import RESERVED_EVENTS
+
+if TYPE_CHECKING:
+    from .namespace import Namespace
+    from .socket import Socket
+
+
+def _rooms(rooms: str | Iterable[str]) -> frozenset[str]:
+    return frozenset([rooms] if isinstance(rooms, str) else rooms)
+
+
+class BroadcastOperator:
+    """Who a broadcast reaches and how; ``emit`` sends it."""
+
+    __slots__ = ("_nsp", "_opts", "_timeout")
+
+    def __init__(
+        self,
+        nsp: Namespace,
+        rooms: frozenset[str] = frozenset(),
+        except_rooms: frozenset[str] = frozenset(),
+        opts: BroadcastOptions | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self._nsp = nsp
+        self._opts = opts or BroadcastOptions(rooms=rooms, except_rooms=except_rooms)
+        self._timeout = timeout
+
+    def _with(self, **changes: Any) -> BroadcastOperator:
+        return BroadcastOperator(
+            self._nsp, opts=replace(self._opts, **changes), timeout=self._timeout
+        )
+
+    @property
+    def options(self) -> BroadcastOptions:
+        return self._opts
+
+    def to(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        """Only the sockets in these rooms (added to any rooms chosen before)."""
+        return self._with(rooms=self._opts.rooms | _rooms(rooms))
+
+    in_ = to
+
+    def except_(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        """Not the sockets in these rooms (a socket id is a room too)."""
+        return self._with(except_rooms=self._opts.except_rooms | _rooms(rooms))
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """Only the sockets of this node (matters with a cluster adapter)."""
+        return self._with(local=True)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """May be dropped for clients that are not ready to receive (slow or reconnecting)."""
+        return self._with(volatile=True)
+
+    def compress(self, compress: bool) -> BroadcastOperator:
+        return self._with(compress=compress)
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """How long ``emit_with_ack`` waits for the acks."""
+        return BroadcastOperator(self._nsp, opts=self._opts, timeout=seconds)
+
+    def _targets(self) -> list[Namespace]:
+        return self._nsp.targets()
+
+    async def emit(self, event: str, *args: Any) -> None:
+        """Send the event to every socket selected."""
+        if event in RESERVED_EVENTS:
+            raise ValueError(f"{event!r} is a reserved event name")
+        for nsp in self._targets():
+            packet = Packet(PacketType.EVENT, nsp.name, [event, *args])
+            await nsp.adapter.broadcast(packet, self._opts)
+
+    async def send(self, *args: Any) -> None:
+        await self.emit("message", *args)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        """Send the event and collect each client's ack (its first argument).
+
+        Raises AckTimeout (``.responses`` holds what arrived) when the timeout passes first.
+        """
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        responses: list[Any] = []
+        state = {"expected": 0, "servers": 0}
+        pending: list[tuple[Namespace, int]] = []
+        servers_expected = 0
+
+        def check() -> None:
+            if (
+                not done.done()
+                and state["servers"] == servers_expected
+                and len(responses) >= state["expected"]
+            ):
+                done.set_result(None)
+
+        def client_count(n: int) -> None:
+            state["expected"] += n
+            state["servers"] += 1
+            check()
+
+        def ack(response: Any) -> None:
+            responses.append(response)
+            check()
+
+        targets = self._targets()
+        for nsp in targets:
+            servers_expected += await nsp.adapter.server_count()
+        for nsp in targets:
+            ack_id = nsp.next_ack_id()
+            pending.append((nsp, ack_id))
+            packet = Packet(PacketType.EVENT, nsp.name, [event, *args], ack_id)
+            await nsp.adapter.broadcast_with_ack(packet, self._opts, client_count, ack)
+        check()
+        try:
+            await asyncio.wait_for(asyncio.shield(done), self._timeout)
+        except TimeoutError:
+            for nsp, ack_id in pending:
+                for socket in nsp.sockets.values():
+                    socket.forget_ack(ack_id)
+            raise AckTimeout(responses=list(responses)) from None
+        return responses
+
+    async def fetch_sockets(self) -> list[Socket]:
+        """The sockets selected (with a cluster adapter, remote ones too)."""
+        found: list[Socket] = []
+        for nsp in self._targets():
+            found.extend(await nsp.adapter.fetch_sockets(self._opts))
+        return found
+
+    async def sockets_join(self, rooms: str | Iterable[str]) -> None:
+        """Make the selected sockets join ``rooms``."""
+        for nsp in self._targets():
+            await nsp.adapter.add_sockets(self._opts, _rooms(rooms))
+
+    async def sockets_leave(self, rooms: str | Iterable[str]) -> None:
+        """Make the selected sockets leave ``rooms``."""
+        for nsp in self._targets():
+            await nsp.adapter.del_sockets(self._opts, _rooms(rooms))
+
+    async def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect the selected sockets (and their whole connection with ``close``)."""
+        for nsp in self._targets():
+            await nsp.adapter.disconnect_sockets(self._opts, close)

@@ -1,0 +1,157 @@
+"""Namespaces: a name, its sockets, its handlers and middlewares, its adapter."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from ..socketio import Packet, encode_packet
+from ..transports.websocket import Outgoing
+from .broadcast import BroadcastOperator
+
+if TYPE_CHECKING:
+    from .server import Server
+    from .socket import Socket
+
+Handler = Callable[..., Any]
+Middleware = Callable[["Socket"], Any]
+
+_ALIASES = {"connect": "connection"}
+
+
+class Namespace:
+    """A Socket.IO namespace.
+
+    Handlers: ``connection(socket)``, ``disconnecting(socket, reason)``,
+    ``disconnect(socket, reason)``, and ``<event>(socket, *args)`` whose return value is the ack.
+    A dynamic namespace (``io.of(pattern)``) is a parent: the namespaces it creates share its
+    handlers and middlewares, and broadcasting on it reaches all of them.
+    """
+
+    def __init__(self, server: Server, name: str, parent: Namespace | None = None) -> None:
+        self.server = server
+        self.name = name
+        self.parent = parent
+        self.sockets: dict[str, Socket] = {}
+        self.children: list[Namespace] = []
+        if parent is None:
+            self._handlers: dict[str, list[Handler]] = {}
+            self._middlewares: list[Middleware] = []
+        else:
+            self._handlers = parent._handlers
+            self._middlewares = parent._middlewares
+            parent.children.append(self)
+        self._ack_ids = itertools.count()
+        self.adapter = server.adapter_factory(self)
+
+    def __repr__(self) -> str:
+        return f"<Namespace {self.name}>"
+
+    # -- handlers -------------------------------------------------------------------------
+
+    def on(self, event: str, handler: Handler | None = None) -> Any:
+        """Register ``handler`` for ``event`` (or use as a decorator)."""
+        event = _ALIASES.get(event, event)
+
+        def register(fn: Handler) -> Handler:
+            self._handlers.setdefault(event, []).append(fn)
+            return fn
+
+        return register if handler is None else register(handler)
+
+    def event(self, handler: Handler) -> Handler:
+        """Decorator: the function's name is the event."""
+        return self.on(handler.__name__, handler)  # type: ignore[no-any-return]
+
+    def handlers(self, event: str) -> list[Handler]:
+        return self._handlers.get(event, [])
+
+    def use(self, middleware: Middleware) -> Middleware:
+        """``middleware(socket)`` runs before a socket joins; raise ConnectionRefused to refuse."""
+        self._middlewares.append(middleware)
+        return middleware
+
+    @property
+    def middlewares(self) -> list[Middleware]:
+        return self._middlewares
+
+    # -- sockets --------------------------------------------------------------------------
+
+    def add(self, socket: Socket) -> None:
+        self.sockets[socket.id] = socket
+        self.adapter.add_all(socket.id, [socket.id])
+
+    def remove(self, socket: Socket) -> None:
+        self.sockets.pop(socket.id, None)
+        self.adapter.discard_all(socket.id)
+
+    def next_ack_id(self) -> int:
+        return next(self._ack_ids)
+
+    def prepare(self, packet: Packet, *, volatile: bool = False) -> list[Outgoing]:
+        """Encode a packet once into the messages every recipient gets."""
+        return [
+            Outgoing(part, volatile=volatile) for part in encode_packet(packet, self.server.dumps)
+        ]
+
+    def targets(self) -> list[Namespace]:
+        """The namespaces a broadcast on this one reaches (the children of a parent)."""
+        return list(self.children) if self.is_parent else [self]
+
+    @property
+    def is_parent(self) -> bool:
+        return self.server.is_parent(self)
+
+    # -- broadcasting ---------------------------------------------------------------------
+
+    def _operator(self) -> BroadcastOperator:
+        return BroadcastOperator(self)
+
+    async def emit(self, event: str, *args: Any) -> None:
+        """Send an event to every socket of the namespace."""
+        await self._operator().emit(event, *args)
+
+    async def send(self, *args: Any) -> None:
+        await self._operator().emit("message", *args)
+
+    def to(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        return self._operator().to(rooms)
+
+    in_ = to
+
+    def except_(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        return self._operator().except_(rooms)
+
+    @property
+    def local(self) -> BroadcastOperator:
+        return self._operator().local
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        return self._operator().volatile
+
+    def compress(self, compress: bool) -> BroadcastOperator:
+        return self._operator().compress(compress)
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        return self._operator().timeout(seconds)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        return await self._operator().emit_with_ack(event, *args)
+
+    async def fetch_sockets(self) -> list[Socket]:
+        return await self._operator().fetch_sockets()
+
+    async def sockets_join(self, rooms: str | Iterable[str]) -> None:
+        await self._operator().sockets_join(rooms)
+
+    async def sockets_leave(self, rooms: str | Iterable[str]) -> None:
+        await self._operator().sockets_leave(rooms)
+
+    async def disconnect_sockets(self, close: bool = False) -> None:
+        await self._operator().disconnect_sockets(close)
+
+    async def server_side_emit(self, event: str, *args: Any) -> list[Any]:
+        """Emit to the other servers of a cluster; returns their answers."""
+        return await self.adapter.server_side_emit([event, *args])

@@ -1,0 +1,303 @@
+"""The Socket.IO v5 server on top of the Engine.IO server."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from email.utils import formatdate
+from typing import Any
+
+from ..adapters.base import Adapter
+from ..adapters.memory import MemoryAdapter
+from ..engineio import CloseReason
+from ..exceptions import ConnectionRefused, RemoteProtocolError
+from ..socketio import Decoder, Packet, PacketType
+from ..socketio.packets import json_dumps
+from ..transports.engine import AllowRequest, EngineServer, EngineSocket, Hosting
+from .broadcast import BroadcastOperator
+from .connection import Connection
+from .namespace import Handler, Middleware, Namespace
+from .socket import Handshake, Socket
+from .static import ClientBundle
+
+logger = logging.getLogger("roomcast.server")
+
+NamespaceMatcher = Callable[[str, dict[str, Any]], bool | Awaitable[bool]]
+
+
+def _json_codec() -> tuple[Callable[[Any], str], Callable[[str], Any]]:
+    try:
+        import orjson
+    except ImportError:
+        import json
+
+        return json_dumps, json.loads
+
+    def dumps(value: Any) -> str:
+        return orjson.dumps(value).decode()
+
+    return dumps, orjson.loads
+
+
+class Server(Hosting):
+    """A Socket.IO v4-compatible server (protocol v5).
+
+    Handlers registered on the server apply to the main namespace ``/``; ``of(name)`` gives
+    other namespaces. Host it with ``run``, ``listen``, ``attach`` (aiohttp) or ``asgi_app``.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str = "/socket.io/",
+        cors_allowed_origins: str | Sequence[str] | None = None,
+        cors_credentials: bool = True,
+        ping_interval: float = 25.0,
+        ping_timeout: float = 20.0,
+        max_http_buffer_size: int = 1_000_000,
+        connect_timeout: float = 45.0,
+        transports: Sequence[str] = ("polling", "websocket"),
+        allow_upgrades: bool = True,
+        allow_request: AllowRequest | None = None,
+        serve_client: bool = True,
+        adapter: Callable[[Namespace], Adapter] = MemoryAdapter,
+        max_write_buffer: int = 16 * 1024 * 1024,
+    ) -> None:
+        self._engine = EngineServer(
+            path=path,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_http_buffer_size=max_http_buffer_size,
+            transports=transports,
+            allow_upgrades=allow_upgrades,
+            cors_allowed_origins=cors_allowed_origins,
+            cors_credentials=cors_credentials,
+            allow_request=allow_request,
+            max_write_buffer=max_write_buffer,
+        )
+        if serve_client:
+            self._engine.static_route = ClientBundle(self.engine.path)
+        self.engine.on("connection", self._on_engine_connection)
+        self.engine.on("message", self._on_engine_message)
+        self.engine.on("close", self._on_engine_close)
+        self.connect_timeout = connect_timeout
+        self.adapter_factory = adapter
+        self.dumps, self.loads = _json_codec()
+        self._namespaces: dict[str, Namespace] = {}
+        self._parents: list[tuple[re.Pattern[str] | NamespaceMatcher, Namespace]] = []
+        self.sockets = self.of("/")
+        """The main namespace ``/``."""
+
+    @property
+    def engine(self) -> EngineServer:
+        """The Engine.IO server underneath."""
+        return self._engine
+
+    # -- namespaces -----------------------------------------------------------------------
+
+    def of(self, name: str | re.Pattern[str] | NamespaceMatcher) -> Namespace:
+        """The namespace ``name``; a regex or a function(name, auth) -> bool makes a dynamic one."""
+        if isinstance(name, str):
+            if not name.startswith("/"):
+                name = "/" + name
+            nsp = self._namespaces.get(name)
+            if nsp is None:
+                nsp = self._namespaces[name] = Namespace(self, name)
+            return nsp
+        for matcher, parent in self._parents:
+            if matcher is name:
+                return parent
+        parent = Namespace(self, f"<dynamic {getattr(name, 'pattern', name)!s}>")
+        self._parents.append((name, parent))
+        return parent
+
+    def is_parent(self, nsp: Namespace) -> bool:
+        return any(parent is nsp for _, parent in self._parents)
+
+    async def _resolve(self, name: str, auth: dict[str, Any]) -> Namespace | None:
+        nsp = self._namespaces.get(name)
+        if nsp is not None:
+            return nsp
+        for matcher, parent in self._parents:
+            if isinstance(matcher, re.Pattern):
+                matched: Any = matcher.fullmatch(name) is not None
+            else:
+                matched = matcher(name, auth)
+                if inspect.isawaitable(matched):
+                    matched = await matched
+            if matched:
+                nsp = self._namespaces.get(name)  # created meanwhile?
+                if nsp is None:
+                    nsp = self._namespaces[name] = Namespace(self, name, parent)
+                return nsp
+        return None
+
+    # -- the main namespace's API ---------------------------------------------------------
+
+    def on(self, event: str, handler: Handler | None = None) -> Any:
+        """Register a handler on the main namespace (or use as a decorator)."""
+        return self.sockets.on(event, handler)
+
+    def event(self, handler: Handler) -> Handler:
+        return self.sockets.event(handler)
+
+    def use(self, middleware: Middleware) -> Middleware:
+        return self.sockets.use(middleware)
+
+    async def emit(self, event: str, *args: Any, namespace: str = "/") -> None:
+        await self.of(namespace).emit(event, *args)
+
+    async def send(self, *args: Any) -> None:
+        await self.sockets.send(*args)
+
+    def to(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        return self.sockets.to(rooms)
+
+    in_ = to
+
+    def except_(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        return self.sockets.except_(rooms)
+
+    @property
+    def local(self) -> BroadcastOperator:
+        return self.sockets.local
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        return self.sockets.volatile
+
+    def compress(self, compress: bool) -> BroadcastOperator:
+        return self.sockets.compress(compress)
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        return self.sockets.timeout(seconds)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        return await self.sockets.emit_with_ack(event, *args)
+
+    async def fetch_sockets(self) -> list[Socket]:
+        return await self.sockets.fetch_sockets()
+
+    async def sockets_join(self, rooms: str | Iterable[str]) -> None:
+        await self.sockets.sockets_join(rooms)
+
+    async def sockets_leave(self, rooms: str | Iterable[str]) -> None:
+        await self.sockets.sockets_leave(rooms)
+
+    async def disconnect_sockets(self, close: bool = False) -> None:
+        await self.sockets.disconnect_sockets(close)
+
+    async def server_side_emit(self, event: str, *args: Any) -> list[Any]:
+        return await self.sockets.server_side_emit(event, *args)
+
+    def spawn(self, awaitable: Awaitable[Any]) -> None:
+        """Run a handler's coroutine as a task the server tracks (and waits for on close)."""
+        self.engine.spawn(awaitable)
+
+    async def aclose(self) -> None:
+        """Disconnect every client ("server shutting down")."""
+        await self.engine.aclose()
+
+    # -- Engine.IO events -----------------------------------------------------------------
+
+    def _on_engine_connection(self, engine: EngineSocket) -> None:
+        conn = Connection(engine, Decoder(self.loads))
+        engine.data = conn
+        conn.connect_timer = self.engine.loop.call_later(
+            self.connect_timeout, self._on_connect_timeout, conn
+        )
+
+    def _on_connect_timeout(self, conn: Connection) -> None:
+        conn.connect_timer = None
+        if not conn.sockets:
+            logger.info("closing %s: no namespace CONNECT in time", conn.engine.sid)
+            conn.engine.close(CloseReason.FORCED_CLOSE)
+
+    def _on_engine_message(self, engine: EngineSocket, data: str | bytes) -> None:
+        conn: Connection = engine.data
+        try:
+            packet = conn.decoder.receive(data)
+        except RemoteProtocolError as exc:
+            logger.info("closing %s: %s", engine.sid, exc)
+            engine.close(CloseReason.PARSE_ERROR)
+            return
+        if packet is None:
+            return
+        kind = packet.type
+        if kind is PacketType.CONNECT:
+            self.spawn(self._connect(conn, packet))
+            return
+        socket = conn.sockets.get(packet.namespace)
+        if socket is None:
+            return  # not connected to that namespace: ignored, as Socket.IO does
+        if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
+            socket.handle_event(packet)
+        elif kind is PacketType.ACK or kind is PacketType.BINARY_ACK:
+            socket.handle_ack(packet)
+        elif kind is PacketType.DISCONNECT:
+            socket.handle_close("client namespace disconnect")
+        else:
+            logger.info("closing %s: %s packet from a client", engine.sid, kind.name)
+            engine.close(CloseReason.PARSE_ERROR)
+
+    def _on_engine_close(self, engine: EngineSocket, reason: str) -> None:
+        conn: Connection = engine.data
+        if conn.connect_timer is not None:
+            conn.connect_timer.cancel()
+        for socket in list(conn.sockets.values()):
+            socket.handle_close(reason)
+        conn.sockets.clear()
+
+    async def _connect(self, conn: Connection, packet: Packet) -> None:
+        name = packet.namespace
+        auth = packet.data if isinstance(packet.data, dict) else {}
+        nsp = await self._resolve(name, auth)
+        if nsp is None:
+            conn.send_packet(
+                Packet(PacketType.CONNECT_ERROR, name, {"message": "Invalid namespace"}),
+                self.dumps,
+            )
+            return
+        if name in conn.sockets or conn.engine.closed:
+            return
+        issued = time.time()
+        handshake = Handshake.from_request(
+            conn.engine.request, auth, issued * 1000, formatdate(issued, usegmt=True)
+        )
+        socket = Socket(nsp, conn, secrets.token_urlsafe(15), handshake)
+        try:
+            for middleware in nsp.middlewares:
+                result = middleware(socket)
+                if inspect.isawaitable(result):
+                    await result
+        except ConnectionRefused as exc:
+            conn.send_packet(Packet(PacketType.CONNECT_ERROR, name, exc.payload()), self.dumps)
+            return
+        except Exception as exc:
+            logger.exception("error in a middleware of %s", nsp.name)
+            conn.send_packet(
+                Packet(PacketType.CONNECT_ERROR, name, {"message": str(exc)}),
+                self.dumps,
+            )
+            return
+        if conn.engine.closed or name in conn.sockets:
+            return
+        if conn.connect_timer is not None:
+            conn.connect_timer.cancel()
+            conn.connect_timer = None
+        socket.connected = True
+        nsp.add(socket)
+        conn.sockets[name] = socket
+        conn.send_packet(Packet(PacketType.CONNECT, name, {"sid": socket.id}), self.dumps)
+        for handler in nsp.handlers("connection"):
+            try:
+                result = handler(socket)
+            except Exception:
+                logger.exception("error in the connection handler of %s", nsp.name)
+                continue
+            if inspect.isawaitable(result):
+                self.spawn(result)

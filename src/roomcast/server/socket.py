@@ -1,0 +1,395 @@
+"""The server's handle on one client connected to one namespace."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..engineio import CloseReason
+from ..exceptions import AckTimeout, ConnectionClosed
+from ..socketio import Packet, PacketType
+from ..socketio.packets import RESERVED_EVENTS
+from ..transports.engine import EngineSocket
+from ..transports.http import HandshakeRequest
+from ..transports.websocket import Outgoing
+from .broadcast import BroadcastOperator
+from .connection import Connection
+
+if TYPE_CHECKING:
+    from .namespace import Namespace
+
+logger = logging.getLogger("roomcast.socket")
+
+AckCallback = Callable[[list[Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """What the client sent when it connected to the namespace."""
+
+    auth: dict[str, Any]
+    headers: Any
+    query: dict[str, str]
+    address: str
+    secure: bool
+    url: str
+    issued: float
+    time: str = ""
+    xdomain: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_request(
+        cls, request: HandshakeRequest, auth: dict[str, Any], issued: float, time: str
+    ) -> Handshake:
+        return cls(
+            auth=auth,
+            headers=request.headers,
+            query=dict(request.query),
+            address=request.address,
+            secure=request.secure,
+            url=request.url,
+            issued=issued,
+            time=time,
+            xdomain="Origin" in request.headers,
+        )
+
+
+def ack_args(result: Any) -> list[Any]:
+    """A handler's return value as ack arguments: None -> none, tuple -> several, else one."""
+    if result is None:
+        return []
+    if isinstance(result, tuple):
+        return list(result)
+    return [result]
+
+
+def single_answer(args: list[Any]) -> Any:
+    """Ack arguments as one value: none -> None, one -> it, several -> a tuple."""
+    if not args:
+        return None
+    if len(args) == 1:
+        return args[0]
+    return tuple(args)
+
+
+class Socket:
+    """One client in one namespace. Handlers receive it as their first argument."""
+
+    __slots__ = (
+        "_acks",
+        "_any",
+        "_any_outgoing",
+        "_conn",
+        "_engine",
+        "_handlers",
+        "_middlewares",
+        "_rooms_at_close",
+        "connected",
+        "data",
+        "handshake",
+        "id",
+        "nsp",
+        "recovered",
+    )
+
+    def __init__(self, nsp: Namespace, conn: Connection, sid: str, handshake: Handshake) -> None:
+        self.id = sid
+        self.nsp = nsp
+        self.handshake = handshake
+        self.data: dict[str, Any] = {}
+        self.connected = False
+        self.recovered = False
+        self._conn = conn
+        self._engine = conn.engine
+        self._handlers: dict[str, list[Callable[..., Any]]] = {}
+        self._any: list[Callable[..., Any]] = []
+        self._any_outgoing: list[Callable[..., Any]] = []
+        self._middlewares: list[Callable[[str, list[Any]], Any]] = []
+        self._acks: dict[int, AckCallback] = {}
+        self._rooms_at_close: frozenset[str] = frozenset()
+
+    def __repr__(self) -> str:
+        return f"<Socket {self.id} {self.nsp.name}>"
+
+    @property
+    def namespace(self) -> str:
+        return self.nsp.name
+
+    @property
+    def conn(self) -> EngineSocket:
+        """The Engine.IO connection under this socket (shared by its namespaces)."""
+        return self._engine
+
+    @property
+    def transport(self) -> str:
+        return self._engine.transport
+
+    @property
+    def rooms(self) -> set[str]:
+        """The rooms this socket is in (its own id included); kept as they were at disconnect."""
+        if not self.connected:
+            return set(self._rooms_at_close)
+        return set(self.nsp.adapter.socket_rooms(self.id) or ())
+
+    # -- rooms ----------------------------------------------------------------------------
+
+    def join(self, rooms: str | Iterable[str]) -> None:
+        """Join one room or several."""
+        if self.connected:
+            self.nsp.adapter.add_all(self.id, [rooms] if isinstance(rooms, str) else rooms)
+
+    def leave(self, room: str) -> None:
+        if self.connected:
+            self.nsp.adapter.discard(self.id, room)
+
+    # -- emitting -------------------------------------------------------------------------
+
+    async def emit(
+        self,
+        event: str,
+        *args: Any,
+        callback: Callable[..., Any] | None = None,
+        timeout: float | None = None,
+        volatile: bool = False,
+    ) -> None:
+        """Send an event to this client.
+
+        With ``callback``, the client is asked for an ack: ``callback(None, *ack_args)`` runs
+        when it arrives, ``callback(AckTimeout(), )`` when ``timeout`` passes first, and
+        ``callback(ConnectionClosed(...))`` if the socket disconnects before either.
+        """
+        if event in RESERVED_EVENTS:
+            raise ValueError(f"{event!r} is a reserved event name")
+        ack_id = None
+        if callback is not None:
+            ack_id = self.nsp.next_ack_id()
+            self._expect_with_timeout(
+                ack_id, _callback_adapter(callback, self.nsp.server.spawn), timeout
+            )
+        self.send_packet(Packet(PacketType.EVENT, self.nsp.name, [event, *args], ack_id), volatile)
+
+    async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
+        """Send an event and wait for the client's ack: one argument comes back as itself,
+        none as None, several as a tuple. Raises AckTimeout or ConnectionClosed."""
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+
+        def settle(args: list[Any]) -> None:
+            if not future.done():
+                future.set_result(args)
+
+        ack_id = self.nsp.next_ack_id()
+        self._expect_with_timeout(ack_id, settle, timeout)
+        self.send_packet(Packet(PacketType.EVENT, self.nsp.name, [event, *args], ack_id))
+        args_ = await future
+        if args_ and isinstance(args_[0], AckTimeout | ConnectionClosed) and len(args_) == 1:
+            raise args_[0]
+        return single_answer(args_)
+
+    async def send(self, *args: Any) -> None:
+        """Emit a ``message`` event."""
+        await self.emit("message", *args)
+
+    def send_packet(self, packet: Packet, volatile: bool = False) -> None:
+        """Encode and send one packet to this client."""
+        self.deliver(self.nsp.prepare(packet, volatile=volatile), packet)
+
+    def deliver(self, messages: list[Outgoing], packet: Packet) -> None:
+        """Write already encoded messages (the broadcast hot path)."""
+        if self._any_outgoing and packet.type == PacketType.EVENT:
+            for listener in self._any_outgoing:
+                self._run(listener, *packet.data)
+        engine = self._engine
+        for message in messages:
+            engine.send_outgoing(message)
+
+    def expect_ack(self, ack_id: int, callback: Callable[[Any], None]) -> None:
+        """Hand the first argument of the ack ``ack_id`` to ``callback`` (broadcast acks)."""
+        self._acks[ack_id] = lambda args: callback(args[0] if args else None)
+
+    def forget_ack(self, ack_id: int) -> None:
+        self._acks.pop(ack_id, None)
+
+    def _expect_with_timeout(self, ack_id: int, settle: AckCallback, timeout: float | None) -> None:
+        if timeout is None:
+            self._acks[ack_id] = settle
+            return
+        loop = asyncio.get_running_loop()
+
+        def expire() -> None:
+            if self._acks.pop(ack_id, None) is not None:
+                settle([AckTimeout()])
+
+        timer = loop.call_later(timeout, expire)
+
+        def answered(args: list[Any]) -> None:
+            timer.cancel()
+            settle(args)
+
+        self._acks[ack_id] = answered
+
+    # -- broadcasting from this socket -----------------------------------------------------
+
+    def _operator(self) -> BroadcastOperator:
+        return BroadcastOperator(self.nsp, except_rooms=frozenset({self.id}))
+
+    def to(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        """Broadcast to ``rooms``, this socket excluded."""
+        return self._operator().to(rooms)
+
+    in_ = to
+
+    def except_(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        return self._operator().except_(rooms)
+
+    @property
+    def broadcast(self) -> BroadcastOperator:
+        """Every socket of the namespace but this one."""
+        return self._operator()
+
+    # -- listeners ---------------------------------------------------------------------------
+
+    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        """A handler(*args) for ``event`` from this client; its return value is the ack."""
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self._handlers.setdefault(event, []).append(fn)
+            return fn
+
+        return register if handler is None else register(handler)
+
+    def on_any(self, handler: Callable[..., Any]) -> None:
+        """handler(event, *args) for every event from this client."""
+        self._any.append(handler)
+
+    def off_any(self, handler: Callable[..., Any] | None = None) -> None:
+        if handler is None:
+            self._any.clear()
+        else:
+            self._any.remove(handler)
+
+    def on_any_outgoing(self, handler: Callable[..., Any]) -> None:
+        """handler(event, *args) for every event sent to this client."""
+        self._any_outgoing.append(handler)
+
+    def use(self, middleware: Callable[[str, list[Any]], Any]) -> None:
+        """middleware(event, args) for each incoming event; raise to drop the event (the
+        exception goes to this socket's ``error`` listeners)."""
+        self._middlewares.append(middleware)
+
+    # -- what the server feeds in -------------------------------------------------------------
+
+    def handle_event(self, packet: Packet) -> None:
+        event, *args = packet.data
+        for listener in self._any:
+            self._run(listener, event, *args)
+        if self._middlewares:
+            self.nsp.server.spawn(self._filtered(str(event), args, packet.id))
+        else:
+            self._dispatch(str(event), args, packet.id)
+
+    async def _filtered(self, event: str, args: list[Any], ack_id: int | None) -> None:
+        for middleware in self._middlewares:
+            try:
+                result = middleware(event, args)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                for handler in self._handlers.get("error", ()):
+                    self._run(handler, exc)
+                return
+        self._dispatch(event, args, ack_id)
+
+    def _dispatch(self, event: str, args: list[Any], ack_id: int | None) -> None:
+        own = self._handlers.get(event)
+        shared = self.nsp.handlers(event)
+        if not own and not shared:
+            return
+        first: Any = None
+        started = False
+        for handler in shared:
+            result = self._call(handler, self, *args)
+            if not started:
+                first, started = result, True
+        for handler in own or ():
+            result = self._call(handler, *args)
+            if not started:
+                first, started = result, True
+        if ack_id is None:
+            if inspect.isawaitable(first):
+                self.nsp.server.spawn(first)
+            return
+        if inspect.isawaitable(first):
+            self.nsp.server.spawn(self._ack_later(first, ack_id))
+        else:
+            self._send_ack(ack_id, first)
+
+    def _call(self, handler: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return handler(*args)
+        except Exception:
+            logger.exception("error in a handler of %s", self)
+            return None
+
+    def _run(self, handler: Callable[..., Any], *args: Any) -> None:
+        result = self._call(handler, *args)
+        if inspect.isawaitable(result):
+            self.nsp.server.spawn(result)
+
+    async def _ack_later(self, pending: Awaitable[Any], ack_id: int) -> None:
+        self._send_ack(ack_id, await pending)
+
+    def _send_ack(self, ack_id: int, result: Any) -> None:
+        if self.connected:
+            self.send_packet(Packet(PacketType.ACK, self.nsp.name, ack_args(result), ack_id))
+
+    def handle_ack(self, packet: Packet) -> None:
+        assert packet.id is not None
+        callback = self._acks.pop(packet.id, None)
+        if callback is not None:
+            callback(list(packet.data))
+
+    def handle_close(self, reason: str) -> None:
+        """The client left the namespace, or its connection closed."""
+        if not self.connected:
+            return
+        self._rooms_at_close = frozenset(self.nsp.adapter.socket_rooms(self.id) or ())
+        for handler in self.nsp.handlers("disconnecting"):
+            self._run(handler, self, reason)
+        self.connected = False
+        self.nsp.remove(self)
+        if self._conn.sockets.get(self.nsp.name) is self:
+            del self._conn.sockets[self.nsp.name]
+        acks, self._acks = self._acks, {}
+        for callback in acks.values():
+            callback([ConnectionClosed(reason)])
+        for handler in self.nsp.handlers("disconnect"):
+            self._run(handler, self, reason)
+
+    async def disconnect(self, close: bool = False) -> None:
+        """Disconnect from the namespace (the client's reason: "io server disconnect");
+        with ``close``, close the whole underlying connection too."""
+        if not self.connected:
+            return
+        self.send_packet(Packet(PacketType.DISCONNECT, self.nsp.name))
+        self.handle_close("server namespace disconnect")
+        if close:
+            self._engine.close(CloseReason.FORCED_CLOSE)
+
+
+def _callback_adapter(
+    callback: Callable[..., Any], spawn: Callable[[Awaitable[Any]], None]
+) -> AckCallback:
+    def settle(args: list[Any]) -> None:
+        if args and len(args) == 1 and isinstance(args[0], AckTimeout | ConnectionClosed):
+            result = callback(args[0])
+        else:
+            result = callback(None, *args)
+        if inspect.isawaitable(result):
+            spawn(result)
+
+    return settle

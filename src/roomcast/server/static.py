@@ -1,0 +1,90 @@
+"""Serving the official browser client (``/socket.io/socket.io.js``) from npm's package.
+
+The bundle is installed from npm (``npm install socket.io-client``), never shipped in
+roomcast. It is looked for in ``$ROOMCAST_CLIENT_DIR``, then in
+``node_modules/socket.io-client/dist`` under the working directory or any parent of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Final
+
+from ..transports.http import HandshakeRequest, HttpResponse
+
+logger = logging.getLogger("roomcast.static")
+
+FILES: Final = (
+    "socket.io.js",
+    "socket.io.js.map",
+    "socket.io.min.js",
+    "socket.io.min.js.map",
+    "socket.io.msgpack.min.js",
+    "socket.io.msgpack.min.js.map",
+    "socket.io.esm.min.js",
+    "socket.io.esm.min.js.map",
+)
+MISSING: Final = (
+    "The Socket.IO browser client is not installed. Run `npm install socket.io-client` in the "
+    "project folder (or set ROOMCAST_CLIENT_DIR to the folder holding socket.io.js)."
+)
+
+
+def find_client_dir() -> Path | None:
+    configured = os.environ.get("ROOMCAST_CLIENT_DIR")
+    if configured:
+        return Path(configured)
+    for folder in (Path.cwd(), *Path.cwd().parents, *Path(__file__).resolve().parents):
+        candidate = folder / "node_modules" / "socket.io-client" / "dist"
+        if (candidate / "socket.io.js").is_file():
+            return candidate
+    return None
+
+
+class ClientBundle:
+    """Answers GET ``<path>socket.io.js`` (and the other bundle files) with ETag caching."""
+
+    def __init__(self, path: str, folder: Path | None = None) -> None:
+        self._prefix = path
+        self._folder = folder if folder is not None else find_client_dir()
+        self._cache: dict[str, tuple[bytes, str]] = {}
+        self._warned = False
+
+    def __call__(self, request: HandshakeRequest) -> HttpResponse | None:
+        if not request.path.startswith(self._prefix):
+            return None
+        name = request.path[len(self._prefix) :]
+        if name not in FILES:
+            return None
+        loaded = self._load(name)
+        if loaded is None:
+            if not self._warned:
+                logger.warning(MISSING)
+                self._warned = True
+            return HttpResponse(
+                404, MISSING.encode(), {"Content-Type": "text/plain; charset=utf-8"}
+            )
+        body, etag = loaded
+        headers = {"ETag": etag, "Cache-Control": "public, max-age=0"}
+        if request.headers.get("If-None-Match") == etag:
+            return HttpResponse(304, b"", headers)
+        kind = "application/json" if name.endswith(".map") else "application/javascript"
+        headers["Content-Type"] = f"{kind}; charset=utf-8"
+        return HttpResponse(200, body, headers)
+
+    def _load(self, name: str) -> tuple[bytes, str] | None:
+        cached = self._cache.get(name)
+        if cached is not None:
+            return cached
+        if self._folder is None:
+            return None
+        try:
+            body = (self._folder / name).read_bytes()
+        except OSError:
+            return None
+        etag = '"' + hashlib.sha1(body).hexdigest()[:20] + '"'
+        self._cache[name] = (body, etag)
+        return body, etag
