@@ -128,9 +128,7 @@ class WsPeer:
         """The next ``count`` frames that are not pings (pings get their pong)."""
         return [await self.recv_non_ping() for _ in range(count)]
 
-    async def wait_closed(
-        self, *, answer_pings: bool, within: float = TIMEOUT
-    ) -> list[Frame]:
+    async def wait_closed(self, *, answer_pings: bool, within: float = TIMEOUT) -> list[Frame]:
         """Wait until the server closes the connection; return the frames read before.
 
         With ``answer_pings`` every ping gets its pong, so a close can only come from
@@ -141,9 +139,7 @@ class WsPeer:
         frames: list[Frame] = []
         while True:
             try:
-                msg = await asyncio.wait_for(
-                    self._ws.receive(), max(deadline - loop.time(), 0.0)
-                )
+                msg = await asyncio.wait_for(self._ws.receive(), max(deadline - loop.time(), 0.0))
             except TimeoutError:
                 raise AssertionError(
                     f"still open after {within:.2f} s (received {frames!r})"
@@ -185,9 +181,7 @@ def client_session() -> aiohttp.ClientSession:
 class Wire:
     """Raw requests to one Engine.IO endpoint (``base_url`` + ``path``)."""
 
-    def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, path: str
-    ) -> None:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, path: str) -> None:
         self.session = session
         self.base_url = base_url
         self.path = path
@@ -215,9 +209,7 @@ class Wire:
         *,
         sent: object = None,
     ) -> Reply:
-        async with self.session.request(
-            method, url, data=body, trace_request_ctx=sent
-        ) as resp:
+        async with self.session.request(method, url, data=body, trace_request_ctx=sent) as resp:
             text = await resp.text(encoding="utf-8")
             return Reply(resp.status, text, resp.content_type)
 
@@ -248,9 +240,7 @@ class Wire:
         pending poll, with no sleep involved.
         """
         sent = asyncio.Event()
-        task = asyncio.create_task(
-            self.request("GET", self.polling_url(sid), sent=sent)
-        )
+        task = asyncio.create_task(self.request("GET", self.polling_url(sid), sent=sent))
         self._tasks.append(task)
         await asyncio.wait_for(sent.wait(), TIMEOUT)
         barrier = await self.poll("roomcast-conformance-unknown-sid")
@@ -289,9 +279,7 @@ class Wire:
 
     async def upgrade_ws(self, sid: str) -> WsPeer:
         """Open the WebSocket that upgrades the polling session ``sid``."""
-        return await self.connect_ws(
-            f"EIO=4&transport=websocket&sid={quote(sid, safe='')}"
-        )
+        return await self.connect_ws(f"EIO=4&transport=websocket&sid={quote(sid, safe='')}")
 
     async def check_ws_refused(self, query: str) -> None:
         """The server refuses the WebSocket, or closes it before any open packet."""

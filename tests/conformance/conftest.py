@@ -65,9 +65,7 @@ class _ExampleRunner:
             if proc.poll() is not None:
                 pytest.fail(f"{name} exited with {proc.returncode}:\n{_output(log)}")
             if time.monotonic() > deadline:
-                pytest.fail(
-                    f"{name} is not listening on {port} after {STARTUP_TIMEOUT:.0f} s"
-                )
+                pytest.fail(f"{name} is not listening on {port} after {STARTUP_TIMEOUT:.0f} s")
             time.sleep(0.05)
         return f"http://127.0.0.1:{port}"
 
@@ -75,9 +73,7 @@ class _ExampleRunner:
         crashed: list[str] = []
         for proc, log in self._running:
             if proc.poll() is not None:
-                crashed.append(
-                    f"{proc.args!r} exited with {proc.returncode}:\n{_output(log)}"
-                )
+                crashed.append(f"{proc.args!r} exited with {proc.returncode}:\n{_output(log)}")
             else:
                 proc.terminate()
                 try:

@@ -59,27 +59,21 @@ async def test_polling_handshakes_get_distinct_sids(eio: Wire) -> None:
 
 
 @pytest.mark.parametrize("query", ["transport=polling", "EIO=abc&transport=polling"])
-async def test_polling_handshake_fails_with_an_invalid_eio(
-    eio: Wire, query: str
-) -> None:
+async def test_polling_handshake_fails_with_an_invalid_eio(eio: Wire, query: str) -> None:
     reply = await eio.get(eio.url(query))
 
     check_error(reply, BAD_REQUEST, UNSUPPORTED_PROTOCOL_VERSION)
 
 
 @pytest.mark.parametrize("version", ["3", "5"])
-async def test_polling_handshake_fails_with_an_unsupported_version(
-    eio: Wire, version: str
-) -> None:
+async def test_polling_handshake_fails_with_an_unsupported_version(eio: Wire, version: str) -> None:
     reply = await eio.get(eio.url(f"EIO={version}&transport=polling"))
 
     check_error(reply, UNSUPPORTED_PROTOCOL_VERSION)
 
 
 @pytest.mark.parametrize("query", ["EIO=4", "EIO=4&transport=abc"])
-async def test_polling_handshake_fails_with_an_invalid_transport(
-    eio: Wire, query: str
-) -> None:
+async def test_polling_handshake_fails_with_an_invalid_transport(eio: Wire, query: str) -> None:
     reply = await eio.get(eio.url(query))
 
     check_error(reply, UNKNOWN_TRANSPORT)
@@ -124,9 +118,7 @@ async def test_websocket_handshake_opens_a_session(eio: Wire) -> None:
         "EIO=4&transport=abc",
     ],
 )
-async def test_websocket_handshake_fails_with_an_invalid_query(
-    eio: Wire, query: str
-) -> None:
+async def test_websocket_handshake_fails_with_an_invalid_query(eio: Wire, query: str) -> None:
     await eio.check_ws_refused(query)
 
 
@@ -134,9 +126,7 @@ async def test_websocket_handshake_fails_with_an_invalid_query(
 
 
 @pytest.mark.parametrize("payload", ["4hello", "4h\u00e9llo \u20ac \u2713"])
-async def test_polling_sends_and_receives_one_text_packet(
-    eio: Wire, payload: str
-) -> None:
+async def test_polling_sends_and_receives_one_text_packet(eio: Wire, payload: str) -> None:
     sid = await eio.open_polling()
 
     pushed = await eio.push(sid, payload)

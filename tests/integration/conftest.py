@@ -11,17 +11,11 @@ import pytest
 from .support import HAVE_CLIENT, NODE, WAIT, Listener, NodeClient, base_url
 
 
-def pytest_collection_modifyitems(
-    config: pytest.Config, items: list[pytest.Item]
-) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip the ``node`` tests only when node or the npm client is missing."""
     if NODE is not None and HAVE_CLIENT:
         return
-    why = (
-        "node is not on PATH"
-        if NODE is None
-        else "node_modules/socket.io-client is missing"
-    )
+    why = "node is not on PATH" if NODE is None else "node_modules/socket.io-client is missing"
     for item in items:
         if item.get_closest_marker("node") is not None:
             item.add_marker(pytest.mark.skip(reason=why))

@@ -21,6 +21,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
@@ -131,9 +132,7 @@ class RecordLog:
     def find(self, **match: Any) -> list[Record]:
         return [r for r in self.records if matches(r, match)]
 
-    async def wait(
-        self, *, within: float = WAIT, count: int = 1, **match: Any
-    ) -> Record:
+    async def wait(self, *, within: float = WAIT, count: int = 1, **match: Any) -> Record:
         """The ``count``-th record matching ``match``, waiting up to ``timeout``."""
 
         def found() -> Record | None:
@@ -161,8 +160,7 @@ class RecordLog:
         except TimeoutError:
             pass
         raise AssertionError(
-            f"{self.name}: no {what or 'match'} within {within:.1f}s; "
-            f"saw:\n{self.dump()}"
+            f"{self.name}: no {what or 'match'} within {within:.1f}s; saw:\n{self.dump()}"
         )
 
     def dump(self, last: int = 40) -> str:
@@ -225,6 +223,13 @@ class NodeClient:
         self.proc.stdin.write(line.encode())
         await self.proc.stdin.drain()
 
+    async def send_many(self, cmds: Iterable[Mapping[str, Any]]) -> None:
+        """Several commands in one write: node reads them in one go, in order."""
+        assert self.proc.stdin is not None
+        lines = "".join(json.dumps(to_wire(dict(cmd))) + "\n" for cmd in cmds)
+        self.proc.stdin.write(lines.encode())
+        await self.proc.stdin.drain()
+
     async def connect(
         self,
         id: str,
@@ -252,9 +257,7 @@ class NodeClient:
         if headers is not None:
             opts["extraHeaders"] = dict(headers)
         await self.send("connect", id=id, nsp=nsp, opts=opts, acks=dict(acks or {}))
-        record = await self.log.wait(
-            id=id, type=lambda t: t in ("connect", "connect_error")
-        )
+        record = await self.log.wait(id=id, type=lambda t: t in ("connect", "connect_error"))
         if expect is not None:
             assert record["type"] == expect, f"{id}: expected {expect}, got {record}"
         return record
@@ -321,23 +324,26 @@ class NodeClient:
 
     # -- what happened
 
-    async def wait(
-        self, *, within: float = WAIT, count: int = 1, **match: Any
-    ) -> Record:
+    async def wait(self, *, within: float = WAIT, count: int = 1, **match: Any) -> Record:
         return await self.log.wait(within=within, count=count, **match)
 
-    def events(
-        self, id: str, event: str | None = None, *, before: int | None = None
-    ) -> list[Any]:
+    def events(self, id: str, event: str | None = None, *, before: int | None = None) -> list[Any]:
         """Argument lists of ``event`` (every event if None) seen by client ``id``."""
         return [
             r["args"] if event is not None else [r["event"], *r["args"]]
             for r in self.log.find(type="event", id=id)
-            if (event is None or r["event"] == event)
-            and (before is None or r["seq"] < before)
+            if (event is None or r["event"] == event) and (before is None or r["seq"] < before)
         ]
 
     # -- process
+
+    def freeze(self) -> None:
+        """SIGSTOP: the process stops answering (heartbeats included)."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT after ``freeze``."""
+        self.proc.send_signal(signal.SIGCONT)
 
     async def kill(self) -> None:
         """SIGKILL: the kernel closes the sockets, the client says goodbye to nobody."""
@@ -352,6 +358,7 @@ class NodeClient:
 
     async def aclose(self) -> None:
         if self.proc.returncode is None:
+            self.thaw()  # in case a test froze it and failed before thawing
             try:
                 await self.send("exit")
                 await asyncio.wait_for(self.proc.wait(), seconds(5.0))
@@ -433,9 +440,7 @@ class ServerHarness:
         await self.log.wait(type="connect", sid=sid)
         return self.sockets[sid]
 
-    async def wait(
-        self, *, within: float = WAIT, count: int = 1, **match: Any
-    ) -> Record:
+    async def wait(self, *, within: float = WAIT, count: int = 1, **match: Any) -> Record:
         return await self.log.wait(within=within, count=count, **match)
 
 

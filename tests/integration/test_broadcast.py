@@ -54,9 +54,7 @@ async def test_io_emit_reaches_every_client_once(
     assert got == {id: [[1, {"a": 2}]] for id in sids}
 
 
-async def test_io_emit_binary_to_mixed_transports(
-    serve: Serve, spawn_node: SpawnNode
-) -> None:
+async def test_io_emit_binary_to_mixed_transports(serve: Serve, spawn_node: SpawnNode) -> None:
     io, harness, node = await start(serve, spawn_node)
     sids = {
         **await node.connect_all(["ws"], transports=["websocket"]),
@@ -88,9 +86,7 @@ async def test_to_socket_id_room(serve: Serve, spawn_node: SpawnNode) -> None:
     assert got == {"a": [], "b": [["for b"]], "c": []}
 
 
-async def test_to_several_rooms_delivers_once(
-    serve: Serve, spawn_node: SpawnNode
-) -> None:
+async def test_to_several_rooms_delivers_once(serve: Serve, spawn_node: SpawnNode) -> None:
     io, harness, node = await start(serve, spawn_node)
     sids = await node.connect_all(["a", "b", "c", "d"], transports=WS)
     assert await join(node, "a", "r1") == sorted([sids["a"], "r1"])
@@ -128,9 +124,7 @@ async def test_except(serve: Serve, spawn_node: SpawnNode) -> None:
     }
 
 
-async def test_socket_to_room_excludes_sender(
-    serve: Serve, spawn_node: SpawnNode
-) -> None:
+async def test_socket_to_room_excludes_sender(serve: Serve, spawn_node: SpawnNode) -> None:
     io, harness, node = await start(serve, spawn_node)
 
     @io.on("relay")
@@ -219,9 +213,7 @@ async def test_fetch_sockets(serve: Serve, spawn_node: SpawnNode) -> None:
     assert [s.id for s in await io.in_("r2").fetch_sockets()] == [sids["b"]]
     assert [s.id for s in await io.in_(sids["c"]).fetch_sockets()] == [sids["c"]]
     assert await io.in_("nobody").fetch_sockets() == []
-    assert [s.id for s in await io.in_("r1").except_("r2").fetch_sockets()] == [
-        sids["a"]
-    ]
+    assert [s.id for s in await io.in_("r1").except_("r2").fetch_sockets()] == [sids["a"]]
 
 
 async def test_sockets_join_and_leave(serve: Serve, spawn_node: SpawnNode) -> None:
@@ -283,9 +275,7 @@ async def test_disconnect_sockets_close(serve: Serve, spawn_node: SpawnNode) -> 
     assert node.log.find(type="disconnect", id="b") == []
 
 
-async def test_broadcast_with_aggregated_acks(
-    serve: Serve, spawn_node: SpawnNode
-) -> None:
+async def test_broadcast_with_aggregated_acks(serve: Serve, spawn_node: SpawnNode) -> None:
     io, _, node = await start(serve, spawn_node)
     ids = ["a", "b", "c"]
     sids: dict[str, str] = {}
@@ -323,9 +313,7 @@ async def test_broadcast_with_acks_times_out_and_keeps_responses(
     await node.wait(type="event", id="c", event="vote")
 
 
-async def test_local_and_compress_flags_still_deliver(
-    serve: Serve, spawn_node: SpawnNode
-) -> None:
+async def test_local_and_compress_flags_still_deliver(serve: Serve, spawn_node: SpawnNode) -> None:
     io, harness, node = await start(serve, spawn_node)
     sids = await node.connect_all(["a", "b"], transports=WS)
     await join(node, "a", "r1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ import roomcast
 from .support import (
     TRANSPORT_IDS,
     TRANSPORTS,
+    WAIT,
     Listener,
     NodeClient,
     ServerHarness,
@@ -70,9 +72,7 @@ async def test_server_disconnect(
     assert {s.id for s in await io.fetch_sockets()} == {sids["b"]}
 
 
-async def test_server_disconnect_from_a_handler(
-    serve: Serve, spawn_node: SpawnNode
-) -> None:
+async def test_server_disconnect_from_a_handler(serve: Serve, spawn_node: SpawnNode) -> None:
     io, harness, _, node = await start(serve, spawn_node)
 
     @io.on("kick-me")
@@ -81,9 +81,7 @@ async def test_server_disconnect_from_a_handler(
 
     sids = await node.connect_all(["a"], transports=["websocket"])
     await node.emit("a", "kick-me")
-    assert (await node.wait(type="disconnect", id="a"))["reason"] == (
-        "io server disconnect"
-    )
+    assert (await node.wait(type="disconnect", id="a"))["reason"] == ("io server disconnect")
     server_side = await harness.wait(type="disconnect", sid=sids["a"])
     assert server_side["reason"] == "server namespace disconnect"
 
@@ -100,9 +98,7 @@ async def test_server_disconnect_close_ends_the_connection(
     await harness.wait(type="disconnect", sid=sids["a"])
 
 
-async def test_killed_client_is_a_transport_close(
-    serve: Serve, spawn_node: SpawnNode
-) -> None:
+async def test_killed_client_is_a_transport_close(serve: Serve, spawn_node: SpawnNode) -> None:
     io, harness, listener, doomed = await start(serve, spawn_node)
     survivor = await spawn_node(listener)
     doomed_sid = (await doomed.connect("a", transports=["websocket"]))["sid"]
@@ -116,9 +112,7 @@ async def test_killed_client_is_a_transport_close(
     assert {s.id for s in await io.fetch_sockets()} == set(survivor_sids.values())
 
 
-async def test_disconnecting_still_sees_rooms(
-    serve: Serve, spawn_node: SpawnNode
-) -> None:
+async def test_disconnecting_still_sees_rooms(serve: Serve, spawn_node: SpawnNode) -> None:
     io, harness, _, node = await start(serve, spawn_node)
     sids = await node.connect_all(["a", "b"], transports=["websocket"])
     await join(node, "a", "r1", "r2")
@@ -163,3 +157,40 @@ async def test_oversize_message_closes_only_that_client(
     assert got == {"small": [[1]]}
     assert node.log.find(type="disconnect", id="small") == []
     assert {s.id for s in await io.fetch_sockets()} == {sids["small"]}
+
+
+async def test_killed_polling_client_is_noticed_without_waiting_for_heartbeats(
+    serve: Serve, spawn_node: SpawnNode
+) -> None:
+    """The pending long-poll request of a killed client closes: like Node, the server
+    ends the session then (Node says "transport error"), not 45 s later on ping timeout."""
+    io, harness, _, doomed = await start(serve, spawn_node)
+    sid = (await doomed.connect("a", transports=["polling"]))["sid"]
+    assert await doomed.call("a", "echo", 1) == [1]  # a GET is pending again after this
+    await doomed.kill()
+    gone = await harness.wait(type="disconnect", sid=sid)
+    assert gone["reason"] in ("transport close", "transport error")
+    assert await io.fetch_sockets() == []
+
+
+@pytest.mark.parametrize("transports", TRANSPORTS, ids=TRANSPORT_IDS)
+async def test_server_shutdown_disconnects_clients(
+    spawn_node: SpawnNode, transports: list[str] | None
+) -> None:
+    io = roomcast.Server()
+    harness = ServerHarness()
+    harness.install(io)
+    listener = await io.listen(host="127.0.0.1", port=0)
+    closed = False
+    try:
+        node = await spawn_node(listener)
+        sids = await node.connect_all(["a", "b"], transports=transports)
+        await asyncio.wait_for(listener.aclose(), WAIT)
+        closed = True
+        for id, sid in sids.items():
+            client_side = await node.wait(type="disconnect", id=id)
+            assert client_side["reason"] in ("transport close", "io server disconnect")
+            await harness.wait(type="disconnect", sid=sid)
+    finally:
+        if not closed:
+            await asyncio.wait_for(listener.aclose(), WAIT)

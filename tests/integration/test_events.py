@@ -74,9 +74,7 @@ async def test_connect_over_each_transport(
     assert open_record["transport"] == (transports or ["polling"])[0]
 
 
-async def test_polling_then_upgrade_to_websocket(
-    serve: Serve, spawn_node: SpawnNode
-) -> None:
+async def test_polling_then_upgrade_to_websocket(serve: Serve, spawn_node: SpawnNode) -> None:
     _, harness, node = await start(serve, spawn_node)
     sids = await node.connect_all(["a"])
     assert (await node.wait(type="open", id="a"))["transport"] == "polling"
@@ -194,9 +192,7 @@ async def test_server_emit_with_ack_times_out(
     serve: Serve, spawn_node: SpawnNode, transports: list[str] | None
 ) -> None:
     _, harness, node = await start(serve, spawn_node)
-    sids = await node.connect_all(
-        ["a"], transports=transports, acks={"silent": "never"}
-    )
+    sids = await node.connect_all(["a"], transports=transports, acks={"silent": "never"})
     socket = await harness.socket(sids["a"])
     with pytest.raises(roomcast.AckTimeout):
         await socket.emit_with_ack("silent", 1, timeout=seconds(0.3))
@@ -229,9 +225,7 @@ async def test_server_emit_with_ack_callback_gets_timeout_error(
     serve: Serve, spawn_node: SpawnNode
 ) -> None:
     _, harness, node = await start(serve, spawn_node)
-    sids = await node.connect_all(
-        ["a"], transports=["websocket"], acks={"silent": "never"}
-    )
+    sids = await node.connect_all(["a"], transports=["websocket"], acks={"silent": "never"})
     socket = await harness.socket(sids["a"])
     loop = asyncio.get_running_loop()
     answer: asyncio.Future[tuple[Any, ...]] = loop.create_future()
@@ -239,7 +233,7 @@ async def test_server_emit_with_ack_callback_gets_timeout_error(
     def callback(err: BaseException | None, *args: Any) -> None:
         answer.set_result((err, *args))
 
-    await socket.timeout(seconds(0.3)).emit("silent", callback=callback)
+    await socket.emit("silent", callback=callback, timeout=seconds(0.3))
     err, *args = await asyncio.wait_for(answer, WAIT)
     assert isinstance(err, roomcast.AckTimeout)
     assert args == []
@@ -281,9 +275,7 @@ async def test_binary_server_to_client(
     assert answer == {"x": [b"\xfe"]}
 
 
-async def test_on_any_sees_every_incoming_event(
-    serve: Serve, spawn_node: SpawnNode
-) -> None:
+async def test_on_any_sees_every_incoming_event(serve: Serve, spawn_node: SpawnNode) -> None:
     io = roomcast.Server()
     harness = ServerHarness()
 
@@ -310,3 +302,85 @@ async def test_on_any_sees_every_incoming_event(
     await socket.emit("gamma", 3)
     assert (await harness.wait(type="any_out", event="gamma"))["args"] == [3]
     await node.wait(type="event", id="a", event="gamma")
+
+
+def _burst_item(i: int) -> list[Any]:
+    """Event arguments for message ``i`` of a burst: every 7th carries a buffer."""
+    return [i, bytes([i % 256]) * 3] if i % 7 == 0 else [i, f"text {i}"]
+
+
+@pytest.mark.parametrize("transports", TRANSPORTS, ids=TRANSPORT_IDS)
+async def test_bursts_keep_their_order_both_ways(
+    serve: Serve, spawn_node: SpawnNode, transports: list[str] | None
+) -> None:
+    """Hundreds of packets at once (batched in polling payloads, spanning the upgrade
+    when there is one) arrive complete and in order, text and binary mixed."""
+    io, harness, node = await start(serve, spawn_node)
+    count = 300
+    received: list[list[Any]] = []
+
+    @io.on("seq")
+    async def seq(socket: roomcast.Socket, *args: Any) -> None:
+        received.append(list(args))
+        if len(received) == count:
+            harness.log.add({"type": "all-received"})
+
+    record = await node.connect("a", transports=transports)
+    socket = await harness.socket(record["sid"])
+    # server -> client right after the connect, while a default client upgrades
+    for i in range(count):
+        await socket.emit("seq", *_burst_item(i))
+    await node.send_many(
+        {"cmd": "emit", "id": "a", "event": "seq", "args": _burst_item(i)} for i in range(count)
+    )
+    await node.wait(type="event", id="a", event="seq", count=count)
+    assert node.events("a", "seq") == [_burst_item(i) for i in range(count)]
+    await harness.wait(type="all-received")
+    assert received == [_burst_item(i) for i in range(count)]
+
+
+async def test_socket_handlers_and_middleware(serve: Serve, spawn_node: SpawnNode) -> None:
+    """``socket.on`` per-socket handlers, ``socket.use`` dropping packets, ``error``."""
+    io = roomcast.Server()
+    harness = ServerHarness()
+
+    async def on_connect(socket: roomcast.Socket) -> None:
+        def guard(event: str, args: list[Any]) -> None:
+            if event == "forbidden":
+                raise PermissionError(f"{event} is not allowed")
+
+        async def private(*args: Any) -> str:
+            return f"private {args[0]}"
+
+        def error(exc: BaseException) -> None:
+            harness.log.add({"type": "error", "error": repr(exc)})
+
+        socket.use(guard)
+        socket.on("private", private)
+        socket.on("error", error)
+
+    harness.install(io, on_connect=on_connect)
+    node = await spawn_node(await serve(io))
+    await node.connect_all(["a"], transports=["websocket"])
+    assert await node.call("a", "private", 1) == ["private 1"]
+    record = await node.emit_with_ack("a", "forbidden", timeout_ms=int(seconds(0.3) * 1000))
+    assert record["type"] == "ack_error"
+    error = await harness.wait(type="error")
+    assert "forbidden is not allowed" in error["error"]
+    assert await node.call("a", "echo", "after") == ["after"]
+
+
+async def test_handler_exception_does_not_break_the_connection(
+    serve: Serve, spawn_node: SpawnNode
+) -> None:
+    io, _, node = await start(serve, spawn_node)
+
+    @io.on("boom")
+    async def boom(socket: roomcast.Socket) -> None:
+        raise RuntimeError("handler bug (expected by this test)")
+
+    sids = await node.connect_all(["a"], transports=["websocket"])
+    await node.emit("a", "boom")
+    assert await node.call("a", "echo", "after") == ["after"]
+    assert node.log.find(type="disconnect") == []
+    assert {s.id for s in await io.fetch_sockets()} == set(sids.values())

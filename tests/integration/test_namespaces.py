@@ -94,43 +94,31 @@ async def test_dynamic_namespace_function(serve: Serve, spawn_node: SpawnNode) -
     dynamic.install(io.of(allow))
     node = await spawn_node(await serve(io))
 
-    record = await node.connect(
-        "a", "/fn-1", transports=["websocket"], auth={"ok": True}
-    )
+    record = await node.connect("a", "/fn-1", transports=["websocket"], auth={"ok": True})
     connected = await dynamic.wait(type="connect", sid=record["sid"])
     assert connected["nsp"] == "/fn-1"
     assert await node.call("a", "echo", "fn") == ["fn"]
     assert ("/fn-1", {"ok": True}) in seen
 
-    refused = await node.connect(
-        "b", "/fn-2", transports=["websocket"], expect="connect_error"
-    )
+    refused = await node.connect("b", "/fn-2", transports=["websocket"], expect="connect_error")
     assert refused["message"] == "Invalid namespace"
-    refused = await node.connect(
-        "c", "/other", auth={"ok": True}, expect="connect_error"
-    )
+    refused = await node.connect("c", "/other", auth={"ok": True}, expect="connect_error")
     assert refused["message"] == "Invalid namespace"
 
 
-async def test_unknown_namespace_is_rejected(
-    serve: Serve, spawn_node: SpawnNode
-) -> None:
+async def test_unknown_namespace_is_rejected(serve: Serve, spawn_node: SpawnNode) -> None:
     io = roomcast.Server()
     root = ServerHarness()
     root.install(io)
     node = await spawn_node(await serve(io))
     for transports in (["websocket"], ["polling"], None):
         name = f"x-{transports}"
-        record = await node.connect(
-            name, "/nope", transports=transports, expect="connect_error"
-        )
+        record = await node.connect(name, "/nope", transports=transports, expect="connect_error")
         assert record["message"] == "Invalid namespace"
     assert root.log.find(type="connect") == []
 
 
-async def test_middleware_refuses_with_data(
-    serve: Serve, spawn_node: SpawnNode
-) -> None:
+async def test_middleware_refuses_with_data(serve: Serve, spawn_node: SpawnNode) -> None:
     io = roomcast.Server()
     root = ServerHarness()
     calls: list[str] = []
@@ -158,9 +146,7 @@ async def test_middleware_refuses_with_data(
         assert refused["data"] == {"code": 42}
     assert root.log.find(type="connect") == []
 
-    record = await node.connect(
-        "ok", transports=["websocket"], auth={"token": "secret"}
-    )
+    record = await node.connect("ok", transports=["websocket"], auth={"token": "secret"})
     await root.wait(type="connect", sid=record["sid"])
     assert await node.call("ok", "whoami") == ["alice"]
     assert len(calls) == 3
@@ -181,9 +167,7 @@ async def test_namespace_middleware_only_guards_its_namespace(
     admin.install(admin_nsp)
     node = await spawn_node(await serve(io))
 
-    refused = await node.connect(
-        "a", "/admin", transports=["websocket"], expect="connect_error"
-    )
+    refused = await node.connect("a", "/admin", transports=["websocket"], expect="connect_error")
     assert refused["message"] == "admins only"
     assert refused["data"] is None
     record = await node.connect("b", "/", transports=["websocket"])
@@ -229,9 +213,7 @@ async def test_handshake_auth_query_headers(
     assert "127.0.0.1" in handshake.address
 
 
-async def test_handshake_without_auth_is_empty(
-    serve: Serve, spawn_node: SpawnNode
-) -> None:
+async def test_handshake_without_auth_is_empty(serve: Serve, spawn_node: SpawnNode) -> None:
     io = roomcast.Server()
     root = ServerHarness()
     handshakes: dict[str, Any] = {}

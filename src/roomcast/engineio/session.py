@@ -8,8 +8,8 @@ Heartbeat (v4): the server sends PING every ``ping_interval`` (counted from the 
 a PONG must arrive within ``ping_timeout`` of the PING or the session closes.
 
 Upgrade: packets that arrive over the probing WebSocket go to ``receive_probe()``:
-``2probe`` is answered ``3probe`` on that WebSocket and a NOOP is queued to release the
-pending poll; ``5`` switches the session to WebSocket.
+``2probe`` is answered ``3probe`` on that WebSocket (the I/O layer then answers any pending
+or new poll with a NOOP); ``5`` switches the session to WebSocket.
 """
 
 from __future__ import annotations
@@ -124,7 +124,6 @@ class EngineSession:
             return None
         if packet.type is PacketType.PING and packet.data == _PROBE and self.state is State.OPEN:
             self.state = State.UPGRADING
-            self._outbox.append(Packet(PacketType.NOOP))
             return [Packet(PacketType.PONG, _PROBE)]
         if packet.type is PacketType.UPGRADE and self.state is State.UPGRADING:
             self.transport = Transport.WEBSOCKET
@@ -132,6 +131,10 @@ class EngineSession:
             self._events.append(Upgraded())
             return []
         return None
+
+    @property
+    def upgrading(self) -> bool:
+        return self.state is State.UPGRADING
 
     def can_probe(self) -> bool:
         """Whether a WebSocket may start probing an upgrade of this session now."""

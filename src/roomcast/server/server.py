@@ -232,8 +232,10 @@ class Server(Hosting):
             self.spawn(self._connect(conn, packet))
             return
         socket = conn.sockets.get(packet.namespace)
-        if socket is None:
-            return  # not connected to that namespace: ignored, as Socket.IO does
+        if socket is None:  # the spec: a packet before CONNECT closes the connection
+            logger.info("closing %s: %s packet before CONNECT", engine.sid, kind.name)
+            engine.close(CloseReason.FORCED_CLOSE)
+            return
         if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
             socket.handle_event(packet)
         elif kind is PacketType.ACK or kind is PacketType.BINARY_ACK:

@@ -254,7 +254,10 @@ class Socket:
     # -- listeners ---------------------------------------------------------------------------
 
     def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
-        """A handler(*args) for ``event`` from this client; its return value is the ack."""
+        """A handler(*args) for ``event`` from this client; its return value is the ack.
+
+        ``disconnecting`` and ``disconnect`` handlers get the reason; ``error`` handlers get
+        the exception a ``use`` middleware raised."""
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             self._handlers.setdefault(event, []).append(fn)
@@ -360,6 +363,8 @@ class Socket:
         self._rooms_at_close = frozenset(self.nsp.adapter.socket_rooms(self.id) or ())
         for handler in self.nsp.handlers("disconnecting"):
             self._run(handler, self, reason)
+        for handler in self._handlers.get("disconnecting", ()):
+            self._run(handler, reason)
         self.connected = False
         self.nsp.remove(self)
         if self._conn.sockets.get(self.nsp.name) is self:
@@ -369,6 +374,8 @@ class Socket:
             callback([ConnectionClosed(reason)])
         for handler in self.nsp.handlers("disconnect"):
             self._run(handler, self, reason)
+        for handler in self._handlers.get("disconnect", ()):
+            self._run(handler, reason)
 
     async def disconnect(self, close: bool = False) -> None:
         """Disconnect from the namespace (the client's reason: "io server disconnect");

@@ -207,11 +207,11 @@ class EngineSocket:
         """GET: wait for packets, then answer them as one payload."""
         if self._poll is not None:
             logger.info("closing %s: overlapping polling GET", self.sid)
-            self._session.fail(CloseReason.TRANSPORT_ERROR)
+            self._session.close(CloseReason.TRANSPORT_ERROR)  # the pending GET gets CLOSE
             self._pump()
             return error_response(ErrorCode.BAD_REQUEST)
         session = self._session
-        if not session.has_packets_to_send() and not session.closed:
+        if not session.has_packets_to_send() and not session.closed and not session.upgrading:
             self._poll = self._server.loop.create_future()
             try:
                 await self._poll
@@ -291,6 +291,7 @@ class EngineSocket:
                 return
             for packet in answers:
                 link.send_encoded(encode_packet(packet))
+            self._wake_poll()  # a pending poll ends (with a NOOP if nothing is queued)
             if session.transport is Transport.WEBSOCKET:
                 self._link = link
                 self._pump()

@@ -24,8 +24,9 @@
 //   {"cmd":"disconnect","id":"a"}
 //   {"cmd":"exit"}
 //
-// Records: ready, open, upgrade, connect, connect_error, disconnect, event, ack,
-// ack_error, result, bad_command, lifetime_exceeded.
+// Records: ready, open, upgrade, ping (a heartbeat from the server), connect,
+// connect_error, disconnect, event, ack, ack_error, result, bad_command,
+// lifetime_exceeded.
 
 import readline from "node:readline";
 import { io } from "socket.io-client";
@@ -92,6 +93,7 @@ function connect(cmd) {
   clients.set(cmd.id, client);
   const id = cmd.id;
   const manager = socket.io;
+  manager.on("ping", () => out({ type: "ping", id }));
   manager.on("open", () => {
     const engine = manager.engine;
     out({ type: "open", id, transport: engine.transport.name });
