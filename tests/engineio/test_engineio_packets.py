@@ -166,6 +166,10 @@ def test_encode_payload_accepts_any_iterable() -> None:
         pytest.param("bAQIDBA==\n", id="base64-newline"),
         pytest.param("bA", id="base64-truncated"),
         pytest.param("4hello\x1ebAQIDBA", id="base64-bad-second"),
+        # Non-ASCII after "b": base64.b64decode raises a plain ValueError for these.
+        pytest.param("bé", id="base64-non-ascii"),
+        pytest.param("b\u00a0AQID", id="base64-nbsp"),
+        pytest.param("4hello\x1ebAQIDBA€", id="base64-non-ascii-second"),
     ],
 )
 def test_decode_invalid_payload(body: str) -> None:

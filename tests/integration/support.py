@@ -196,6 +196,7 @@ class NodeClient:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            limit=64 * 1024 * 1024,  # one JSON line per record, big payloads included
         )
         client = cls(proc, url)
         await client.log.wait(type="ready")
@@ -205,8 +206,13 @@ class NodeClient:
         assert self.proc.stdout is not None
         try:
             async for line in self.proc.stdout:
-                if line.strip():
-                    self.log.add(from_wire(json.loads(line)))
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    record = {"type": "bad_line", "line": line[:200].decode("utf-8", "replace")}
+                self.log.add(from_wire(record))
         finally:
             self.log.close()
 
@@ -367,7 +373,8 @@ class NodeClient:
         await self.wait_exit()
         assert self.proc.stdin is not None
         self.proc.stdin.close()
-        assert not self.log.find(type="bad_command"), self.log.find(type="bad_command")
+        bad = self.log.find(type=lambda t: t in ("bad_command", "bad_line"))
+        assert not bad, f"the node driver did not understand: {bad}"
 
 
 # ------------------------------------------------------------------------ server side

@@ -76,6 +76,11 @@ async def test_to_room(serve: Serve, spawn_node: SpawnNode) -> None:
     await io.in_("nobody").emit("news", "empty room")
     got = await delivered(node, harness, "news", sids)
     assert got == {"a": [["r1 only"]], "b": [["r1 only"]], "c": []}
+    # after leaving, b is no longer reached
+    assert await node.call("b", "leave", "r1") == [[sids["b"]]]
+    await io.to("r1").emit("later", "r1 again")
+    got = await delivered(node, harness, "later", sids)
+    assert got == {"a": [["r1 again"]], "b": [], "c": []}
 
 
 async def test_to_socket_id_room(serve: Serve, spawn_node: SpawnNode) -> None:

@@ -384,3 +384,30 @@ async def test_handler_exception_does_not_break_the_connection(
     assert await node.call("a", "echo", "after") == ["after"]
     assert node.log.find(type="disconnect") == []
     assert {s.id for s in await io.fetch_sockets()} == set(sids.values())
+
+
+@pytest.mark.parametrize("transports", TRANSPORTS, ids=TRANSPORT_IDS)
+async def test_large_payloads_both_ways(
+    serve: Serve, spawn_node: SpawnNode, transports: list[str] | None
+) -> None:
+    """Big text and binary under max_http_buffer_size (1 MB by default) get through."""
+    _, harness, node = await start(serve, spawn_node)
+    sids = await node.connect_all(["a"], transports=transports)
+    text = "é" * 100_000  # 200 kB of UTF-8
+    blob = bytes(range(256)) * 1000  # 256 kB, about 341 kB of base64 over polling
+    assert await node.call("a", "echo", text, {"blob": blob}) == [text, {"blob": blob}]
+    socket = await harness.socket(sids["a"])
+    assert await socket.emit_with_ack("bounce", text, blob, timeout=WAIT) == (text, blob)
+
+
+async def test_pending_ack_fails_when_the_client_leaves(
+    serve: Serve, spawn_node: SpawnNode
+) -> None:
+    _, harness, node = await start(serve, spawn_node)
+    sids = await node.connect_all(["a"], transports=["websocket"], acks={"silent": "never"})
+    socket = await harness.socket(sids["a"])
+    pending = asyncio.ensure_future(socket.emit_with_ack("silent"))
+    await node.wait(type="event", id="a", event="silent")
+    await node.disconnect("a")
+    with pytest.raises(roomcast.ConnectionClosed):
+        await asyncio.wait_for(pending, WAIT)

@@ -11,7 +11,7 @@ import pytest
 
 import roomcast
 
-from .support import Listener, NodeClient, ServerHarness
+from .support import Listener, NodeClient, ServerHarness, delivered
 
 pytestmark = pytest.mark.node
 
@@ -226,3 +226,45 @@ async def test_handshake_without_auth_is_empty(serve: Serve, spawn_node: SpawnNo
     record = await node.connect("a", transports=["websocket"])
     await root.wait(type="connect", sid=record["sid"])
     assert handshakes[record["sid"]].auth == {}
+
+
+async def test_dynamic_parent_broadcasts_to_every_child(
+    serve: Serve, spawn_node: SpawnNode
+) -> None:
+    io = roomcast.Server()
+    root, dynamic = ServerHarness("root"), ServerHarness("dynamic")
+    root.install(io)
+    parent = io.of(re.compile(r"^/dyn-\d+$"))
+    dynamic.install(parent)
+    node = await spawn_node(await serve(io))
+    sids = {
+        **await node.connect_all(["one"], "/dyn-1", transports=["websocket"]),
+        **await node.connect_all(["two"], "/dyn-2", transports=["websocket"]),
+    }
+    root_sids = await node.connect_all(["root"], "/", transports=["websocket"])
+    await parent.emit("to-children", "all")
+    got = await delivered(node, dynamic, "to-children", sids)
+    assert got == {"one": [["all"]], "two": [["all"]]}
+    assert await delivered(node, root, "to-children", root_sids) == {"root": []}
+
+
+@pytest.mark.parametrize("transports", [["websocket"], ["polling"]])
+async def test_allow_request_rejects_the_handshake(
+    serve: Serve, spawn_node: SpawnNode, transports: list[str]
+) -> None:
+    seen: list[roomcast.HandshakeRequest] = []
+
+    async def allow(request: roomcast.HandshakeRequest) -> bool:
+        seen.append(request)
+        return request.headers.get("x-let-me-in") == "please"
+
+    io = roomcast.Server(allow_request=allow)
+    root = ServerHarness()
+    root.install(io)
+    node = await spawn_node(await serve(io))
+    refused = await node.connect("no", transports=transports, expect="connect_error")
+    assert refused["message"] in ("xhr poll error", "websocket error")
+    record = await node.connect("yes", transports=transports, headers={"X-Let-Me-In": "please"})
+    await root.wait(type="connect", sid=record["sid"])
+    assert root.log.find(type="connect", sid=lambda sid: sid != record["sid"]) == []
+    assert seen

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDictProxy
 
 import roomcast
 
@@ -332,10 +333,10 @@ async def request_full(
     headers: Mapping[str, str] | None = None,
     data: bytes | None = None,
     within: float = WAIT,
-) -> tuple[int, bytes, Mapping[str, str]]:
+) -> tuple[int, bytes, CIMultiDictProxy[str]]:
     """One HTTP request: its status, body and headers."""
 
-    async def go() -> tuple[int, bytes, Mapping[str, str]]:
+    async def go() -> tuple[int, bytes, CIMultiDictProxy[str]]:
         async with http.request(method, url, params=params, headers=headers, data=data) as resp:
             return resp.status, await resp.read(), resp.headers
 

@@ -25,6 +25,8 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Message(Event):
+    """The peer sent a message."""
+
     data: str | bytes
 
 
@@ -35,4 +37,6 @@ class Upgraded(Event):
 
 @dataclass(frozen=True, slots=True)
 class Closed(Event):
+    """The session is closed; nothing more is sent or received."""
+
     reason: CloseReason

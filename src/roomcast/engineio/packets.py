@@ -20,6 +20,8 @@ SEPARATOR: Final = "\x1e"
 
 
 class PacketType(IntEnum):
+    """Engine.IO packet types (the first character of an encoded packet)."""
+
     OPEN = 0
     CLOSE = 1
     PING = 2
@@ -34,6 +36,8 @@ _TYPE_BY_CHAR: Final = {str(int(t)): t for t in PacketType}
 
 @dataclass(frozen=True, slots=True)
 class Packet:
+    """One Engine.IO packet: its type and its data (bytes only for a binary MESSAGE)."""
+
     type: PacketType
     data: str | bytes = ""
 
@@ -74,6 +78,6 @@ def _decode_from_polling(part: str) -> Packet:
     if part.startswith("b"):
         try:
             return Packet(PacketType.MESSAGE, base64.b64decode(part[1:], validate=True))
-        except binascii.Error as exc:
+        except (binascii.Error, ValueError) as exc:
             raise RemoteProtocolError("invalid base64 in binary packet") from exc
     return decode_packet(part)

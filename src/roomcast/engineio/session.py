@@ -24,11 +24,15 @@ from .packets import Packet, PacketType
 
 
 class Transport(StrEnum):
+    """The transports a session can run over."""
+
     POLLING = "polling"
     WEBSOCKET = "websocket"
 
 
 class State(Enum):
+    """Where a session stands."""
+
     OPEN = "open"
     UPGRADING = "upgrading"
     CLOSED = "closed"
@@ -36,6 +40,8 @@ class State(Enum):
 
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
+    """Session settings (seconds and bytes); the handshake announces them."""
+
     ping_interval: float = 25.0
     ping_timeout: float = 20.0
     max_payload: int = 1_000_000

@@ -16,7 +16,7 @@ from ..adapters.memory import MemoryAdapter
 from ..engineio import CloseReason
 from ..exceptions import ConnectionRefused, RemoteProtocolError
 from ..socketio import Decoder, Packet, PacketType
-from ..socketio.packets import json_dumps
+from ..socketio.packets import json_dumps, json_loads
 from ..transports.engine import AllowRequest, EngineServer, EngineSocket, Hosting
 from .broadcast import BroadcastOperator
 from .connection import Connection
@@ -33,9 +33,7 @@ def _json_codec() -> tuple[Callable[[Any], str], Callable[[str], Any]]:
     try:
         import orjson
     except ImportError:
-        import json
-
-        return json_dumps, json.loads
+        return json_dumps, json_loads
 
     def dumps(value: Any) -> str:
         return orjson.dumps(value).decode()

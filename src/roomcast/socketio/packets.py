@@ -20,6 +20,8 @@ Loads = Callable[[str], Any]
 
 
 class PacketType(IntEnum):
+    """Socket.IO packet types."""
+
     CONNECT = 0
     DISCONNECT = 1
     EVENT = 2
@@ -41,11 +43,17 @@ RESERVED_EVENTS: Final = frozenset(
         "removeListener",
     }
 )
-_NO_DATA: Final = object()
+_MAX_DIGITS: Final = 16  # ack ids and attachment counts: JavaScript safe integers have 16
+
+
+def _is_decimal(text: str) -> bool:
+    return all("0" <= c <= "9" for c in text)
 
 
 @dataclass(frozen=True, slots=True)
 class Packet:
+    """One Socket.IO packet; ``data`` may hold bytes anywhere (sent as attachments)."""
+
     type: PacketType
     namespace: str = "/"
     data: Any = None
@@ -53,8 +61,17 @@ class Packet:
 
 
 def json_dumps(value: Any) -> str:
-    """Compact JSON, non-ASCII kept as is (like JSON.stringify)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON, non-ASCII kept as is (like JSON.stringify); NaN and infinities refused."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_loads(text: str) -> Any:
+    """Strict JSON: NaN and infinities refused (JSON.parse would)."""
+    return json.loads(text, parse_constant=_refuse_constant)
 
 
 # -- encoding ------------------------------------------------------------------------------
@@ -119,7 +136,7 @@ class Decoder:
 
     __slots__ = ("_attachments", "_expected", "_loads", "_pending")
 
-    def __init__(self, loads: Loads = json.loads) -> None:
+    def __init__(self, loads: Loads = json_loads) -> None:
         self._loads = loads
         self._pending: Packet | None = None
         self._expected = 0
@@ -158,7 +175,7 @@ class Decoder:
         attachments = 0
         if kind in _BINARY_TYPES:
             dash = text.find("-", i)
-            if dash < 0 or not text[i:dash].isdigit():
+            if not 0 < dash - i <= _MAX_DIGITS or not _is_decimal(text[i:dash]):
                 raise RemoteProtocolError("invalid attachment count")
             attachments = int(text[i:dash])
             i = dash + 1
@@ -170,15 +187,17 @@ class Decoder:
             i = end + 1 if comma >= 0 else n
         ack_id = None
         start = i
-        while i < n and text[i].isdigit() and text[i].isascii():
+        while i < n and "0" <= text[i] <= "9":
             i += 1
+        if i - start > _MAX_DIGITS:
+            raise RemoteProtocolError("ack id too long")
         if i > start:
             ack_id = int(text[start:i])
         data: Any = None
         if i < n:
             try:
                 data = self._loads(text[i:])
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise RemoteProtocolError("invalid JSON payload") from exc
         packet = Packet(kind, namespace, data, ack_id)
         _validate(packet, has_data=i < n)
@@ -212,9 +231,9 @@ def _reconstruct(value: Any, attachments: list[bytes]) -> Any:
     if isinstance(value, list):
         return [_reconstruct(v, attachments) for v in value]
     if isinstance(value, dict):
-        if value.get("_placeholder") is True and isinstance(value.get("num"), int):
-            num = value["num"]
-            if not 0 <= num < len(attachments):
+        if value.get("_placeholder") is True:
+            num = value.get("num")
+            if type(num) is not int or not 0 <= num < len(attachments):
                 raise RemoteProtocolError("placeholder refers to a missing attachment")
             return attachments[num]
         return {k: _reconstruct(v, attachments) for k, v in value.items()}

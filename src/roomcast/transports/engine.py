@@ -105,6 +105,14 @@ class EngineSocket:
         self._session.send_message(message.data)
         self._wake_poll()
 
+    def can_probe(self) -> bool:
+        """Whether a WebSocket may probe an upgrade of this session now."""
+        return self._session.can_probe()
+
+    def start_heartbeat(self) -> None:
+        """Arm the heartbeat timer (the WebSocket path does it when it starts)."""
+        self._arm_timer()
+
     def close(self, reason: CloseReason = CloseReason.FORCED_CLOSE) -> None:
         """Close the session: queued messages and a CLOSE packet go out first."""
         self._session.close(reason)
@@ -483,7 +491,7 @@ class EngineServer(Hosting):
                 return error_response(ErrorCode.FORBIDDEN)
             socket = self._open(request, Transport.POLLING)
             self.dispatch("connection", socket)
-            socket._arm_timer()
+            socket.start_heartbeat()
             return await socket.handle_poll()
         socket_ = self.sockets.get(sid)
         if socket_ is None:
@@ -509,7 +517,7 @@ class EngineServer(Hosting):
         socket = self.sockets.get(sid)
         if socket is None:
             return error_response(ErrorCode.UNKNOWN_SID)
-        if not socket._session.can_probe():
+        if not socket.can_probe():
             return error_response(ErrorCode.BAD_REQUEST)
         return None
 
@@ -518,7 +526,7 @@ class EngineServer(Hosting):
         sid = request.query.get("sid")
         if sid is not None:
             socket = self.sockets.get(sid)
-            if socket is None or not socket._session.can_probe():
+            if socket is None or not socket.can_probe():
                 await link.aclose()
                 return
             await socket.probe_upgrade(link)

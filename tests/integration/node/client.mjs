@@ -148,10 +148,17 @@ async function emitWithAck(cmd, client) {
   }
 }
 
+// Exit once everything written to stdout is flushed: process.exit() alone can cut
+// a big record short when stdout is a pipe.
+function exit(code) {
+  process.stdout.write("", () => process.exit(code));
+}
+
 function handle(cmd) {
   if (cmd.cmd === "exit") {
     for (const { socket } of clients.values()) socket.disconnect();
-    process.exit(0);
+    exit(0);
+    return;
   }
   if (cmd.cmd === "connect") return connect(cmd);
   const client = clients.get(cmd.id);
@@ -180,7 +187,7 @@ function handle(cmd) {
 
 setTimeout(() => {
   out({ type: "lifetime_exceeded", seconds: maxMs / 1000 });
-  process.exit(3);
+  exit(3);
 }, maxMs);
 
 const lines = readline.createInterface({ input: process.stdin });
@@ -199,6 +206,6 @@ lines.on("line", (line) => {
     out({ type: "bad_command", cmd, message: String(err?.stack ?? err) });
   }
 });
-lines.on("close", () => process.exit(0));
+lines.on("close", () => exit(0));
 
 out({ type: "ready", pid: process.pid });
