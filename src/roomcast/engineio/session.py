@@ -5,7 +5,8 @@ The I/O layer feeds received packets and the current time in, sends what
 ``events_received()`` returns, and calls ``handle_timeout()`` at ``next_deadline()``.
 
 Heartbeat (v4): the server sends PING every ``ping_interval`` (counted from the last PONG);
-a PONG must arrive within ``ping_timeout`` of the PING or the session closes.
+a PONG must arrive within ``ping_timeout`` of the PING or the session closes (nothing more
+is sent: the peer is gone).
 
 Upgrade: packets that arrive over the probing WebSocket go to ``receive_probe()``:
 ``2probe`` is answered ``3probe`` on that WebSocket (the I/O layer then answers any pending
@@ -206,8 +207,8 @@ class EngineSession:
         if self.state is State.CLOSED:
             return
         if self._pong_deadline is not None:
-            if now >= self._pong_deadline:
-                self._close(CloseReason.PING_TIMEOUT, notify_peer=True)
+            if now >= self._pong_deadline:  # the peer is gone: nothing more to send it
+                self._close(CloseReason.PING_TIMEOUT, notify_peer=False)
         elif now >= self._next_ping:
             self._outbox.append(Packet(PacketType.PING))
             self._pong_deadline = now + self.config.ping_timeout

@@ -50,6 +50,8 @@ class ASGIApp:
                 await self._http(scope, receive, send)
             else:
                 await self._websocket(scope, receive, send)
+        elif self.other_app is not None and kind == "lifespan":
+            await self.other_app(scope, self._closing_on_shutdown(receive), send)
         elif self.other_app is not None:
             await self.other_app(scope, receive, send)
         elif kind == "lifespan":
@@ -58,6 +60,17 @@ class ASGIApp:
             await _respond(send, HttpResponse(404, b"Not Found", {"Content-Type": "text/plain"}))
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1000})
+
+    def _closing_on_shutdown(self, receive: Receive) -> Receive:
+        """The other app's lifespan ``receive``: our clients are closed before its shutdown."""
+
+        async def wrapped() -> MutableMapping[str, Any]:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                await self.engine.aclose()
+            return message
+
+        return wrapped
 
     def _serves(self, path: str) -> bool:
         return path.startswith(self.engine.path) or path == self.engine.path.rstrip("/")

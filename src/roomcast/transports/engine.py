@@ -165,7 +165,12 @@ class EngineSocket:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._server.forget(self)
+        if self._link is None and self._poll is None and self._session.has_packets_to_send():
+            # a polling client collects the last packets (CLOSE among them) with its next GET
+            linger = self._server.config.ping_interval + self._server.config.ping_timeout
+            self._server.loop.call_later(linger, self._server.forget, self)
+        else:
+            self._server.forget(self)
         self._wake_poll()
         link = self._link
         if link is not None:
@@ -226,6 +231,8 @@ class EngineSocket:
             finally:
                 self._poll = None
         packets = session.packets_to_send()
+        if session.closed:
+            self._server.forget(self)
         return text_response(encode_payload(packets) if packets else "6")
 
     async def handle_post(self, read_body: ReadBody) -> HttpResponse:
@@ -435,7 +442,8 @@ class EngineServer(Hosting):
             logger.error("error in a handler", exc_info=exc)
 
     def forget(self, socket: EngineSocket) -> None:
-        self.sockets.pop(socket.sid, None)
+        if self.sockets.get(socket.sid) is socket:
+            del self.sockets[socket.sid]
 
     # -- what hosts call ------------------------------------------------------------------
 
