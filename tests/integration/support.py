@@ -16,24 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import inspect
 import itertools
 import json
 import os
 import shutil
 import signal
-import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-try:
-    import roomcast
-except ModuleNotFoundError:  # not installed into the venv yet: use the source tree
-    sys.path.insert(0, str(ROOT / "src"))
-    import roomcast
+import roomcast
 
+ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = Path(__file__).resolve().parent / "node"
 CLIENT_JS = NODE_DIR / "client.mjs"
 NODE = shutil.which("node")
@@ -83,13 +77,6 @@ def from_wire(value: Any) -> Any:
         if set(value) == {"$bin"}:
             return base64.b64decode(value["$bin"])
         return {k: from_wire(v) for k, v in value.items()}
-    return value
-
-
-async def maybe_await(value: Any) -> Any:
-    """Await ``value`` if it is awaitable (``socket.join`` with a remote adapter)."""
-    if inspect.isawaitable(value):
-        return await value
     return value
 
 
@@ -425,11 +412,11 @@ class ServerHarness:
             )
 
         async def join(socket: roomcast.Socket, rooms: str | list[str]) -> list[str]:
-            await maybe_await(socket.join(rooms))
+            socket.join(rooms)
             return sorted(socket.rooms)
 
         async def leave(socket: roomcast.Socket, room: str) -> list[str]:
-            await maybe_await(socket.leave(room))
+            socket.leave(room)
             return sorted(socket.rooms)
 
         async def echo(socket: roomcast.Socket, *args: Any) -> tuple[Any, ...] | None:

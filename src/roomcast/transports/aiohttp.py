@@ -131,6 +131,7 @@ class Listener:
     """A running standalone server (from ``listen``)."""
 
     runner: web.AppRunner
+    engine: EngineServer
     host: str
     port: int
 
@@ -139,6 +140,8 @@ class Listener:
         return f"http://{self.host}:{self.port}"
 
     async def aclose(self) -> None:
+        """Close every client (polling ones collect their CLOSE first), then stop serving."""
+        await self.engine.aclose()
         await self.runner.cleanup()
 
 
@@ -151,12 +154,14 @@ async def listen(
     """Start serving in the running loop; port 0 picks a free port."""
     app = app if app is not None else web.Application()
     attach(engine, app)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=1.0, handler_cancellation=True
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
     bound = runner.addresses[0]
-    return Listener(runner, host, int(bound[1]))
+    return Listener(runner, engine, host, int(bound[1]))
 
 
 def run(
@@ -178,6 +183,7 @@ def run(
     logger.info("roomcast listening on http://%s:%s%s", host, port, engine.path)
     web.run_app(
         app,
+        handler_cancellation=True,
         host=host,
         port=port,
         access_log=None,

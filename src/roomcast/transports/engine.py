@@ -9,6 +9,7 @@ the Socket.IO server. Hosts (aiohttp, ASGI) hand it requests through ``handle_ht
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import secrets
@@ -228,6 +229,9 @@ class EngineSocket:
             self._poll = self._server.loop.create_future()
             try:
                 await self._poll
+            except asyncio.CancelledError:  # the host saw the client go away mid-poll
+                self._transport_lost("poll connection closed prematurely")
+                raise
             finally:
                 self._poll = None
         packets = session.packets_to_send()
@@ -277,10 +281,14 @@ class EngineSocket:
         await self._read(link)
 
     async def _read(self, link: WebSocketLink) -> None:
-        while (data := await link.receive()) is not None:
-            self._receive_message(data)
-            if self._session.closed:
-                return
+        try:
+            while (data := await link.receive()) is not None:
+                self._receive_message(data)
+                if self._session.closed:
+                    return
+        except asyncio.CancelledError:  # the host saw the client go away
+            self._transport_lost(None)
+            raise
         self._transport_lost(link.failure)
 
     async def probe_upgrade(self, link: WebSocketLink) -> None:
@@ -396,6 +404,7 @@ class EngineServer(Hosting):
         self._handlers: dict[str, list[Handler]] = {name: [] for name in _EVENTS}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._drained: asyncio.Future[None] | None = None
 
     @property
     def engine(self) -> EngineServer:
@@ -444,6 +453,8 @@ class EngineServer(Hosting):
     def forget(self, socket: EngineSocket) -> None:
         if self.sockets.get(socket.sid) is socket:
             del self.sockets[socket.sid]
+            if not self.sockets and self._drained is not None and not self._drained.done():
+                self._drained.set_result(None)
 
     # -- what hosts call ------------------------------------------------------------------
 
@@ -543,13 +554,19 @@ class EngineServer(Hosting):
         self.dispatch("connection", socket)
         await socket.run_websocket(link)
 
-    async def aclose(self) -> None:
-        """Close every session ("server shutting down") and wait for the handlers' tasks."""
+    async def aclose(self, timeout: float = 2.0) -> None:
+        """Close every session ("server shutting down"), give polling clients up to
+        ``timeout`` seconds to collect their CLOSE packet, and wait for the handlers' tasks."""
         for socket in list(self.sockets.values()):
             socket.close(CloseReason.SERVER_SHUTTING_DOWN)
         self.cork.flush()
+        deadline = self.loop.time() + timeout
+        while self.sockets and self.loop.time() < deadline:
+            self._drained = self.loop.create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained, deadline - self.loop.time())
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+            await asyncio.wait(list(self._tasks), timeout=timeout)
 
 
 def _transport_of(request: HandshakeRequest) -> Transport | None:
