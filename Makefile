@@ -20,8 +20,8 @@ demo: setup
 	$(BIN)/python examples/chat/server.py --port 3000
 
 style: setup
-	$(BIN)/ruff check src tests examples bench
-	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
 
 types: setup
 	$(BIN)/mypy
