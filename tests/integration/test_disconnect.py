@@ -158,6 +158,14 @@ async def test_oversize_message_closes_only_that_client(
     assert {s.id for s in await io.fetch_sockets()} == {sids["small"]}
 
 
+async def wait_for_pending_poll(io: roomcast.Server, sid: str) -> None:
+    """Until the client's next long-polling GET has reached the server."""
+    socket = next(s for s in await io.fetch_sockets() if s.id == sid)
+    async with asyncio.timeout(WAIT):
+        while not socket.conn.poll_pending:  # noqa: ASYNC110 - state of another process
+            await asyncio.sleep(0.005)
+
+
 async def test_killed_polling_client_is_noticed_without_waiting_for_heartbeats(
     serve: Serve, spawn_node: SpawnNode
 ) -> None:
@@ -165,7 +173,8 @@ async def test_killed_polling_client_is_noticed_without_waiting_for_heartbeats(
     ends the session then (Node says "transport error"), not 45 s later on ping timeout."""
     io, harness, _, doomed = await start(serve, spawn_node)
     sid = (await doomed.connect("a", transports=["polling"]))["sid"]
-    assert await doomed.call("a", "echo", 1) == [1]  # a GET is pending again after this
+    assert await doomed.call("a", "echo", 1) == [1]
+    await wait_for_pending_poll(io, sid)  # killing it now closes that GET
     await doomed.kill()
     gone = await harness.wait(type="disconnect", sid=sid)
     assert gone["reason"] in ("transport close", "transport error"), gone

@@ -12,7 +12,7 @@ from aiohttp import WSMsgType, web
 
 from ..exceptions import PayloadTooLarge
 from .engine import EngineServer
-from .http import HandshakeRequest, ReadBody
+from .http import HandshakeRequest, HttpResponse, ReadBody
 from .websocket import Cork, CorkedLink
 
 logger = logging.getLogger("roomcast.aiohttp")
@@ -89,7 +89,7 @@ def request_handler(engine: EngineServer) -> Any:
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await _websocket(engine, request, hreq)
         response = await engine.handle_http(hreq, _body_reader(request))
-        return web.Response(status=response.status, body=response.body, headers=response.headers)
+        return await _send(request, response)
 
     return handle
 
@@ -112,6 +112,18 @@ async def _websocket(
     link = AiohttpLink(ws, transport, engine.cork, engine.max_write_buffer)
     await engine.serve_websocket(hreq, link)
     return ws
+
+
+async def _send(request: web.Request, response: HttpResponse) -> web.StreamResponse:
+    """Write the response here, so a client gone meanwhile is noticed (not just logged)."""
+    reply = web.Response(status=response.status, body=response.body, headers=response.headers)
+    try:
+        await reply.prepare(request)
+        await reply.write_eof()
+    except ConnectionResetError:
+        if response.undelivered is not None:
+            response.undelivered()
+    return reply
 
 
 def attach(engine: EngineServer, app: web.Application) -> None:

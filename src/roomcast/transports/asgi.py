@@ -87,7 +87,11 @@ class ASGIApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.engine.handle_http(handshake_request(scope), _body_reader(receive))
-        await _respond(send, response)
+        try:
+            await _respond(send, response)
+        except OSError:  # the client went away
+            if response.undelivered is not None:
+                response.undelivered()
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = handshake_request(scope)

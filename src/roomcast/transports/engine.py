@@ -87,6 +87,11 @@ class EngineSocket:
     def closed(self) -> bool:
         return self._session.closed
 
+    @property
+    def poll_pending(self) -> bool:
+        """Whether a long-polling GET is waiting for data (polling transport only)."""
+        return self._poll is not None
+
     # -- sending ------------------------------------------------------------------------
 
     def send(self, data: str | bytes) -> None:
@@ -237,7 +242,12 @@ class EngineSocket:
         packets = session.packets_to_send()
         if session.closed:
             self._server.forget(self)
-        return text_response(encode_payload(packets) if packets else "6")
+        response = text_response(encode_payload(packets) if packets else "6")
+        response.undelivered = self._poll_response_lost
+        return response
+
+    def _poll_response_lost(self) -> None:
+        self._transport_lost("poll response could not be delivered")
 
     async def handle_post(self, read_body: ReadBody) -> HttpResponse:
         """POST: the client's packets."""

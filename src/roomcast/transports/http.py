@@ -29,9 +29,12 @@ class HandshakeRequest:
 
 @dataclass(slots=True)
 class HttpResponse:
+    """What to answer; the host calls ``undelivered()`` (when set) if writing it fails."""
+
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    undelivered: Callable[[], None] | None = None
 
 
 class ErrorCode(IntEnum):
