@@ -28,13 +28,8 @@ class AiohttpLink(CorkedLink):
         cork: Cork,
         max_buffer: int,
     ) -> None:
-        super().__init__(transport, cork, max_buffer, self._overflow)
+        super().__init__(transport, cork, max_buffer)
         self._ws = ws
-        self.on_overflow: Any = None
-
-    def _overflow(self) -> None:
-        if self.on_overflow is not None:
-            self.on_overflow()
 
     async def receive(self) -> str | bytes | None:
         msg = await self._ws.receive()

@@ -55,6 +55,8 @@ class EngineSocket:
         "_link",
         "_poll",
         "_posting",
+        "_probe",
+        "_probe_timer",
         "_server",
         "_session",
         "_timer",
@@ -74,6 +76,8 @@ class EngineSocket:
         self.data: Any = None
         """Free for the layer above (the Socket.IO server keeps its connection state here)."""
         self._link: WebSocketLink | None = None
+        self._probe: WebSocketLink | None = None
+        self._probe_timer: asyncio.TimerHandle | None = None
         self._poll: asyncio.Future[None] | None = None
         self._posting = False
         self._timer: asyncio.TimerHandle | None = None
@@ -178,6 +182,8 @@ class EngineSocket:
         else:
             self._server.forget(self)
         self._wake_poll()
+        if self._probe is not None:
+            self._refuse_probe(self._probe)
         link = self._link
         if link is not None:
             self._server.spawn(link.aclose())
@@ -284,53 +290,75 @@ class EngineSocket:
 
     # -- WebSocket ------------------------------------------------------------------------
 
-    async def run_websocket(self, link: WebSocketLink) -> None:
-        """Serve this session over ``link`` until it closes."""
+    def attach_websocket(self, link: WebSocketLink) -> None:
+        """Start serving this (new) session over ``link``."""
+        link.on_overflow = self._on_overflow
         self._link = link
         self._pump()  # the OPEN packet
-        await self._read(link)
 
-    async def _read(self, link: WebSocketLink) -> None:
+    def start_probe(self, link: WebSocketLink) -> None:
+        """``link`` probes an upgrade of this polling session."""
+        self._probe = link
+        self._probe_timer = self._server.loop.call_later(
+            self._server.upgrade_timeout, self._refuse_probe, link
+        )
+
+    def websocket_message(self, link: WebSocketLink, data: str | bytes) -> None:
+        """A message arrived on ``link`` (the session's WebSocket or the probing one)."""
+        if link is self._link:
+            self._receive_message(data)
+        elif link is self._probe:
+            self._probe_message(link, data)
+
+    def websocket_closed(self, link: WebSocketLink, failure: str | None = None) -> None:
+        """``link`` closed (``failure`` says why when it was an error)."""
+        if link is self._link:
+            self._transport_lost(failure)
+        elif link is self._probe:
+            self._refuse_probe(link)
+
+    def _probe_message(self, link: WebSocketLink, data: str | bytes) -> None:
+        session = self._session
+        try:
+            answers = session.receive_probe(decode_packet(data))
+        except RemoteProtocolError:
+            answers = None
+        if answers is None:
+            self._refuse_probe(link)
+            return
+        for packet in answers:
+            link.send_encoded(encode_packet(packet))
+        self._wake_poll()  # a pending poll ends (with a NOOP if nothing is queued)
+        if session.transport is Transport.WEBSOCKET:
+            self._end_probe()
+            link.on_overflow = self._on_overflow
+            self._link = link
+        self._pump()
+
+    def _end_probe(self) -> None:
+        self._probe = None
+        if self._probe_timer is not None:
+            self._probe_timer.cancel()
+            self._probe_timer = None
+
+    def _refuse_probe(self, link: WebSocketLink) -> None:
+        if link is not self._probe:
+            return
+        self._end_probe()
+        self._session.cancel_upgrade()
+        self._server.spawn(link.aclose())
+
+    async def serve_link(self, link: WebSocketLink) -> None:
+        """Pull messages from ``link`` until it closes (for hosts with a receive() API)."""
         try:
             while (data := await link.receive()) is not None:
-                self._receive_message(data)
-                if self._session.closed:
+                self.websocket_message(link, data)
+                if link is not self._link and link is not self._probe:
                     return
         except asyncio.CancelledError:  # the host saw the client go away
-            self._transport_lost(None)
+            self.websocket_closed(link)
             raise
-        self._transport_lost(link.failure)
-
-    async def probe_upgrade(self, link: WebSocketLink) -> None:
-        """Serve a WebSocket that probes an upgrade of this polling session."""
-        session = self._session
-        timeout = self._server.upgrade_timeout
-        while True:
-            try:
-                data = await asyncio.wait_for(link.receive(), timeout)
-            except TimeoutError:
-                data = None
-            if data is None:
-                session.cancel_upgrade()
-                await link.aclose()
-                return
-            try:
-                answers = session.receive_probe(decode_packet(data))
-            except RemoteProtocolError:
-                answers = None
-            if answers is None:
-                session.cancel_upgrade()
-                await link.aclose()
-                return
-            for packet in answers:
-                link.send_encoded(encode_packet(packet))
-            self._wake_poll()  # a pending poll ends (with a NOOP if nothing is queued)
-            if session.transport is Transport.WEBSOCKET:
-                self._link = link
-                self._pump()
-                await self._read(link)
-                return
-            self._pump()
+        self.websocket_closed(link, link.failure)
 
 
 class Hosting:
@@ -341,17 +369,17 @@ class Hosting:
         raise NotImplementedError
 
     def run(self, host: str = "127.0.0.1", port: int = 3000) -> None:
-        """Serve on aiohttp until interrupted."""
-        from .aiohttp import run
+        """Serve until interrupted (the native server; uvloop when installed)."""
+        from .native import run
 
         run(self.engine, host, port)
 
     async def listen(self, host: str = "127.0.0.1", port: int = 0) -> Any:
-        """Serve on aiohttp in the running loop; port 0 picks a free port.
+        """Serve in the running loop (the native server); port 0 picks a free port.
 
-        Returns a Listener: ``.port``, ``.url``, ``await .aclose()``.
+        Returns a listener: ``.port``, ``.url``, ``await .aclose()``.
         """
-        from .aiohttp import listen
+        from .native import listen
 
         return await listen(self.engine, host, port)
 
@@ -412,7 +440,7 @@ class EngineServer(Hosting):
         self.cork = Cork()
         self.static_route: StaticRoute | None = None
         self._handlers: dict[str, list[Handler]] = {name: [] for name in _EVENTS}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drained: asyncio.Future[None] | None = None
 
@@ -450,12 +478,14 @@ class EngineServer(Hosting):
             if inspect.isawaitable(result):
                 self.spawn(result)
 
-    def spawn(self, awaitable: Awaitable[Any]) -> None:
+    def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
+        """Run ``awaitable`` as a task the server keeps track of (and waits for on close)."""
         task = asyncio.ensure_future(awaitable)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
+    def _task_done(self, task: asyncio.Future[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             logger.error("error in a handler", exc_info=exc)
@@ -550,19 +580,33 @@ class EngineServer(Hosting):
             return error_response(ErrorCode.BAD_REQUEST)
         return None
 
-    async def serve_websocket(self, request: HandshakeRequest, link: WebSocketLink) -> None:
-        """Serve an accepted WebSocket (checked with ``check_websocket``) until it closes."""
+    def accept_websocket(
+        self, request: HandshakeRequest, link: WebSocketLink
+    ) -> EngineSocket | None:
+        """Bind an accepted WebSocket (checked with ``check_websocket``) to its session.
+
+        Returns the socket to feed with ``websocket_message`` / ``websocket_closed``, or None
+        when the session went away meanwhile (close ``link``).
+        """
         sid = request.query.get("sid")
         if sid is not None:
             socket = self.sockets.get(sid)
             if socket is None or not socket.can_probe():
-                await link.aclose()
-                return
-            await socket.probe_upgrade(link)
-            return
+                return None
+            socket.start_probe(link)
+            return socket
         socket = self._open(request, Transport.WEBSOCKET)
         self.dispatch("connection", socket)
-        await socket.run_websocket(link)
+        socket.attach_websocket(link)
+        return socket
+
+    async def serve_websocket(self, request: HandshakeRequest, link: WebSocketLink) -> None:
+        """Serve an accepted WebSocket until it closes (hosts with a receive() API)."""
+        socket = self.accept_websocket(request, link)
+        if socket is None:
+            await link.aclose()
+            return
+        await socket.serve_link(link)
 
     async def aclose(self, timeout: float = 2.0) -> None:
         """Close every session ("server shutting down"), give polling clients up to

@@ -8,26 +8,10 @@ Frames written to one link within one loop tick leave in one write (the cork).
 from __future__ import annotations
 
 import asyncio
-import struct
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from typing import Final
 
-OPCODE_TEXT: Final = 0x1
-OPCODE_BINARY: Final = 0x2
-
-
-def build_frame(payload: bytes, opcode: int) -> bytes:
-    """A final, unmasked server frame (RFC 6455 section 5.2)."""
-    n = len(payload)
-    first = 0x80 | opcode
-    if n < 126:
-        header = struct.pack("!BB", first, n)
-    elif n < 65536:
-        header = struct.pack("!BBH", first, 126, n)
-    else:
-        header = struct.pack("!BBQ", first, 127, n)
-    return header + payload
+from .frames import Opcode, build_frame
 
 
 class Outgoing:
@@ -46,9 +30,9 @@ class Outgoing:
         if frame is None:
             data = self.data
             if isinstance(data, str):
-                frame = build_frame(("4" + data).encode(), OPCODE_TEXT)
+                frame = build_frame(("4" + data).encode(), Opcode.TEXT)
             else:
-                frame = build_frame(data, OPCODE_BINARY)
+                frame = build_frame(data, Opcode.BINARY)
             self._frame = frame
         return frame
 
@@ -56,8 +40,8 @@ class Outgoing:
 def frame_of(data: str | bytes) -> bytes:
     """The frame of one already Engine.IO-encoded packet."""
     if isinstance(data, str):
-        return build_frame(data.encode(), OPCODE_TEXT)
-    return build_frame(data, OPCODE_BINARY)
+        return build_frame(data.encode(), Opcode.TEXT)
+    return build_frame(data, Opcode.BINARY)
 
 
 class WebSocketLink(ABC):
@@ -85,6 +69,9 @@ class WebSocketLink(ABC):
 
     failure: str | None = None
     """Why receive() returned None, when the cause was an error (e.g. message too big)."""
+
+    on_overflow: Callable[[], None] | None = None
+    """Set by the socket that owns the link: called once if the client stops reading."""
 
 
 class Cork:
@@ -114,29 +101,23 @@ class CorkedLink(WebSocketLink):
     """Writes ready frames to an asyncio transport, corked per loop tick.
 
     Past ``max_buffer`` bytes waiting in the transport (a client that stopped reading),
-    ``on_overflow`` is called once; the owner then closes the connection.
+    ``on_overflow`` is called once; its socket then closes the connection.
     """
 
-    def __init__(
-        self,
-        transport: asyncio.WriteTransport,
-        cork: Cork,
-        max_buffer: int,
-        on_overflow: Callable[[], None],
-    ) -> None:
+    def __init__(self, transport: asyncio.WriteTransport, cork: Cork, max_buffer: int) -> None:
         self._transport = transport
         self._cork = cork
         self._max_buffer = max_buffer
-        self._on_overflow = on_overflow
         self._pending: list[bytes] | None = None
 
     def send_outgoing(self, message: Outgoing) -> None:
-        self._write(message.frame())
+        self.send_frame(message.frame())
 
     def send_encoded(self, data: str | bytes) -> None:
-        self._write(frame_of(data))
+        self.send_frame(frame_of(data))
 
-    def _write(self, frame: bytes) -> None:
+    def send_frame(self, frame: bytes) -> None:
+        """Queue a whole frame; it leaves with the others of this loop tick."""
         pending = self._pending
         if pending is None:
             self._pending = [frame]
@@ -154,7 +135,8 @@ class CorkedLink(WebSocketLink):
         transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
         if transport.get_write_buffer_size() > self._max_buffer:
             self._max_buffer = 1 << 62  # report once
-            self._on_overflow()
+            if self.on_overflow is not None:
+                self.on_overflow()
 
     def buffered_amount(self) -> int:
         pending = self._pending

@@ -1,0 +1,158 @@
+"""WebSocket framing (RFC 6455), sans-IO: server frames out, client frames in.
+
+Kept small on purpose: the native server needs only the server side of the protocol, and
+unmasking, the one costly step, is done by the C helper that ``websockets`` ships.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Final
+
+from websockets.speedups import apply_mask
+
+
+class Opcode(IntEnum):
+    CONTINUATION = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+class CloseCode(IntEnum):
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    INVALID_DATA = 1007
+    MESSAGE_TOO_BIG = 1009
+
+
+_CONTROL: Final = frozenset({Opcode.CLOSE, Opcode.PING, Opcode.PONG})
+_OPCODES: Final = {int(op): op for op in Opcode}
+
+
+def build_frame(payload: bytes, opcode: int) -> bytes:
+    """A final, unmasked server frame."""
+    n = len(payload)
+    first = 0x80 | opcode
+    if n < 126:
+        header = struct.pack("!BB", first, n)
+    elif n < 65536:
+        header = struct.pack("!BBH", first, 126, n)
+    else:
+        header = struct.pack("!BBQ", first, 127, n)
+    return header + payload
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    return build_frame(struct.pack("!H", code) + reason.encode()[:120], Opcode.CLOSE)
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """A control frame the server must react to (PING: answer PONG; CLOSE: close)."""
+
+    opcode: Opcode
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The peer broke the protocol or a limit: close with ``code``."""
+
+    code: CloseCode
+    reason: str
+
+
+Received = str | bytes | Control | Failure
+
+
+class FrameParser:
+    """Feed bytes from a client; get messages (str / bytes), control frames and failures."""
+
+    __slots__ = ("_buffer", "_fragments", "_fragments_size", "_max_size", "_message_opcode")
+
+    def __init__(self, max_size: int) -> None:
+        self._max_size = max_size
+        self._buffer = bytearray()
+        self._fragments: list[bytes] = []
+        self._fragments_size = 0
+        self._message_opcode: Opcode | None = None
+
+    def feed(self, data: bytes) -> list[Received]:
+        buffer = self._buffer
+        buffer += data
+        out: list[Received] = []
+        while True:
+            n = len(buffer)
+            if n < 2:
+                break
+            first, second = buffer[0], buffer[1]
+            length = second & 0x7F
+            offset = 2
+            if length == 126:
+                if n < 4:
+                    break
+                (length,) = struct.unpack_from("!H", buffer, 2)
+                offset = 4
+            elif length == 127:
+                if n < 10:
+                    break
+                (length,) = struct.unpack_from("!Q", buffer, 2)
+                offset = 10
+            if not second & 0x80:
+                out.append(Failure(CloseCode.PROTOCOL_ERROR, "client frames must be masked"))
+                break
+            if first & 0x70:
+                out.append(Failure(CloseCode.PROTOCOL_ERROR, "reserved bits set"))
+                break
+            if length + self._fragments_size > self._max_size:
+                out.append(Failure(CloseCode.MESSAGE_TOO_BIG, "message too big"))
+                break
+            end = offset + 4 + length
+            if n < end:
+                break
+            mask = bytes(buffer[offset : offset + 4])
+            payload = apply_mask(bytes(buffer[offset + 4 : end]), mask)
+            del buffer[:end]
+            item = self._frame(first & 0x80 != 0, first & 0x0F, payload)
+            if item is not None:
+                out.append(item)
+                if isinstance(item, Failure):
+                    break
+        return out
+
+    def _frame(self, fin: bool, code: int, payload: bytes) -> Received | None:
+        opcode = _OPCODES.get(code)
+        if opcode is None:
+            return Failure(CloseCode.PROTOCOL_ERROR, "unknown opcode")
+        if opcode in _CONTROL:
+            if not fin or len(payload) > 125:
+                return Failure(CloseCode.PROTOCOL_ERROR, "invalid control frame")
+            return Control(opcode, payload)
+        if opcode is Opcode.CONTINUATION:
+            if self._message_opcode is None:
+                return Failure(CloseCode.PROTOCOL_ERROR, "unexpected continuation")
+        elif self._message_opcode is not None:
+            return Failure(CloseCode.PROTOCOL_ERROR, "expected a continuation frame")
+        else:
+            self._message_opcode = opcode
+        if not fin:
+            self._fragments.append(payload)
+            self._fragments_size += len(payload)
+            return None
+        if self._fragments:
+            self._fragments.append(payload)
+            payload = b"".join(self._fragments)
+            self._fragments, self._fragments_size = [], 0
+        kind, self._message_opcode = self._message_opcode, None
+        if kind is Opcode.TEXT:
+            try:
+                return payload.decode()
+            except UnicodeDecodeError:
+                return Failure(CloseCode.INVALID_DATA, "invalid UTF-8")
+        return payload
