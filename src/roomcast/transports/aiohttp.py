@@ -101,7 +101,10 @@ async def _websocket(
         autoping=True,
         heartbeat=None,
     )
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except ConnectionResetError:  # the client gave up before the upgrade completed
+        return ws
     transport = request.transport
     assert transport is not None
     link = AiohttpLink(ws, transport, engine.cork, engine.max_write_buffer)
