@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .adapters import Adapter, BroadcastOptions, MemoryAdapter
+from .client import Client
 from .exceptions import (
     AckTimeout,
     ConnectionClosed,
@@ -24,6 +25,7 @@ __all__ = [
     "Adapter",
     "BroadcastOperator",
     "BroadcastOptions",
+    "Client",
     "ConnectionClosed",
     "ConnectionRefused",
     "EngineServer",
