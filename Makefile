@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml package.json
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,fast]'
+	$(BIN)/pip install -q -e '.[dev,fast,redis]'
 	npm install --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
@@ -20,8 +20,8 @@ demo: setup
 	$(BIN)/python examples/chat/server.py --port 3000
 
 style: setup
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
 
 types: setup
 	$(BIN)/mypy

@@ -1,0 +1,486 @@
+"""Turn stored benchmark runs (bench/results/run-*.json) into bench/RESULTS.md.
+
+.venv/bin/python bench/report.py      # re-render RESULTS.md from the stored runs
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+RC, PYSIO, NODE = "roomcast", "python-socketio", "socket.io"
+LOADGEN_LIMIT = 90.0  # % of its core: past it the generator may be the bottleneck
+
+
+@dataclass(frozen=True)
+class Metric:
+    label: str
+    scenario: str
+    get: Callable[[dict[str, Any]], float | None]
+    fmt: str = "{:,.0f}"
+    higher_is_better: bool = True
+    ratio: bool = True
+    total: bool = False  # sum over the repetitions instead of the median
+
+
+def _at(*path: str, scale: float = 1.0) -> Callable[[dict[str, Any]], float | None]:
+    def get(result: dict[str, Any]) -> float | None:
+        value: Any = result
+        for key in path:
+            if not isinstance(value, dict) or value.get(key) is None:
+                return None
+            value = value[key]
+        return float(value) * scale
+
+    return get
+
+
+def _fanout(n: int) -> list[Metric]:
+    key = f"fanout{n}"
+    return [
+        Metric(f"**fan-out N={n}**: deliveries/s at saturation", key, _at("saturation", "per_s")),
+        Metric(
+            "  server CPU µs per delivery (saturation)",
+            key,
+            _at("saturation", "server_cpu_us_per_msg"),
+            "{:.2f}",
+            False,
+        ),
+        Metric(
+            "  of which kernel (sys) µs",
+            key,
+            _at("saturation", "server_sys_us_per_msg"),
+            "{:.2f}",
+            False,
+        ),
+        Metric(
+            "  p50 latency, ms (fixed 10k deliveries/s)",
+            key,
+            _at("latency", "p50_ms"),
+            "{:.2f}",
+            False,
+        ),
+        Metric(
+            "  p99 latency, ms (fixed 10k deliveries/s)",
+            key,
+            _at("latency", "p99_ms"),
+            "{:.2f}",
+            False,
+        ),
+        Metric(
+            "  server CPU µs per delivery (fixed rate)",
+            key,
+            _at("latency", "server_cpu_us_per_msg"),
+            "{:.2f}",
+            False,
+        ),
+    ]
+
+
+METRICS: list[Metric] = [
+    *_fanout(100),
+    *_fanout(1000),
+    Metric("**echo with acks**, 50 clients: acks/s", "echo", _at("per_s")),
+    Metric("  server CPU µs per ack", "echo", _at("server_cpu_us_per_msg"), "{:.2f}", False),
+    Metric("  of which kernel (sys) µs", "echo", _at("server_sys_us_per_msg"), "{:.2f}", False),
+    Metric("  p50 latency, ms", "echo", _at("p50_ms"), "{:.2f}", False),
+    Metric("  p99 latency, ms", "echo", _at("p99_ms"), "{:.2f}", False),
+    Metric("**idle connections**: connected", "idle", _at("connected"), ratio=False),
+    Metric("  connects/s", "idle", _at("connects_per_s")),
+    Metric(
+        "  server CPU µs per connect", "idle", _at("server_cpu_us_per_connect"), "{:.0f}", False
+    ),
+    Metric("  of which kernel (sys) µs", "idle", _at("server_sys_us_per_connect"), "{:.0f}", False),
+    Metric(
+        "  server RSS KiB per connection",
+        "idle",
+        _at("bytes_per_conn", scale=1 / 1024),
+        "{:.1f}",
+        False,
+    ),
+    Metric("**polling**, 200 clients: messages/s", "polling", _at("per_s")),
+    Metric("  server CPU µs per message", "polling", _at("server_cpu_us_per_msg"), "{:.1f}", False),
+    Metric("  of which kernel (sys) µs", "polling", _at("server_sys_us_per_msg"), "{:.1f}", False),
+    Metric("  p50 latency, ms", "polling", _at("p50_ms"), "{:.2f}", False),
+    Metric("  p99 latency, ms", "polling", _at("p99_ms"), "{:.2f}", False),
+    Metric(
+        "**slow client** among 1000: others' deliveries/s, all reading",
+        "slow",
+        _at("baseline", "per_s"),
+    ),
+    Metric("  others' deliveries/s, one not reading (30 s)", "slow", _at("slow", "per_s")),
+    Metric("  others' rate, slow ÷ all reading", "slow", _at("others_rate_ratio"), "{:.3f}"),
+    Metric("  same, last 10 s only", "slow", _at("others_tail_rate_ratio"), "{:.3f}"),
+    Metric(
+        "  server CPU µs per delivery, all reading",
+        "slow",
+        _at("baseline", "server_cpu_us_per_msg"),
+        "{:.2f}",
+        False,
+    ),
+    Metric(
+        "  server CPU µs per delivery, one not reading",
+        "slow",
+        _at("slow", "server_cpu_us_per_msg"),
+        "{:.2f}",
+        False,
+    ),
+    Metric(
+        "  server RSS MiB at the start of the 30 s",
+        "slow",
+        _at("rss_start", scale=2**-20),
+        "{:.1f}",
+        False,
+    ),
+    Metric(
+        "  server RSS MiB at the end of the 30 s",
+        "slow",
+        _at("rss_end", scale=2**-20),
+        "{:.1f}",
+        False,
+    ),
+    Metric(
+        "  server RSS MiB, max over the 30 s",
+        "slow",
+        _at("rss_max", scale=2**-20),
+        "{:.1f}",
+        False,
+    ),
+    Metric(
+        "  slow client disconnected by the server (of reps)",
+        "slow",
+        lambda r: 1.0 if r.get("slow_client_disconnected") else 0.0,
+        "{:.0f}",
+        ratio=False,
+        total=True,
+    ),
+]
+
+
+def results_of(run: dict[str, Any], scenario: str, peer: str) -> list[dict[str, Any]]:
+    reps = run.get("results", {}).get(scenario, {}).get(peer, [])
+    return [r for r in reps if r.get("ok")]
+
+
+def median(run: dict[str, Any], metric: Metric, peer: str) -> float | None:
+    values = [v for r in results_of(run, metric.scenario, peer) if (v := metric.get(r)) is not None]
+    if not values:
+        return None
+    if metric.total:
+        return sum(values)
+    return float(statistics.median(values))
+
+
+def loadgen_max(run: dict[str, Any], scenario: str, peer: str) -> float:
+    worst = 0.0
+    for r in results_of(run, scenario, peer):
+        for part in (r, r.get("saturation"), r.get("latency"), r.get("baseline"), r.get("slow")):
+            if isinstance(part, dict) and isinstance(part.get("loadgen_cpu_pct"), int | float):
+                worst = max(worst, float(part["loadgen_cpu_pct"]))
+    return worst
+
+
+def server_cpu(run: dict[str, Any], scenario: str, peer: str) -> float | None:
+    values = []
+    for r in results_of(run, scenario, peer):
+        part = r.get("saturation", r) if scenario.startswith("fanout") else r
+        if scenario == "slow":
+            part = r.get("slow", {})
+        if isinstance(part.get("server_cpu_pct"), int | float):
+            values.append(float(part["server_cpu_pct"]))
+    return float(statistics.median(values)) if values else None
+
+
+def _fmt(metric: Metric, value: float | None) -> str:
+    return "—" if value is None else metric.fmt.format(value)
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "—"
+    return f"{a / b:.2f}x"
+
+
+def table(run: dict[str, Any]) -> list[str]:
+    out = [
+        f"| scenario, figure (median of {run['reps']}) | {RC} | {PYSIO} | {NODE} "
+        f"| {RC} ÷ {NODE} | {RC} ÷ {PYSIO} |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for metric in METRICS:
+        if metric.scenario not in run.get("results", {}):
+            continue
+        values = {p: median(run, metric, p) for p in (RC, PYSIO, NODE)}
+        arrow = "" if metric.higher_is_better else " ↓"
+        ratios = ("", "")
+        if metric.ratio:
+            ratios = (_ratio(values[RC], values[NODE]), _ratio(values[RC], values[PYSIO]))
+        out.append(
+            f"| {metric.label}{arrow} | {_fmt(metric, values[RC])} | {_fmt(metric, values[PYSIO])}"
+            f" | {_fmt(metric, values[NODE])} | {ratios[0]} | {ratios[1]} |"
+        )
+    return out
+
+
+def load_table(run: dict[str, Any]) -> list[str]:
+    out = [
+        "| scenario | server CPU % (roomcast / python-socketio / socket.io)"
+        " | load generator CPU %, worst rep (same order) | failed reps |",
+        "|---|---|---|---|",
+    ]
+    for key in run.get("results", {}):
+        cpu = " / ".join(
+            "—" if (v := server_cpu(run, key, p)) is None else f"{v:.0f}" for p in (RC, PYSIO, NODE)
+        )
+        lg = []
+        for p in (RC, PYSIO, NODE):
+            worst = loadgen_max(run, key, p)
+            lg.append(f"**{worst:.0f} ⚠**" if worst > LOADGEN_LIMIT else f"{worst:.0f}")
+        failed = sum(
+            1 for p in (RC, PYSIO, NODE) for r in run["results"][key][p] if not r.get("ok")
+        )
+        out.append(f"| {key} | {cpu} | {' / '.join(lg)} | {failed} |")
+    return out
+
+
+def _value(run: dict[str, Any], label_start: str, peer: str) -> float | None:
+    for metric in METRICS:
+        if metric.label.startswith(label_start):
+            return median(run, metric, peer)
+    return None
+
+
+def targets(run: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
+    """Each target of issue 3: (what, met?, the figures)."""
+
+    def ratio(label: str, peer: str) -> float | None:
+        a, b = _value(run, label, RC), _value(run, label, peer)
+        return None if a is None or b is None or b == 0 else a / b
+
+    found: list[tuple[str, bool | None, str]] = []
+
+    def check(what: str, value: float | None, ok: Callable[[float], bool], shown: str) -> None:
+        found.append((what, None if value is None else ok(value), shown.format(value or 0)))
+
+    for n in (100, 1000):
+        label = f"**fan-out N={n}**"
+        check(f"fan-out N={n} ≥ 1.5x socket.io", ratio(label, NODE), lambda v: v >= 1.5, "{:.2f}x")
+        check(
+            f"fan-out N={n} ≥ 6x python-socketio", ratio(label, PYSIO), lambda v: v >= 6, "{:.2f}x"
+        )
+    check("echo acks/s ≥ 1.5x socket.io", ratio("**echo", NODE), lambda v: v >= 1.5, "{:.2f}x")
+    check(
+        "RSS per idle connection ≤ 0.75x socket.io",
+        ratio("  server RSS KiB", NODE),
+        lambda v: v <= 0.75,
+        "{:.2f}x",
+    )
+    check("connects/s ≥ socket.io", ratio("  connects/s", NODE), lambda v: v >= 1.0, "{:.2f}x")
+    for n in (100, 1000):
+        found_p99 = None
+        for metric in METRICS:
+            if metric.scenario == f"fanout{n}" and "p99" in metric.label:
+                a, b = median(run, metric, RC), median(run, metric, NODE)
+                found_p99 = None if a is None or b is None or b == 0 else a / b
+        check(
+            f"p99 latency at a fixed rate, N={n}, ≤ socket.io",
+            found_p99,
+            lambda v: v <= 1.0,
+            "{:.2f}x",
+        )
+    slow_ratio = _value(run, "  others' rate, slow", RC)
+    check(
+        "a slow client lowers the others' rate by ≤ 5%",
+        slow_ratio,
+        lambda v: v >= 0.95,
+        "others at {:.3f} of their rate",
+    )
+    growth = None
+    reps = results_of(run, "slow", RC)
+    if reps:
+        growth = statistics.median((r["rss_max"] - r["rss_start"]) / 2**20 for r in reps)
+    check(
+        "server memory bounded with a slow client (RSS growth ≤ 32 MiB in 30 s)",
+        growth,
+        lambda v: v <= 32,
+        "+{:.1f} MiB",
+    )
+    return found
+
+
+# -- profiles -----------------------------------------------------------------------------
+
+_LINE = re.compile(r":\d+\)$")
+
+
+def _name(frame: str) -> str:
+    return _LINE.sub(")", frame)
+
+
+def _is_python(frame: str) -> bool:
+    return ".py:" in frame
+
+
+def summarize_profile(raw: str, expected: int) -> dict[str, Any]:
+    """py-spy's raw (collapsed) stacks: where the server's samples went."""
+    leaf: Counter[str] = Counter()
+    py_leaf: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        leaf[_name(frames[-1])] += count
+        py_frames = [f for f in frames if _is_python(f)]
+        if py_frames:
+            py_leaf[_name(py_frames[-1])] += count
+        for name in {_name(f) for f in py_frames}:
+            inclusive[name] += count
+
+    def top(counter: Counter[str], k: int) -> list[tuple[str, float]]:
+        return [(name, 100 * c / max(1, total)) for name, c in counter.most_common(k)]
+
+    idle = sum(c for name, c in leaf.items() if name.startswith(("epoll_wait", "epoll_pwait")))
+    return {
+        "samples": total,
+        "expected": expected,
+        "idle_pct": 100 * idle / max(1, total),
+        "self": top(leaf, 15),
+        "python_self": top(py_leaf, 15),
+        "inclusive": top(inclusive, 25),
+    }
+
+
+def _profile_md(key: str, prof: dict[str, Any]) -> list[str]:
+    if "error" in prof:
+        return [f"#### {key}", "", f"not profiled: {prof['error']}", ""]
+    out = [
+        f"#### {key}",
+        "",
+        f"{prof['samples']} samples of {prof.get('expected', '?')} (py-spy --native, 250 Hz, "
+        f"5 s); {prof.get('idle_pct', 0):.0f}% of them waiting in epoll (idle).",
+        "",
+        "| own time incl. native callees (deepest Python frame) | % | "
+        "native or Python leaf frame | % |",
+        "|---|---:|---|---:|",
+    ]
+    rows = max(len(prof["python_self"]), len(prof["self"]))
+    for i in range(min(rows, 15)):
+        a = prof["python_self"][i] if i < len(prof["python_self"]) else ("", 0.0)
+        b = prof["self"][i] if i < len(prof["self"]) else ("", 0.0)
+        out.append(f"| `{a[0]}` | {a[1]:.1f} | `{b[0]}` | {b[1]:.1f} |")
+    out += ["", "<details><summary>inclusive time by Python function</summary>", ""]
+    out += ["| function | % |", "|---|---:|"]
+    out += [f"| `{name}` | {pct:.1f} |" for name, pct in prof["inclusive"]]
+    out += ["", "</details>", ""]
+    return out
+
+
+def _memory_md(mem: dict[str, Any]) -> list[str]:
+    if "error" in mem:
+        return [f"not measured: {mem['error']}", ""]
+    n = mem["n"]
+    lines = mem["lines"]
+    out: list[str] = []
+    if lines and lines[0].startswith("total "):
+        total = int(lines[0].split()[1])
+        out.append(
+            f"Python heap (tracemalloc) grew by {total / n:,.0f} bytes per connection "
+            f"with {n:,} idle connections; the largest sources, per connection:"
+        )
+        lines = lines[1:]
+    out += ["", "| bytes/conn | objects/conn | allocated at |", "|---:|---:|---|"]
+    out[-2:] = ["| bytes/conn | objects/conn | allocated at | source |", "|---:|---:|---|---|"]
+    for line in lines[:20]:
+        size, count, rest = line.split(" ", 2)
+        where, _, source = rest.partition(" | ")
+        short = where.split("site-packages/")[-1].split("/src/")[-1].split("/lib/python3.11/")[-1]
+        source = source.replace("|", "\\|")[:90]
+        out.append(f"| {int(size) / n:,.0f} | {int(count) / n:.1f} | `{short}` | `{source}` |")
+    return [*out, ""]
+
+
+def render(runs: list[dict[str, Any]]) -> str:
+    """RESULTS.md: every stored run, newest first, its table, targets and profiles."""
+    runs = sorted(runs, key=lambda r: str(r["started"]), reverse=True)
+    out = [
+        "# roomcast benchmarks: results",
+        "",
+        "Written by `bench/run.py` (see bench/README.md for what each scenario does); "
+        "re-render with `.venv/bin/python bench/report.py`. Every figure is the median of the "
+        "repetitions of one run; ratios compare medians of the same run. Higher is better "
+        "except where marked ↓.",
+        "",
+        "**Other load was present**: other engineers ran test suites on this 2-core machine "
+        "during these runs, so absolute figures are noisy (the server's core was sometimes "
+        "shared: see the server CPU % column). The ratios, measured in the same run with the "
+        "repetitions interleaved, and the server CPU time per message are the figures to "
+        "trust.",
+        "",
+    ]
+    for i, run in enumerate(runs, 1):
+        m = run["machine"]
+        out += [
+            f"## Run {i}: {run['started']}" + (" (quick)" if run.get("quick") else ""),
+            "",
+            f"- command: `{run['command']}` ({run.get('minutes', '?')} min, "
+            f"{run['reps']} repetitions, commit {m.get('commit', '?')})",
+            f"- machine: {m['cpu']}, {m['cores']} cores (KVM guest), Linux {m['kernel']}; "
+            f"load average {run.get('loadavg_start')} at the start, "
+            f"{run.get('loadavg_end')} at the end",
+            f"- versions: Python {m['python']}, Node {m['node']}, roomcast {m['roomcast']} "
+            f"(aiohttp {m['aiohttp']}, uvloop {m['uvloop']}, orjson {m['orjson']}), "
+            f"python-socketio {m['python-socketio']} (python-engineio "
+            f"{m['python-engineio']}, aiohttp, uvloop), socket.io {m['socket.io']}; load "
+            f"generator: Node with ws {m['ws']}",
+            f"- server on core 0, load generator on core 1; `ulimit -n` {run.get('fd_limit')}",
+            "",
+            *table(run),
+            "",
+            "Saturation of each side (fan-out: the saturation phase; a load generator over "
+            f"{LOADGEN_LIMIT:.0f}% is flagged ⚠, its figure may be its own limit):",
+            "",
+            *load_table(run),
+            "",
+            "### Targets (issue 3)",
+            "",
+            "| target | met | figure |",
+            "|---|---|---|",
+        ]
+        for what, ok, shown in targets(run):
+            mark = "—" if ok is None else ("yes" if ok else "**no**")
+            out.append(f"| {what} | {mark} | {shown} |")
+        out.append("")
+        profs = run.get("profiles") or {}
+        if profs:
+            out += ["### Profiles of roomcast (py-spy)", ""]
+            for key, prof in profs.items():
+                if key == "memory":
+                    continue
+                out += _profile_md(key, prof)
+            if "memory" in profs:
+                out += ["#### memory per idle connection", "", *_memory_md(profs["memory"])]
+    return "\n".join(out) + "\n"
+
+
+def main() -> int:
+    store = BENCH / "results"
+    runs = [json.loads(p.read_text()) for p in sorted(store.glob("run-*.json"))]
+    (BENCH / "RESULTS.md").write_text(render(runs))
+    print(f"rendered {len(runs)} run(s) into {BENCH / 'RESULTS.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

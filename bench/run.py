@@ -1,0 +1,403 @@
+"""Run every benchmark scenario against roomcast, python-socketio and Node's socket.io.
+
+    .venv/bin/python bench/run.py            # the full run (~20 min), then bench/RESULTS.md
+    .venv/bin/python bench/run.py --quick    # a short smoke run into bench/out/
+
+Each server runs alone on core 0 (``taskset -c 0``), fresh for every scenario and repetition;
+the Node load generator (bench/load/loadgen.mjs) runs on core 1, as do this script and py-spy.
+Repetitions are interleaved (scenario by scenario, server by server) so that background load
+touches all three alike. A full run stores its raw figures in bench/results/run-*.json and
+renders bench/RESULTS.md from every run stored there (see bench/report.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PY = sys.executable
+SERVER_CORE = "0"
+LOAD_CORE = "1"
+
+sys.path.insert(0, str(BENCH))
+from report import render, summarize_profile  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    argv: tuple[str, ...]
+    python: bool
+
+
+PEERS = (
+    Peer("roomcast", (PY, str(BENCH / "servers/roomcast_server.py")), True),
+    Peer("python-socketio", (PY, str(BENCH / "servers/pysio_server.py")), True),
+    Peer("socket.io", ("node", str(BENCH / "servers/node_server.mjs")), False),
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    loadgen: tuple[str, ...]
+    timeout: float
+    server_args: tuple[str, ...] = field(default=())
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    m = "2" if quick else "5"
+    lat = "2" if quick else "5"
+    slow = "8" if quick else "30"
+    return [
+        Scenario("fanout100", ("fanout", "--n", "100", "--measure", m, "--latency", lat), 120),
+        Scenario("fanout1000", ("fanout", "--n", "1000", "--measure", m, "--latency", lat), 180),
+        Scenario("echo", ("echo", "--n", "50", "--measure", m), 90),
+        Scenario("idle", ("idle", "--n", "2000" if quick else "10000"), 240),
+        Scenario("polling", ("polling", "--n", "200", "--measure", m), 120),
+        Scenario(
+            "slow",
+            ("slow", "--n", "1000", "--size", "1000", "--measure", m, "--slow", slow),
+            240,
+        ),
+    ]
+
+
+# -- processes ---------------------------------------------------------------------------
+
+
+def raise_fd_limit() -> int:
+    """``ulimit -n`` as high as this process may go (10,000 idle clients need it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for want in (65536, hard):
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(want, hard)))
+            return want
+    return soft
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"server not listening on {port} after {seconds}s")
+
+
+@contextlib.contextmanager
+def server(peer: Peer, extra: tuple[str, ...] = ()) -> Iterator[tuple[int, int]]:
+    """A fresh server on core 0: yields (port, pid); stops it afterwards."""
+    port = free_port()
+    log = (BENCH / "out" / f"server-{peer.name}.log").open("ab")
+    argv = ["taskset", "-c", SERVER_CORE, *peer.argv, "--port", str(port), *extra]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=log)
+    try:
+        wait_port(port, proc)
+        time.sleep(0.3)  # imports done, loop idle: the memory baseline
+        yield port, proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+def loadgen_argv(scenario: Scenario, port: int, pid: int, *more: str) -> list[str]:
+    return [
+        "taskset",
+        "-c",
+        LOAD_CORE,
+        "node",
+        str(BENCH / "load/loadgen.mjs"),
+        *scenario.loadgen,
+        "--port",
+        str(port),
+        "--server-pid",
+        str(pid),
+        "--clk-tck",
+        str(os.sysconf("SC_CLK_TCK")),
+        "--deadline",
+        str(int(scenario.timeout)),
+        *more,
+    ]
+
+
+def run_loadgen(scenario: Scenario, port: int, pid: int) -> dict[str, Any]:
+    argv = loadgen_argv(scenario, port, pid)
+    try:
+        done = subprocess.run(
+            argv, cwd=ROOT, capture_output=True, text=True, timeout=scenario.timeout + 30
+        )
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": "load generator timed out"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        return {"ok": False, "error": f"exit {done.returncode}: {done.stderr[-500:]}"}
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+# -- the run -----------------------------------------------------------------------------
+
+
+def command_output(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def machine() -> dict[str, Any]:
+    lscpu = command_output(["lscpu"])
+    model = next(
+        (line.split(":", 1)[1].strip() for line in lscpu.splitlines() if "Model name" in line),
+        "?",
+    )
+
+    def npm_version(name: str) -> str:
+        with contextlib.suppress(OSError, ValueError):
+            package = json.loads((ROOT / "node_modules" / name / "package.json").read_text())
+            return str(package["version"])
+        return "?"
+
+    def py_version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "node": command_output(["node", "--version"]),
+        "roomcast": py_version("roomcast"),
+        "python-socketio": py_version("python-socketio"),
+        "python-engineio": py_version("python-engineio"),
+        "aiohttp": py_version("aiohttp"),
+        "uvloop": py_version("uvloop"),
+        "orjson": py_version("orjson"),
+        "socket.io": npm_version("socket.io"),
+        "ws": npm_version("ws"),
+        "commit": command_output(["git", "-C", str(ROOT), "describe", "--always", "--dirty"]),
+    }
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
+
+
+def run_all(reps: int, quick: bool, only: set[str] | None) -> dict[str, Any]:
+    chosen = [s for s in scenarios(quick) if only is None or s.key in only]
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {
+        s.key: {p.name: [] for p in PEERS} for s in chosen
+    }
+    for rep in range(reps):
+        for scenario in chosen:
+            for peer in PEERS:
+                started = time.monotonic()
+                try:
+                    with server(peer, scenario.server_args) as (port, pid):
+                        result = run_loadgen(scenario, port, pid)
+                except RuntimeError as exc:
+                    result = {"ok": False, "error": str(exc)}
+                results[scenario.key][peer.name].append(result)
+                status = "ok" if result.get("ok") else f"FAILED {result.get('error', '')[:200]}"
+                print(
+                    f"rep {rep + 1}/{reps} {scenario.key:<11} {peer.name:<16}"
+                    f" {time.monotonic() - started:5.1f}s {status}",
+                    flush=True,
+                )
+    return {"scenarios": {s.key: list(s.loadgen) for s in chosen}, "results": results}
+
+
+# -- profiles of roomcast ------------------------------------------------------------------
+
+
+def wait_marker(proc: subprocess.Popen[str], marker: str, seconds: float) -> bool:
+    """Read the load generator's stderr until it prints ``marker`` (its phase changes)."""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if ready:
+            line = proc.stderr.readline()
+            if marker in line:
+                return True
+            if not line and proc.poll() is not None:
+                return False
+    return False
+
+
+def profile(key: str, loadgen: tuple[str, ...], marker: str, out: Path) -> dict[str, Any]:
+    """Sample roomcast with py-spy (native frames too) while the load generator is in phase."""
+    pyspy = shutil.which("py-spy", path=str(Path(PY).parent)) or shutil.which("py-spy")
+    if pyspy is None:
+        return {"error": "py-spy is not installed (pip install py-spy)"}
+    scenario = Scenario(key, loadgen, 120)
+    peer = PEERS[0]
+    raw = out / f"profile-{key}.txt"
+    with server(peer) as (port, pid):
+        argv = loadgen_argv(scenario, port, pid, "--announce", "1")
+        lg = subprocess.Popen(
+            argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            if not wait_marker(lg, marker, 90):
+                return {"error": f"the load generator never reached {marker}"}
+            seconds = 5
+            spy = [pyspy, "record", "--pid", str(pid), "--duration", str(seconds)]
+            spy += ["--rate", "250", "--native", "--format", "raw", "-o", str(raw)]
+            subprocess.run(
+                ["taskset", "-c", LOAD_CORE, *spy], capture_output=True, timeout=seconds + 30
+            )
+            if key == "fanout1000":
+                svg = BENCH / "profile-fanout.svg"
+                spy = [pyspy, "record", "--pid", str(pid), "--duration", "3", "--rate", "250"]
+                spy += ["--format", "flamegraph", "-o", str(svg)]
+                subprocess.run(["taskset", "-c", LOAD_CORE, *spy], capture_output=True, timeout=40)
+        finally:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                lg.wait(120)
+            if lg.poll() is None:
+                lg.kill()
+    if not raw.exists():
+        return {"error": "py-spy wrote nothing"}
+    return summarize_profile(raw.read_text(), seconds * 250)
+
+
+def memory_breakdown(out: Path, n: int) -> dict[str, Any]:
+    """tracemalloc's view of ``n`` idle roomcast connections: where the bytes are."""
+    scenario = Scenario("idle", ("idle", "--n", str(n), "--hold", "6"), 120)
+    dump = out / "tracemalloc-idle.txt"
+    dump.unlink(missing_ok=True)
+    with server(PEERS[0], ("--tracemalloc", str(dump))) as (port, pid):
+        argv = loadgen_argv(scenario, port, pid, "--announce", "1")
+        lg = subprocess.Popen(
+            argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            if wait_marker(lg, "phase:held", 90):
+                os.kill(pid, signal.SIGUSR1)
+                deadline = time.monotonic() + 20
+                while not dump.exists() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+        finally:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                lg.wait(60)
+            if lg.poll() is None:
+                lg.kill()
+    if not dump.exists():
+        return {"error": "no tracemalloc dump"}
+    lines = dump.read_text().splitlines()
+    return {"n": n, "lines": lines[:40]}
+
+
+def profiles(out: Path, quick: bool) -> dict[str, Any]:
+    m = "12" if quick else "16"
+    found: dict[str, Any] = {}
+    found["fanout1000"] = profile(
+        "fanout1000",
+        ("fanout", "--n", "1000", "--measure", m, "--latency", "1"),
+        "phase:saturation",
+        out,
+    )
+    found["fanout1000-fixed-rate"] = profile(
+        "fanout1000-fixed-rate",
+        ("fanout", "--n", "1000", "--measure", "1", "--latency", m),
+        "phase:latency",
+        out,
+    )
+    found["echo"] = profile("echo", ("echo", "--n", "50", "--measure", m), "phase:measure", out)
+    found["idle"] = profile("idle", ("idle", "--n", "10000"), "phase:connect", out)
+    found["polling"] = profile(
+        "polling", ("polling", "--n", "200", "--measure", m), "phase:measure", out
+    )
+    found["memory"] = memory_breakdown(out, 2000)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short phases, into bench/out/")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions (default 3, quick 1)")
+    parser.add_argument("--only", default=None, help="comma-separated scenario keys")
+    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
+    args = parser.parse_args(argv)
+    reps = args.reps or (1 if args.quick else 3)
+    only = set(args.only.split(",")) if args.only else None
+
+    for tool in ("taskset", "node"):
+        if shutil.which(tool) is None:
+            print(f"bench needs {tool}", file=sys.stderr)
+            return 2
+    if not (ROOT / "node_modules/socket.io").exists():
+        print("bench needs the npm packages: npm install", file=sys.stderr)
+        return 2
+    out = BENCH / "out"
+    out.mkdir(exist_ok=True)
+    fd_limit = raise_fd_limit()
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, {int(LOAD_CORE)})
+
+    started = datetime.now(UTC)
+    run: dict[str, Any] = {
+        "started": started.isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "reps": reps,
+        "command": " ".join([".venv/bin/python", "bench/run.py", *(argv or sys.argv[1:])]),
+        "machine": machine(),
+        "fd_limit": fd_limit,
+        "loadavg_start": loadavg(),
+    }
+    t0 = time.monotonic()
+    run.update(run_all(reps, args.quick, only))
+    run["profiles"] = {} if args.no_profile else profiles(out, args.quick)
+    run["loadavg_end"] = loadavg()
+    run["minutes"] = round((time.monotonic() - t0) / 60, 1)
+
+    store = out if args.quick else BENCH / "results"
+    store.mkdir(exist_ok=True)
+    name = f"run-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    (store / name).write_text(json.dumps(run, indent=1) + "\n")
+    runs = [json.loads(p.read_text()) for p in sorted(store.glob("run-*.json"))]
+    target = store / "RESULTS.md" if args.quick else BENCH / "RESULTS.md"
+    target.write_text(render(runs))
+    print(f"wrote {store / name} and {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

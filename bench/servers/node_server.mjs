@@ -1,0 +1,27 @@
+// The benchmark's Node socket.io 4.8 server: the same three handlers as the Python ones.
+import { createServer } from "node:http";
+import { Server } from "socket.io";
+
+const ROOM = "bench";
+const portIndex = process.argv.indexOf("--port");
+const port = Number(process.argv[portIndex + 1]);
+
+const httpServer = createServer();
+const io = new Server(httpServer, { serveClient: false });
+
+io.on("connection", (socket) => {
+  socket.on("join", (room, ack) => {
+    socket.join(room);
+    if (typeof ack === "function") ack();
+  });
+  socket.on("fan", (data) => {
+    io.to(ROOM).emit("m", data);
+  });
+  socket.on("echo", (data, ack) => {
+    if (typeof ack === "function") ack(data);
+  });
+});
+
+httpServer.listen(port, "127.0.0.1");
+process.on("SIGTERM", () => process.exit(0));
+process.on("SIGINT", () => process.exit(0));
