@@ -112,13 +112,38 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], seconds: float = 15.0) -
     raise RuntimeError(f"server not listening on {port} after {seconds}s")
 
 
+ROOMCAST_SRC: Path | None = None
+"""Where the roomcast server imports roomcast from (``--at``); None: the working tree."""
+
+
+def export_source(rev: str) -> tuple[Path, str]:
+    """``src/`` as committed at ``rev``, unpacked under bench/out/ (the tree may be mid-edit)."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", rev],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    dest = BENCH / "out" / f"src-{commit}"
+    if not dest.exists():
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", commit, "src"], capture_output=True, check=True
+        ).stdout
+        dest.mkdir(parents=True)
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest / "src", commit
+
+
 @contextlib.contextmanager
 def server(peer: Peer, extra: tuple[str, ...] = ()) -> Iterator[tuple[int, int]]:
     """A fresh server on core 0: yields (port, pid); stops it afterwards."""
     port = free_port()
     log = (BENCH / "out" / f"server-{peer.name}.log").open("ab")
     argv = ["taskset", "-c", SERVER_CORE, *peer.argv, "--port", str(port), *extra]
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=log)
+    env = dict(os.environ)
+    if peer.name == "roomcast" and ROOMCAST_SRC is not None:
+        env["PYTHONPATH"] = str(ROOMCAST_SRC)
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=log, env=env)
     try:
         wait_port(port, proc)
         time.sleep(0.3)  # imports done, loop idle: the memory baseline
@@ -355,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=None, help="repetitions (default 3, quick 1)")
     parser.add_argument("--only", default=None, help="comma-separated scenario keys")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
+    parser.add_argument(
+        "--at", default=None, help="measure roomcast as committed at this revision (git archive)"
+    )
     args = parser.parse_args(argv)
     reps = args.reps or (1 if args.quick else 3)
     only = set(args.only.split(",")) if args.only else None
@@ -369,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     out = BENCH / "out"
     out.mkdir(exist_ok=True)
     fd_limit = raise_fd_limit()
+    global ROOMCAST_SRC
+    measured = None
+    if args.at is not None:
+        ROOMCAST_SRC, measured = export_source(args.at)
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {int(LOAD_CORE)})
 
@@ -378,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "reps": reps,
         "command": " ".join([".venv/bin/python", "bench/run.py", *(argv or sys.argv[1:])]),
-        "machine": machine(),
+        "machine": machine() | ({"commit": measured} if measured else {}),
         "fd_limit": fd_limit,
         "loadavg_start": loadavg(),
     }
