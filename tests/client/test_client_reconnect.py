@@ -273,3 +273,40 @@ async def test_retries_survive_a_reconnection(host: RoomcastHost, make_client: M
     ids = ack_ids(host, "d")
     assert len(ids) == 2
     assert len(set(ids)) == 1
+
+
+async def test_disconnect_while_reconnecting(host: RoomcastHost, make_client: MakeClient) -> None:
+    client = make_client(transports=["websocket"], reconnection_delay=seconds(5.0))
+    recorder = Recorder()
+    recorder.watch(client)
+    await client.connect(host.url)
+    await host.stop()
+    await disconnected(recorder)
+    await client.emit("never-sent", 1)
+    await client.disconnect()  # during the 5 s wait: no attempt, nothing left running
+    await asyncio.wait_for(client.wait(), WAIT)
+    assert reconnection_types(recorder) == ["connect", "disconnect"]
+    assert client_tasks() == []
+    await host.start()
+    await client.connect(host.url)  # the buffer went with disconnect()
+    assert await client.emit_with_ack("echo", "fresh") == "fresh"
+    assert host.peer.log.find(type="event", event="never-sent") == []
+
+
+async def test_disconnect_from_a_handler(host: RoomcastHost, make_client: MakeClient) -> None:
+    client = make_client(transports=["polling", "websocket"])
+    left = asyncio.Event()
+
+    @client.on("bye")
+    async def bye() -> None:
+        await client.disconnect()
+        left.set()
+
+    await client.connect(host.url)
+    assert client.sid is not None
+    server = await host.peer.socket(client.sid)
+    await server.emit("bye")
+    await asyncio.wait_for(left.wait(), WAIT)
+    await asyncio.wait_for(client.wait(), WAIT)
+    await host.peer.log.wait(type="disconnect", reason="client namespace disconnect")
+    assert not client.connected

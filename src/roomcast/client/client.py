@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, overload
 
 from yarl import URL
 
@@ -13,7 +13,7 @@ from ..engineio import Transport
 from ..exceptions import InvalidState
 from .engine import Endpoint
 from .manager import MANAGER_EVENTS, ClientOptions, Manager
-from .socket import Auth, ClientSocket, Handler
+from .socket import Auth, ClientSocket, H
 
 
 class Client:
@@ -85,7 +85,11 @@ class Client:
         the CONNECT payload it sends."""
         return self._manager.socket(_namespace(namespace), auth)
 
-    def on(self, event: str, handler: Handler | None = None) -> Any:
+    @overload
+    def on(self, event: str) -> Callable[[H], H]: ...
+    @overload
+    def on(self, event: str, handler: H) -> H: ...
+    def on(self, event: str, handler: H | None = None) -> H | Callable[[H], H]:
         """Register a handler (or use as a decorator).
 
         ``reconnect_attempt(attempt)``, ``reconnect(attempt)``, ``reconnect_error(exc)`` and
@@ -94,7 +98,7 @@ class Client:
         ``<event>(*args)`` whose return value is the ack.
         """
 
-        def register(fn: Handler) -> Handler:
+        def register(fn: H) -> H:
             if event in MANAGER_EVENTS:
                 self._manager.on(event, fn)
             else:
@@ -103,7 +107,7 @@ class Client:
 
         return register if handler is None else register(handler)
 
-    def on_any(self, handler: Handler) -> Handler:
+    def on_any(self, handler: H) -> H:
         """``handler(event, *args)`` for every event of the main namespace."""
         return self._main.on_any(handler)
 

@@ -15,7 +15,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
 
 from ..exceptions import AckTimeout, ConnectionClosed, ConnectionRefused, InvalidState
 from ..socketio import Packet, PacketType, encode_packet
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("roomcast.client")
 
 Handler: TypeAlias = Callable[..., Any]
+H = TypeVar("H", bound=Handler)
 AuthData: TypeAlias = Mapping[str, Any]
 Auth: TypeAlias = AuthData | Callable[[], AuthData | Awaitable[AuthData]] | None
 """A CONNECT payload, or a function (sync or async) called for it at each (re)connection."""
@@ -97,6 +98,7 @@ class ClientSocket:
         self._ids = itertools.count()
         self._acks: dict[int, _Ack] = {}
         self._buffer: deque[tuple[Parts, int | None]] = deque()
+        self._received: list[Packet] = []
         self._queue: deque[_Queued] = deque()
         self._pid: str | None = None
         self._offset: str | None = None
@@ -107,10 +109,14 @@ class ClientSocket:
 
     # -- listeners ------------------------------------------------------------------------
 
-    def on(self, event: str, handler: Handler | None = None) -> Any:
+    @overload
+    def on(self, event: str) -> Callable[[H], H]: ...
+    @overload
+    def on(self, event: str, handler: H) -> H: ...
+    def on(self, event: str, handler: H | None = None) -> H | Callable[[H], H]:
         """Register ``handler`` for ``event`` (or use as a decorator)."""
 
-        def register(fn: Handler) -> Handler:
+        def register(fn: H) -> H:
             self._handlers.setdefault(event, []).append(fn)
             return fn
 
@@ -123,7 +129,7 @@ class ClientSocket:
         elif handler in self._handlers.get(event, ()):
             self._handlers[event].remove(handler)
 
-    def on_any(self, handler: Handler) -> Handler:
+    def on_any(self, handler: H) -> H:
         """``handler(event, *args)`` for every event from the server (not the reserved ones)."""
         self._any.append(handler)
         return handler
@@ -263,6 +269,8 @@ class ClientSocket:
         if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
             if self.connected:
                 self._on_event(packet)
+            elif self.active:  # a recovering server replays missed events before CONNECT
+                self._received.append(packet)
         elif kind is PacketType.ACK or kind is PacketType.BINARY_ACK:
             self._on_ack(packet)
         elif kind is PacketType.CONNECT:
@@ -288,6 +296,9 @@ class ClientSocket:
         self.recovered = pid is not None and pid == self._pid
         self._pid = pid
         self.connected = True
+        received, self._received = self._received, []
+        for event in received:
+            self._on_event(event)
         buffered, self._buffer = self._buffer, deque()
         for parts, _ in buffered:
             self._manager.send(parts)
@@ -366,6 +377,7 @@ class ClientSocket:
 
     def connection_lost(self, reason: str) -> None:
         """Called by the manager when the connection closed under this socket."""
+        self._received.clear()
         if self.connected:
             self._closed(reason)
 
@@ -441,6 +453,7 @@ class ClientSocket:
 
     def _refused(self, error: ConnectionRefused) -> None:
         self._deactivate()
+        self._received.clear()
         self._fire("connect_error", error)
         self._wake_waiters(error)
         self._manager.socket_ended(self)
@@ -448,6 +461,7 @@ class ClientSocket:
     def _closed(self, reason: str) -> None:
         self.connected = False
         self.sid = None
+        self._received.clear()
         for ack_id in list(self._acks):
             if any(item[1] == ack_id for item in self._buffer):
                 continue  # not sent yet: it goes out on reconnection
