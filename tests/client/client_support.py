@@ -148,10 +148,11 @@ class RoomcastPeer:
 
     Namespaces: ``/`` and ``/admin`` accept everyone, ``/private`` wants auth
     ``{"token": "secret"}`` and refuses others with "not authorized" and data
-    ``{"code": 401}``. Events: ``echo(*args)`` acks the same arguments,
-    ``join(room)`` acks the rooms, ``dedupe({"id", "drop"})`` processes each id once and
-    holds the acks of the first ``drop`` deliveries of an id back until ``release()`` or
-    until that socket disconnects.
+    ``{"code": 401}``, ``/slow`` answers only after ``release()``.
+
+    Events: ``echo(*args)`` acks the same arguments, ``join(room)`` acks the rooms,
+    ``dedupe({"id", "drop"})`` processes each id once and holds the acks of the first
+    ``drop`` deliveries of an id back until ``release()`` or until that socket disconnects.
     Server sockets are kept by sid.
     """
 
@@ -187,6 +188,12 @@ class RoomcastPeer:
         def only_with_token(socket: roomcast.Socket) -> None:
             if socket.handshake.auth.get("token") != "secret":
                 raise roomcast.ConnectionRefused("not authorized", data={"code": 401})
+
+        self._install(io.of("/slow"))
+
+        @io.of("/slow").use
+        async def answer_late(socket: roomcast.Socket) -> None:
+            await self._hold("/slow").wait()
 
         def raw(conn: Any, data: str | bytes) -> None:
             if isinstance(data, str) and '"dedupe"' in data:

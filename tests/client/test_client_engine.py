@@ -15,7 +15,8 @@ from client_support import WAIT, seconds
 from conftest import client_tasks
 from yarl import URL
 
-from roomcast.client.engine import Endpoint, EngineClient
+from roomcast.client.engine import EngineClient
+from roomcast.client.http import Endpoint
 from roomcast.engineio import CloseReason, Transport, decode_payload
 
 WsScript = Callable[[web.WebSocketResponse], Awaitable[None]]

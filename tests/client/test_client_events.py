@@ -316,3 +316,30 @@ async def test_url_is_checked(make_client: MakeClient) -> None:
     client = make_client()
     with pytest.raises(ValueError, match="URL"):
         await client.connect("ftp://127.0.0.1")
+
+
+async def test_namespace_connect_times_out_and_a_late_answer_is_declined(
+    host: RoomcastHost, make_client: MakeClient
+) -> None:
+    client = make_client(transports=["websocket"], timeout=seconds(0.2))
+    await client.connect(host.url)
+    slow = client.socket("/slow")
+    with pytest.raises(TimeoutError):
+        await slow.connect()
+    assert not slow.active
+    host.peer.release()  # the server accepts now: the client leaves at once
+    await host.peer.log.wait(type="disconnect", nsp="/slow", reason="client namespace disconnect")
+    assert not slow.connected
+    assert client.connected
+
+
+async def test_auth_must_be_a_mapping(host: RoomcastHost, make_client: MakeClient) -> None:
+    client = make_client(transports=["websocket"])
+    with pytest.raises(roomcast.ConnectionRefused, match="auth failed"):
+        await client.connect(host.url, auth=lambda: ["not", "a", "dict"])  # type: ignore[arg-type,return-value]
+
+
+async def test_namespace_connect_needs_a_connected_client(make_client: MakeClient) -> None:
+    client = make_client()
+    with pytest.raises(roomcast.InvalidState):
+        await client.socket("/admin").connect()

@@ -11,7 +11,7 @@ from yarl import URL
 
 from ..engineio import Transport
 from ..exceptions import InvalidState
-from .engine import Endpoint
+from .http import Endpoint
 from .manager import MANAGER_EVENTS, ClientOptions, Manager
 from .socket import Auth, ClientSocket, H
 

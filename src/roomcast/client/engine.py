@@ -17,12 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 import aiohttp
-from yarl import URL
 
 from ..engineio import (
     Closed,
@@ -31,40 +29,27 @@ from ..engineio import (
     Message,
     Opened,
     Packet,
-    PacketType,
     Transport,
     batch_for_polling,
-    decode_packet,
     decode_payload,
     encode_packet,
     encode_payload,
 )
-from ..exceptions import RemoteProtocolError
+from ..exceptions import ProtocolError, RemoteProtocolError
+from .http import (
+    NETWORK_ERRORS,
+    Endpoint,
+    WebSocket,
+    frame_packet,
+    open_websocket,
+    poll,
+    post,
+    send_frames,
+)
 
 logger = logging.getLogger("roomcast.client")
 
-WebSocket = aiohttp.ClientWebSocketResponse
 _CLOSE_FLUSH: Final = 1.0  # seconds given to the goodbye (queued packets, then CLOSE)
-_NETWORK_ERRORS: Final = (aiohttp.ClientError, OSError)
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where an Engine.IO server is: ``url`` is http(s)://host[:port]/path/."""
-
-    url: URL
-    query: Mapping[str, str] = field(default_factory=dict)
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-    def for_transport(self, transport: Transport, sid: str | None) -> URL:
-        """The URL of a request (polling) or WebSocket for ``transport``."""
-        query = {**self.query, "EIO": "4", "transport": transport.value}
-        if sid is not None:
-            query["sid"] = sid
-        url = self.url.with_query(query)
-        if transport is Transport.WEBSOCKET:
-            url = url.with_scheme("wss" if self.url.scheme == "https" else "ws")
-        return url
 
 
 class EngineClient:
@@ -137,10 +122,10 @@ class EngineClient:
         session = self._session = EngineClientSession(transport, upgrade=self._upgrade)
         try:
             if transport is Transport.POLLING:
-                packets = decode_payload(await self._get(None))
+                packets = decode_payload(await poll(self._http, self._endpoint, None))
             else:
-                self._ws = await self._connect_ws(None)
-                packet = _ws_packet(await self._ws.receive())
+                self._ws = await open_websocket(self._http, self._endpoint, None)
+                packet = frame_packet(await self._ws.receive())
                 packets = [] if packet is None else [packet]
         except RemoteProtocolError as exc:
             await self._abort_open()
@@ -168,7 +153,7 @@ class EngineClient:
     async def _abort_open(self) -> None:
         ws, self._ws = self._ws, None
         if ws is not None:
-            with contextlib.suppress(*_NETWORK_ERRORS):
+            with contextlib.suppress(*NETWORK_ERRORS):
                 await ws.close()
         await self._http.close()
         self._session.fail(CloseReason.TRANSPORT_ERROR)
@@ -282,34 +267,11 @@ class EngineClient:
     async def _close_websockets(self) -> None:
         for ws in (self._ws, self._probe_ws):
             if ws is not None:
-                with contextlib.suppress(*_NETWORK_ERRORS):
+                with contextlib.suppress(*NETWORK_ERRORS):
                     await ws.close()
         self._ws = self._probe_ws = None
 
     # -- HTTP long-polling ----------------------------------------------------------------
-
-    async def _get(self, sid: str | None) -> str:
-        url = self._endpoint.for_transport(Transport.POLLING, sid)
-        try:
-            async with self._http.get(url, headers=self._endpoint.headers) as response:
-                body = await response.read()
-        except _NETWORK_ERRORS as exc:
-            raise ConnectionError(f"GET {url.with_query(None)} failed: {exc}") from exc
-        text = body.decode("utf-8", errors="replace")
-        if response.status != 200:
-            raise ConnectionError(f"GET {url.with_query(None)} answered {response.status}: {text}")
-        return text
-
-    async def _post(self, body: str) -> None:
-        url = self._endpoint.for_transport(Transport.POLLING, self._session.sid)
-        headers = {**self._endpoint.headers, "Content-Type": "text/plain;charset=UTF-8"}
-        try:
-            async with self._http.post(url, data=body.encode(), headers=headers) as response:
-                await response.read()
-        except _NETWORK_ERRORS as exc:
-            raise ConnectionError(f"POST failed: {exc}") from exc
-        if response.status != 200:
-            raise ConnectionError(f"POST answered {response.status}")
 
     async def _poll(self) -> None:
         session = self._session
@@ -318,7 +280,7 @@ class EngineClient:
                 not session.closed and session.transport is Transport.POLLING and not session.paused
             ):
                 try:
-                    packets = decode_payload(await self._get(session.sid))
+                    packets = decode_payload(await poll(self._http, self._endpoint, session.sid))
                 except ConnectionError as exc:
                     logger.info("polling failed: %s", exc)
                     session.fail(CloseReason.TRANSPORT_ERROR)
@@ -353,44 +315,29 @@ class EngineClient:
     async def _write_packets(self, packets: list[Packet]) -> None:
         ws = self._ws
         if self._session.transport is Transport.WEBSOCKET and ws is not None:
-            try:
-                for packet in packets:
-                    data = encode_packet(packet)
-                    if isinstance(data, bytes):
-                        await ws.send_bytes(data)
-                    else:
-                        await ws.send_str(data)
-            except _NETWORK_ERRORS as exc:
-                raise ConnectionError(f"WebSocket send failed: {exc}") from exc
+            await send_frames(ws, packets)
             return
         handshake = self._session.handshake
         limit = handshake.max_payload if handshake is not None else 0
         self._posting = True
         self._post_idle.clear()
         try:
+            sid = self._session.sid
+            assert sid is not None
             for batch in batch_for_polling(packets, limit):
-                await self._post(encode_payload(batch))
+                await post(self._http, self._endpoint, sid, encode_payload(batch))
         finally:
             self._posting = False
             self._post_idle.set()
 
     # -- WebSocket ------------------------------------------------------------------------
 
-    async def _connect_ws(self, sid: str | None) -> WebSocket:
-        url = self._endpoint.for_transport(Transport.WEBSOCKET, sid)
-        try:
-            return await self._http.ws_connect(url, headers=self._endpoint.headers, max_msg_size=0)
-        except aiohttp.WSServerHandshakeError as exc:
-            raise ConnectionError(f"WebSocket handshake answered {exc.status}") from exc
-        except _NETWORK_ERRORS as exc:
-            raise ConnectionError(f"WebSocket to {url.with_query(None)} failed: {exc}") from exc
-
     async def _read_ws(self, ws: WebSocket) -> None:
         session = self._session
         reason = CloseReason.TRANSPORT_CLOSE
         try:
             async for message in ws:
-                packet = _ws_packet(message)
+                packet = frame_packet(message)
                 if packet is None:
                     reason = CloseReason.TRANSPORT_ERROR
                     break
@@ -400,7 +347,7 @@ class EngineClient:
                     return
         except RemoteProtocolError:
             reason = CloseReason.PARSE_ERROR
-        except _NETWORK_ERRORS:
+        except NETWORK_ERRORS:
             reason = CloseReason.TRANSPORT_ERROR
         session.fail(reason)
         self._pump()
@@ -409,10 +356,10 @@ class EngineClient:
         """Upgrade to WebSocket: probe, pause polling, switch (or stay on polling)."""
         session = self._session
         try:
-            ws = self._probe_ws = await self._connect_ws(session.sid)
+            ws = self._probe_ws = await open_websocket(self._http, self._endpoint, session.sid)
             await ws.send_str(str(encode_packet(session.start_probe())))
             async with asyncio.timeout(self._upgrade_timeout):
-                answer = _ws_packet(await ws.receive())
+                answer = frame_packet(await ws.receive())
             if answer is None or not session.receive_probe(answer):
                 raise ConnectionError("the server did not answer the probe")
             await self._polling_stopped.wait()
@@ -423,20 +370,11 @@ class EngineClient:
             session.finish_upgrade()
             self._ws, self._probe_ws = ws, None
             self._spawn(self._read_ws(ws))
-        except (ConnectionError, TimeoutError, RemoteProtocolError, *_NETWORK_ERRORS) as exc:
-            logger.info("staying on polling: %s", exc)
+        except (ConnectionError, TimeoutError, ProtocolError, *NETWORK_ERRORS) as exc:
+            logger.info("staying on polling: %r", exc)
             session.cancel_upgrade()
             ws_, self._probe_ws = self._probe_ws, None
             if ws_ is not None:
-                with contextlib.suppress(*_NETWORK_ERRORS):
+                with contextlib.suppress(*NETWORK_ERRORS):
                     await ws_.close()
         self._pump()
-
-
-def _ws_packet(message: aiohttp.WSMessage) -> Packet | None:
-    """The Engine.IO packet in a WebSocket message; None when the WebSocket is closing."""
-    if message.type is aiohttp.WSMsgType.TEXT:
-        return decode_packet(message.data)
-    if message.type is aiohttp.WSMsgType.BINARY:
-        return Packet(PacketType.MESSAGE, message.data)
-    return None

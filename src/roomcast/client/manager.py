@@ -21,7 +21,8 @@ from ..exceptions import ConnectionClosed, InvalidState, RemoteProtocolError
 from ..socketio import Decoder, Packet
 from ..socketio.packets import json_dumps, json_loads
 from .backoff import Backoff
-from .engine import Endpoint, EngineClient
+from .engine import EngineClient
+from .http import Endpoint
 from .socket import Auth, ClientSocket, Handler
 
 logger = logging.getLogger("roomcast.client")

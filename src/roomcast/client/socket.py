@@ -1,5 +1,5 @@
-"""The client's handle on one namespace: handlers, emits, acks, the offline buffer, retries
-and the connection-state recovery fields.
+"""The client's handle on one namespace: handlers, emits and acks, the connection-state
+recovery fields; delivery (offline buffer, acks awaited, retries) is its ``Outbox``'s.
 
 A ``ClientSocket`` never does I/O itself: it encodes packets and hands them to its
 ``Manager`` (the connection it shares with the other namespaces), which feeds it what the
@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import itertools
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
 
-from ..exceptions import AckTimeout, ConnectionClosed, ConnectionRefused, InvalidState
+from ..exceptions import ConnectionClosed, ConnectionRefused, InvalidState
 from ..socketio import Packet, PacketType, encode_packet
 from ..socketio.packets import RESERVED_EVENTS
+from .outbox import Outbox, Parts, Settle
 
 if TYPE_CHECKING:
     from .manager import Manager
@@ -31,8 +29,6 @@ H = TypeVar("H", bound=Handler)
 AuthData: TypeAlias = Mapping[str, Any]
 Auth: TypeAlias = AuthData | Callable[[], AuthData | Awaitable[AuthData]] | None
 """A CONNECT payload, or a function (sync or async) called for it at each (re)connection."""
-Parts: TypeAlias = list[str | bytes]
-Settle: TypeAlias = Callable[[list[Any] | BaseException], None]
 
 
 def _ack_args(result: Any) -> list[Any]:
@@ -51,26 +47,6 @@ def _single_answer(args: list[Any]) -> Any:
     if len(args) == 1:
         return args[0]
     return tuple(args)
-
-
-@dataclass(slots=True)
-class _Ack:
-    """An ack the server owes us."""
-
-    settle: Settle
-    timer: asyncio.TimerHandle | None = None
-
-
-@dataclass(slots=True)
-class _Queued:
-    """An emit under ``retries``: re-sent, with the same ack id, until acked or given up."""
-
-    parts: Parts
-    ack_id: int
-    timeout: float | None
-    future: asyncio.Future[list[Any]] | None
-    tries: int = 0
-    pending: bool = False
 
 
 class ClientSocket:
@@ -95,11 +71,11 @@ class ClientSocket:
         self._manager = manager
         self._handlers: dict[str, list[Handler]] = {}
         self._any: list[Handler] = []
-        self._ids = itertools.count()
-        self._acks: dict[int, _Ack] = {}
-        self._buffer: deque[tuple[Parts, int | None]] = deque()
+        options = manager.options
+        self._outbox = Outbox(
+            namespace, manager.send, retries=options.retries, buffer_size=options.buffer_size
+        )
         self._received: list[Packet] = []
-        self._queue: deque[_Queued] = deque()
         self._pid: str | None = None
         self._offset: str | None = None
         self._waiters: list[asyncio.Future[None]] = []
@@ -151,12 +127,12 @@ class ClientSocket:
             InvalidState: the buffer is full (``buffer_size`` packets wait already).
         """
         _check_event(event)
-        if self._manager.options.retries and not volatile:
-            self._enqueue([event, *args], None, None)
-        elif self.connected:
-            self._manager.send(self._encode([event, *args], None))
-        elif not volatile:
-            self._buffered(self._encode([event, *args], None), None)
+        outbox = self._outbox
+        if outbox.retries and not volatile:
+            ack_id = outbox.next_id()
+            outbox.enqueue(self._encode([event, *args], ack_id), ack_id, self._ack_timeout(None))
+        elif self.connected or not volatile:
+            outbox.post(self._encode([event, *args], None))
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
         """Send an event and wait for the server's ack: one argument comes back as itself,
@@ -169,97 +145,26 @@ class ClientSocket:
             InvalidState: the buffer is full.
         """
         _check_event(event)
-        if timeout is None:
-            timeout = self._manager.options.ack_timeout
+        outbox = self._outbox
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        if self._manager.options.retries:
-            self._enqueue([event, *args], timeout, future)
-            return _single_answer(await future)
-        ack_id = next(self._ids)
+        ack_id = outbox.next_id()
         parts = self._encode([event, *args], ack_id)
-        if not self.connected:
-            self._buffered(parts, ack_id)
-        self._expect(ack_id, _settler(future), timeout)
-        if self.connected:
-            self._manager.send(parts)
+        if outbox.retries:
+            outbox.enqueue(parts, ack_id, self._ack_timeout(timeout), _settler(future))
+            return _single_answer(await future)
+        outbox.post(parts, ack_id)
+        outbox.expect(ack_id, _settler(future), self._ack_timeout(timeout))
         try:
             return _single_answer(await future)
         finally:
-            self._forget(ack_id)
+            outbox.forget(ack_id)
+
+    def _ack_timeout(self, timeout: float | None) -> float | None:
+        return timeout if timeout is not None else self._manager.options.ack_timeout
 
     def _encode(self, data: list[Any], ack_id: int | None) -> Parts:
         packet = Packet(PacketType.EVENT, self.namespace, data, ack_id)
         return encode_packet(packet, self._manager.dumps)
-
-    def _buffered(self, parts: Parts, ack_id: int | None) -> None:
-        if len(self._buffer) >= self._manager.options.buffer_size:
-            raise InvalidState(f"the offline buffer of {self.namespace} is full")
-        self._buffer.append((parts, ack_id))
-
-    def _expect(self, ack_id: int, settle: Settle, timeout: float | None) -> None:
-        ack = self._acks[ack_id] = _Ack(settle)
-        if timeout is not None:
-            ack.timer = asyncio.get_running_loop().call_later(timeout, self._expire, ack_id)
-
-    def _expire(self, ack_id: int) -> None:
-        ack = self._acks.pop(ack_id, None)
-        if ack is not None:
-            self._unbuffer(ack_id)
-            ack.settle(AckTimeout())
-
-    def _forget(self, ack_id: int) -> None:
-        ack = self._acks.pop(ack_id, None)
-        if ack is not None and ack.timer is not None:
-            ack.timer.cancel()
-        self._unbuffer(ack_id)
-
-    def _unbuffer(self, ack_id: int) -> None:
-        for item in self._buffer:
-            if item[1] == ack_id:
-                self._buffer.remove(item)
-                return
-
-    # -- retries ----------------------------------------------------------------------------
-
-    def _enqueue(
-        self, data: list[Any], timeout: float | None, future: asyncio.Future[list[Any]] | None
-    ) -> None:
-        if len(self._queue) >= self._manager.options.buffer_size:
-            raise InvalidState(f"the retry queue of {self.namespace} is full")
-        ack_id = next(self._ids)
-        if timeout is None:
-            timeout = self._manager.options.ack_timeout
-        self._queue.append(_Queued(self._encode(data, ack_id), ack_id, timeout, future))
-        self._drain_queue()
-
-    def _drain_queue(self, force: bool = False) -> None:
-        if not self.connected or not self._queue:
-            return
-        head = self._queue[0]
-        if head.pending and not force:
-            return
-        head.pending = True
-        head.tries += 1
-        self._forget(head.ack_id)
-        self._expect(head.ack_id, lambda outcome: self._queued_done(head, outcome), head.timeout)
-        self._manager.send(head.parts)
-
-    def _queued_done(self, head: _Queued, outcome: list[Any] | BaseException) -> None:
-        if not self._queue or self._queue[0] is not head:
-            return  # already settled
-        head.pending = False
-        if isinstance(outcome, BaseException):
-            if head.tries <= self._manager.options.retries:
-                self._drain_queue()  # once more, same id
-                return
-            logger.info("giving up on a packet of %s after %d tries", self.namespace, head.tries)
-        self._queue.popleft()
-        if head.future is not None and not head.future.done():
-            if isinstance(outcome, BaseException):
-                head.future.set_exception(outcome)
-            else:
-                head.future.set_result(outcome)
-        self._drain_queue()
 
     # -- what the server sends --------------------------------------------------------------
 
@@ -272,7 +177,8 @@ class ClientSocket:
             elif self.active:  # a recovering server replays missed events before CONNECT
                 self._received.append(packet)
         elif kind is PacketType.ACK or kind is PacketType.BINARY_ACK:
-            self._on_ack(packet)
+            assert packet.id is not None
+            self._outbox.acked(packet.id, list(packet.data))
         elif kind is PacketType.CONNECT:
             self._on_connect(packet.data)
         elif kind is PacketType.CONNECT_ERROR:
@@ -284,10 +190,16 @@ class ClientSocket:
             self._refused(error)
         elif kind is PacketType.DISCONNECT:
             self._deactivate()
-            self._closed("io server disconnect")
+            if self.connected:
+                self._closed("io server disconnect")
             self._manager.socket_ended(self)
 
     def _on_connect(self, data: Any) -> None:
+        if self.connected:
+            return  # a duplicate answer
+        if not self.active:  # given up meanwhile (timeout, disconnect()): leave again
+            self._manager.send(encode_packet(Packet(PacketType.DISCONNECT, self.namespace)))
+            return
         if not isinstance(data, dict) or not isinstance(data.get("sid"), str):
             self._refused(ConnectionRefused("invalid CONNECT answer (a Socket.IO v2 server?)"))
             return
@@ -299,10 +211,7 @@ class ClientSocket:
         received, self._received = self._received, []
         for event in received:
             self._on_event(event)
-        buffered, self._buffer = self._buffer, deque()
-        for parts, _ in buffered:
-            self._manager.send(parts)
-        self._drain_queue(force=True)
+        self._outbox.went_online()
         self._fire("connect")
         self._wake_waiters(None)
 
@@ -339,14 +248,6 @@ class ClientSocket:
             packet = Packet(PacketType.ACK, self.namespace, _ack_args(result), ack_id)
             self._manager.send(encode_packet(packet, self._manager.dumps))
 
-    def _on_ack(self, packet: Packet) -> None:
-        assert packet.id is not None
-        ack = self._acks.pop(packet.id, None)
-        if ack is not None:
-            if ack.timer is not None:
-                ack.timer.cancel()
-            ack.settle(list(packet.data))
-
     # -- what the manager tells -------------------------------------------------------------
 
     def activate(self) -> None:
@@ -361,17 +262,16 @@ class ClientSocket:
             data: Any = auth() if callable(auth) else auth
             if inspect.isawaitable(data):
                 data = await data
+            data = None if data is None else dict(data)
         except Exception as exc:
-            logger.exception("error in the auth function of %s", self.namespace)
-            self._refused(ConnectionRefused(f"auth function failed: {exc!r}"))
+            logger.exception("error in the auth of %s", self.namespace)
+            self._refused(ConnectionRefused(f"auth failed: {exc!r}"))
             return
         if self._pid is not None:
             recovery: dict[str, Any] = {"pid": self._pid}
             if self._offset is not None:
                 recovery["offset"] = self._offset
             data = {**recovery, **(data or {})}
-        elif data is not None:
-            data = dict(data)
         if self.active:
             self._manager.send(encode_packet(Packet(PacketType.CONNECT, self.namespace, data)))
 
@@ -412,17 +312,8 @@ class ClientSocket:
         self._deactivate()
         if self.connected:
             self._closed(reason)
+        self._outbox.close(reason)
         failure = ConnectionClosed(reason)
-        for ack_id in list(self._acks):
-            ack = self._acks.pop(ack_id)
-            if ack.timer is not None:
-                ack.timer.cancel()
-            ack.settle(failure)
-        self._buffer.clear()
-        queue, self._queue = self._queue, deque()
-        for queued in queue:
-            if queued.future is not None and not queued.future.done():
-                queued.future.set_exception(failure)
         self._wake_waiters(failure)
 
     async def disconnect(self) -> None:
@@ -436,6 +327,7 @@ class ClientSocket:
         Raises:
             InvalidState: the client is not connected (use ``Client.connect``).
             ConnectionRefused: the server refused (``message``, ``data``).
+            TimeoutError: no answer within the client's ``timeout``.
         """
         if self.connected:
             return
@@ -444,7 +336,12 @@ class ClientSocket:
         self.activate()
         if self._manager.is_open:
             self._manager.spawn(self.send_connect())
-        await self.wait_connected()
+        try:
+            async with asyncio.timeout(self._manager.options.timeout):
+                await self.wait_connected()
+        except TimeoutError:
+            self._deactivate()
+            raise
 
     # -- internals --------------------------------------------------------------------------
 
@@ -462,16 +359,7 @@ class ClientSocket:
         self.connected = False
         self.sid = None
         self._received.clear()
-        for ack_id in list(self._acks):
-            if any(item[1] == ack_id for item in self._buffer):
-                continue  # not sent yet: it goes out on reconnection
-            ack = self._acks.pop(ack_id)
-            if ack.timer is not None:
-                ack.timer.cancel()
-            if not (self._queue and self._queue[0].ack_id == ack_id):
-                ack.settle(ConnectionClosed(reason))
-        if self._queue:
-            self._queue[0].pending = False  # re-sent on reconnection
+        self._outbox.went_offline(reason)
         self._fire("disconnect", reason)
 
     def _wake_waiters(self, error: BaseException | None) -> None:
