@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from email.utils import formatdate
 from typing import Any
 
-from ..adapters.base import Adapter
+from ..adapters.base import Adapter, ClusterResults
 from ..adapters.memory import MemoryAdapter
 from ..engineio import CloseReason
 from ..exceptions import ConnectionRefused, RemoteProtocolError
@@ -125,7 +125,7 @@ class Server(Hosting):
                 matched: Any = matcher.fullmatch(name) is not None
             else:
                 matched = matcher(name, auth)
-                if inspect.isawaitable(matched):
+                if matched is not None and inspect.isawaitable(matched):
                     matched = await matched
             if matched:
                 nsp = self._namespaces.get(name)  # created meanwhile?
@@ -145,6 +145,10 @@ class Server(Hosting):
 
     def use(self, middleware: Middleware) -> Middleware:
         return self.sockets.use(middleware)
+
+    def on_server_side(self, event: str, handler: Handler | None = None) -> Any:
+        """Handle ``event`` emitted by another server of the cluster (main namespace)."""
+        return self.sockets.on_server_side(event, handler)
 
     async def emit(self, event: str, *args: Any, namespace: str = "/") -> None:
         await self.of(namespace).emit(event, *args)
@@ -192,13 +196,27 @@ class Server(Hosting):
     async def server_side_emit(self, event: str, *args: Any) -> list[Any]:
         return await self.sockets.server_side_emit(event, *args)
 
+    async def server_side_emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = None
+    ) -> ClusterResults[Any]:
+        return await self.sockets.server_side_emit_with_ack(event, *args, timeout=timeout)
+
     def spawn(self, awaitable: Awaitable[Any]) -> None:
         """Run a handler's coroutine as a task the server tracks (and waits for on close)."""
         self.engine.spawn(awaitable)
 
+    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> Any:
+        """Connect the adapters (a cluster adapter subscribes), then serve in the running
+        loop; port 0 picks a free port. Returns a listener (``.port``, ``await .aclose()``)."""
+        for nsp in list(self._namespaces.values()):
+            await nsp.adapter.init()
+        return await super().listen(host, port)
+
     async def aclose(self) -> None:
-        """Disconnect every client ("server shutting down")."""
+        """Disconnect every client ("server shutting down"), then close the adapters."""
         await self.engine.aclose()
+        for nsp in [*self._namespaces.values(), *(parent for _, parent in self._parents)]:
+            await nsp.adapter.aclose()
 
     # -- Engine.IO events -----------------------------------------------------------------
 
@@ -272,7 +290,7 @@ class Server(Hosting):
         try:
             for middleware in nsp.middlewares:
                 result = middleware(socket)
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     await result
         except ConnectionRefused as exc:
             conn.send_packet(Packet(PacketType.CONNECT_ERROR, name, exc.payload()), self.dumps)
@@ -299,5 +317,5 @@ class Server(Hosting):
             except Exception:
                 logger.exception("error in the connection handler of %s", nsp.name)
                 continue
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 self.spawn(result)

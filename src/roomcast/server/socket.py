@@ -299,7 +299,7 @@ class Socket:
         for middleware in self._middlewares:
             try:
                 result = middleware(event, args)
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     await result
             except Exception as exc:
                 for handler in self._handlers.get("error", ()):
@@ -323,10 +323,10 @@ class Socket:
             if not started:
                 first, started = result, True
         if ack_id is None:
-            if inspect.isawaitable(first):
+            if first is not None and inspect.isawaitable(first):
                 self.nsp.server.spawn(first)
             return
-        if inspect.isawaitable(first):
+        if first is not None and inspect.isawaitable(first):
             self.nsp.server.spawn(self._ack_later(first, ack_id))
         else:
             self._send_ack(ack_id, first)
@@ -340,7 +340,7 @@ class Socket:
 
     def _run(self, handler: Callable[..., Any], *args: Any) -> None:
         result = self._call(handler, *args)
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):
             self.nsp.server.spawn(result)
 
     async def _ack_later(self, pending: Awaitable[Any], ack_id: int) -> None:
@@ -396,7 +396,7 @@ def _callback_adapter(
             result = callback(args[0])
         else:
             result = callback(None, *args)
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):
             spawn(result)
 
     return settle

@@ -8,6 +8,7 @@ The JSON functions are injectable so the I/O layer can pass a faster codec.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -43,11 +44,10 @@ RESERVED_EVENTS: Final = frozenset(
         "removeListener",
     }
 )
-_MAX_DIGITS: Final = 16  # ack ids and attachment counts: JavaScript safe integers have 16
-
-
-def _is_decimal(text: str) -> bool:
-    return all("0" <= c <= "9" for c in text)
+# type, attachment count, namespace (the comma may end the packet), ack id: counts and ids
+# are at most 16 ASCII digits (JavaScript's safe integers).
+_HEADER: Final = re.compile(r"([0-6])(?:([0-9]{1,16})-)?(/[^,]*(?:,|$))?([0-9]{1,16})?")
+_JSON_STARTS: Final = frozenset('[{"-0123456789tfn ')
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,62 +169,51 @@ class Decoder:
         return Packet(pending.type, pending.namespace, data_with_bytes, pending.id)
 
     def _parse(self, text: str) -> tuple[Packet, int]:
-        if not text or (kind := _TYPE_BY_CHAR.get(text[0])) is None:
-            raise RemoteProtocolError(f"unknown packet type in {text[:20]!r}")
-        i, n = 1, len(text)
+        header = _HEADER.match(text)
+        if header is None:
+            raise RemoteProtocolError(f"invalid packet header in {text[:20]!r}")
+        kind = _TYPE_BY_CHAR[header[1]]
+        count, namespace, ack = header[2], header[3], header[4]
         attachments = 0
-        if kind in _BINARY_TYPES:
-            dash = text.find("-", i)
-            if not 0 < dash - i <= _MAX_DIGITS or not _is_decimal(text[i:dash]):
+        if kind is PacketType.BINARY_EVENT or kind is PacketType.BINARY_ACK:
+            if not count:
                 raise RemoteProtocolError("invalid attachment count")
-            attachments = int(text[i:dash])
-            i = dash + 1
-        namespace = "/"
-        if i < n and text[i] == "/":
-            comma = text.find(",", i)
-            end = n if comma < 0 else comma
-            namespace = text[i:end]
-            i = end + 1 if comma >= 0 else n
-        ack_id = None
-        start = i
-        while i < n and "0" <= text[i] <= "9":
-            i += 1
-        if i - start > _MAX_DIGITS:
-            raise RemoteProtocolError("ack id too long")
-        if i > start:
-            ack_id = int(text[start:i])
+            attachments = int(count)
+        elif count is not None:
+            raise RemoteProtocolError("attachments in a packet type that has none")
+        if namespace is None:
+            namespace = "/"
+        elif namespace[-1] == ",":
+            namespace = namespace[:-1]
+        i = header.end()
+        has_data = i < len(text)
         data: Any = None
-        if i < n:
+        if has_data:
+            if text[i] not in _JSON_STARTS:  # e.g. an ack id longer than allowed
+                raise RemoteProtocolError(f"invalid payload in {text[:20]!r}")
             try:
                 data = self._loads(text[i:])
             except (ValueError, RecursionError) as exc:
                 raise RemoteProtocolError("invalid JSON payload") from exc
-        packet = Packet(kind, namespace, data, ack_id)
-        _validate(packet, has_data=i < n)
-        return packet, attachments
+        if not _valid(kind, data, has_data, ack):
+            raise RemoteProtocolError(f"invalid {kind.name} payload")
+        return Packet(kind, namespace, data, int(ack) if ack else None), attachments
 
 
-def _validate(packet: Packet, *, has_data: bool) -> None:
-    kind, data = packet.type, packet.data
+def _valid(kind: PacketType, data: Any, has_data: bool, ack_id: str | None) -> bool:
+    """Whether the payload is one the spec allows for this packet type."""
+    if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
+        if type(data) is not list or not data:
+            return False
+        name = data[0]
+        return (type(name) is str and name not in RESERVED_EVENTS) or type(name) is int
+    if kind is PacketType.ACK or kind is PacketType.BINARY_ACK:
+        return type(data) is list and bool(ack_id)
     if kind is PacketType.CONNECT:
-        ok = not has_data or isinstance(data, dict)
-    elif kind is PacketType.DISCONNECT:
-        ok = not has_data
-    elif kind is PacketType.CONNECT_ERROR:
-        ok = isinstance(data, str | dict)
-    elif kind in (PacketType.EVENT, PacketType.BINARY_EVENT):
-        ok = (
-            isinstance(data, list)
-            and len(data) > 0
-            and (
-                (isinstance(data[0], str) and data[0] not in RESERVED_EVENTS)
-                or (isinstance(data[0], int) and not isinstance(data[0], bool))
-            )
-        )
-    else:  # ACK, BINARY_ACK
-        ok = isinstance(data, list) and packet.id is not None
-    if not ok:
-        raise RemoteProtocolError(f"invalid {kind.name} payload")
+        return not has_data or type(data) is dict
+    if kind is PacketType.DISCONNECT:
+        return not has_data
+    return type(data) is str or type(data) is dict  # CONNECT_ERROR
 
 
 def _reconstruct(value: Any, attachments: list[bytes]) -> Any:

@@ -14,7 +14,7 @@ import inspect
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from ..engineio import (
     Closed,
@@ -45,6 +45,32 @@ logger = logging.getLogger("roomcast.engine")
 
 AllowRequest = Callable[[HandshakeRequest], bool | Awaitable[bool]]
 StaticRoute = Callable[[HandshakeRequest], HttpResponse | None]
+
+
+class SessionRouter(Protocol):
+    """Where requests for sessions held by another process go (``roomcast serve``: several
+    workers, several nodes, no sticky sessions). Set as ``EngineServer.router``."""
+
+    def new_sid(self) -> str:
+        """The id of a new session held here; it names this process, so others can route."""
+        ...
+
+    async def forward_http(
+        self, request: HandshakeRequest, read_body: ReadBody
+    ) -> HttpResponse | None:
+        """The owner's answer to a polling request whose session is not held here; None when
+        no other process holds it (the answer is then "Session ID unknown")."""
+        ...
+
+    async def connect(
+        self, request: HandshakeRequest, protocol: Callable[[], asyncio.Protocol]
+    ) -> asyncio.Transport | None:
+        """A connection (speaking ``protocol()``) to the owner of the session ``request``
+        names, ``request``'s head already sent: the caller pipes the rest of the WebSocket
+        through it. None when no other process holds the session."""
+        ...
+
+
 _EVENTS: Final = ("connection", "message", "close")
 
 
@@ -439,6 +465,7 @@ class EngineServer(Hosting):
         self.sockets: dict[str, EngineSocket] = {}
         self.cork = Cork()
         self.static_route: StaticRoute | None = None
+        self.router: SessionRouter | None = None
         self._handlers: dict[str, list[Handler]] = {name: [] for name in _EVENTS}
         self._tasks: set[asyncio.Future[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -475,7 +502,7 @@ class EngineServer(Hosting):
             except Exception:
                 logger.exception("error in the %s handler", event)
                 continue
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 self.spawn(result)
 
     def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
@@ -499,7 +526,7 @@ class EngineServer(Hosting):
     # -- what hosts call ------------------------------------------------------------------
 
     def _open(self, request: HandshakeRequest, transport: Transport) -> EngineSocket:
-        sid = secrets.token_urlsafe(15)
+        sid = secrets.token_urlsafe(15) if self.router is None else self.router.new_sid()
         session = EngineSession(sid, transport, self.config, now=self.loop.time())
         socket = EngineSocket(self, session, request)
         self.sockets[sid] = socket
@@ -520,7 +547,7 @@ class EngineServer(Hosting):
         if self.allow_request is None:
             return True
         verdict = self.allow_request(request)
-        if inspect.isawaitable(verdict):
+        if verdict is not None and inspect.isawaitable(verdict):
             verdict = await verdict
         return bool(verdict)
 
@@ -554,6 +581,10 @@ class EngineServer(Hosting):
             return await socket.handle_poll()
         socket_ = self.sockets.get(sid)
         if socket_ is None:
+            if self.router is not None:
+                routed = await self.router.forward_http(request, read_body)
+                if routed is not None:
+                    return routed
             return error_response(ErrorCode.UNKNOWN_SID)
         if socket_.transport != Transport.POLLING:
             return error_response(ErrorCode.BAD_REQUEST)

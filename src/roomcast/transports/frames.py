@@ -85,6 +85,12 @@ class FrameParser:
 
     def feed(self, data: bytes) -> list[Received]:
         buffer = self._buffer
+        if not buffer and 6 < len(data) <= 131 and data[1] == 0x80 | (len(data) - 6):
+            # the common case: exactly one small, whole, masked frame
+            first = data[0]
+            if first & 0x70 == 0:
+                item = self._frame(first & 0x80 != 0, first & 0x0F, apply_mask(data[6:], data[2:6]))
+                return [] if item is None else [item]
         buffer += data
         out: list[Received] = []
         while True:
