@@ -286,8 +286,20 @@ def wait_marker(proc: subprocess.Popen[str], marker: str, seconds: float) -> boo
     return False
 
 
-def profile(key: str, loadgen: tuple[str, ...], marker: str, out: Path) -> dict[str, Any]:
-    """Sample roomcast with py-spy (native frames too) while the load generator is in phase."""
+def profile(
+    key: str,
+    loadgen: tuple[str, ...],
+    marker: str,
+    out: Path,
+    native: bool = False,
+    seconds: int = 5,
+) -> dict[str, Any]:
+    """Sample roomcast with py-spy while the load generator is in phase.
+
+    By default without stopping the process (``--nonblocking``, Python frames only: a C
+    call's time goes to the Python function that made it). ``native`` adds C frames but
+    needs ptrace stops, which over-count time in system calls.
+    """
     pyspy = shutil.which("py-spy", path=str(Path(PY).parent)) or shutil.which("py-spy")
     if pyspy is None:
         return {"error": "py-spy is not installed (pip install py-spy)"}
@@ -302,16 +314,16 @@ def profile(key: str, loadgen: tuple[str, ...], marker: str, out: Path) -> dict[
         try:
             if not wait_marker(lg, marker, 90):
                 return {"error": f"the load generator never reached {marker}"}
-            seconds = 5
             spy = [pyspy, "record", "--pid", str(pid), "--duration", str(seconds)]
-            spy += ["--rate", "250", "--native", "--format", "raw", "-o", str(raw)]
+            spy += ["--rate", "250", "--native" if native else "--nonblocking"]
+            spy += ["--format", "raw", "-o", str(raw)]
             subprocess.run(
                 ["taskset", "-c", LOAD_CORE, *spy], capture_output=True, timeout=seconds + 30
             )
             if key == "fanout1000":
                 svg = BENCH / "profile-fanout.svg"
                 spy = [pyspy, "record", "--pid", str(pid), "--duration", "3", "--rate", "250"]
-                spy += ["--format", "flamegraph", "-o", str(svg)]
+                spy += ["--nonblocking", "--format", "flamegraph", "-o", str(svg)]
                 subprocess.run(["taskset", "-c", LOAD_CORE, *spy], capture_output=True, timeout=40)
         finally:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -320,7 +332,7 @@ def profile(key: str, loadgen: tuple[str, ...], marker: str, out: Path) -> dict[
                 lg.kill()
     if not raw.exists():
         return {"error": "py-spy wrote nothing"}
-    return summarize_profile(raw.read_text(), seconds * 250)
+    return summarize_profile(raw.read_text(), seconds * 250, native)
 
 
 def memory_breakdown(out: Path, n: int) -> dict[str, Any]:
@@ -365,8 +377,17 @@ def profiles(out: Path, quick: bool) -> dict[str, Any]:
         "phase:latency",
         out,
     )
-    found["echo"] = profile("echo", ("echo", "--n", "50", "--measure", m), "phase:measure", out)
-    found["idle"] = profile("idle", ("idle", "--n", "10000"), "phase:connect", out)
+    found["fanout1000-native"] = profile(
+        "fanout1000-native",
+        ("fanout", "--n", "1000", "--measure", m, "--latency", "1"),
+        "phase:saturation",
+        out,
+        native=True,
+    )
+    echo = ("echo", "--n", "50", "--measure", m)
+    found["echo"] = profile("echo", echo, "phase:measure", out)
+    found["echo-native"] = profile("echo-native", echo, "phase:measure", out, native=True)
+    found["idle"] = profile("idle", ("idle", "--n", "10000"), "phase:connect", out, seconds=2)
     found["polling"] = profile(
         "polling", ("polling", "--n", "200", "--measure", m), "phase:measure", out
     )
