@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .adapters import Adapter, BroadcastOptions, MemoryAdapter
+from .adapters.base import AdapterError, ClusterResults
 from .client import Client
 from .exceptions import (
     AckTimeout,
@@ -20,14 +23,36 @@ from .server import BroadcastOperator, Handshake, Namespace, Server, Socket
 from .transports.engine import EngineServer, EngineSocket
 from .transports.http import HandshakeRequest
 
+if TYPE_CHECKING:
+    from .adapters.redis import RedisAdapter
+    from .emitter import Emitter
+
+_LAZY = {"Emitter": ".emitter", "RedisAdapter": ".adapters.redis"}
+
+
+def __getattr__(name: str) -> Any:
+    """``Emitter`` and ``RedisAdapter`` need the redis extra: imported on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'roomcast' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "AckTimeout",
     "Adapter",
+    "AdapterError",
     "BroadcastOperator",
     "BroadcastOptions",
     "Client",
+    "ClusterResults",
     "ConnectionClosed",
     "ConnectionRefused",
+    "Emitter",
     "EngineServer",
     "EngineSocket",
     "Handshake",
@@ -39,6 +64,7 @@ __all__ = [
     "NamespaceNotFound",
     "PayloadTooLarge",
     "ProtocolError",
+    "RedisAdapter",
     "RemoteProtocolError",
     "RoomcastError",
     "Server",

@@ -11,13 +11,38 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..exceptions import RoomcastError
 from ..socketio import Packet
 
 if TYPE_CHECKING:
     from ..server.namespace import Namespace
     from ..server.socket import Socket
+
+
+_T = TypeVar("_T")
+
+
+class AdapterError(RoomcastError):
+    """The adapter's backend failed (a cluster bus is down, its buffer is full); the original
+    error, if any, is in ``__cause__``."""
+
+
+class ClusterResults(list[_T]):
+    """What the nodes of a cluster answered: a list, plus how many nodes did not answer in time.
+
+    ``partial`` is true when ``missing`` nodes (or an unknown number, when the cluster could
+    not be reached: then ``missing`` is at least 1) are not in the list.
+    """
+
+    def __init__(self, items: Iterable[_T] = (), *, missing: int = 0) -> None:
+        super().__init__(items)
+        self.missing = missing
+
+    @property
+    def partial(self) -> bool:
+        return self.missing > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +178,17 @@ class Adapter(ABC):
 
     @abstractmethod
     async def server_side_emit(self, args: list[Any]) -> list[Any]:
-        """Emit to the other servers of the cluster; returns their answers."""
+        """Emit to the other servers of the cluster (no answers are awaited)."""
+
+    async def server_side_emit_with_ack(
+        self, args: list[Any], timeout: float | None = None
+    ) -> ClusterResults[Any]:
+        """Emit to the other servers and gather one answer from each (none on one node)."""
+        return ClusterResults()
+
+    async def all_rooms(self) -> ClusterResults[str]:
+        """Every room of the namespace, on every node."""
+        return ClusterResults(self.rooms)
 
     async def server_count(self) -> int:
         return 1

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..adapters.base import BroadcastOptions
+from ..adapters.base import BroadcastOptions, ClusterResults
 from ..exceptions import AckTimeout
 from ..socketio import Packet, PacketType
 from ..socketio.packets import RESERVED_EVENTS
@@ -123,11 +123,14 @@ class BroadcastOperator:
         targets = self._targets()
         for nsp in targets:
             servers_expected += await nsp.adapter.server_count()
+        opts = self._opts
+        if self._timeout is not None:  # as Node's flags.timeout (ms), for cluster adapters
+            opts = replace(opts, flags={**opts.flags, "timeout": int(self._timeout * 1000)})
         for nsp in targets:
             ack_id = nsp.next_ack_id()
             pending.append((nsp, ack_id))
             packet = Packet(PacketType.EVENT, nsp.name, [event, *args], ack_id)
-            await nsp.adapter.broadcast_with_ack(packet, self._opts, client_count, ack)
+            await nsp.adapter.broadcast_with_ack(packet, opts, client_count, ack)
         check()
         try:
             await asyncio.wait_for(asyncio.shield(done), self._timeout)
@@ -138,11 +141,14 @@ class BroadcastOperator:
             raise AckTimeout(responses=list(responses)) from None
         return responses
 
-    async def fetch_sockets(self) -> list[Socket]:
-        """The sockets selected (with a cluster adapter, remote ones too)."""
-        found: list[Socket] = []
+    async def fetch_sockets(self) -> ClusterResults[Socket]:
+        """The sockets selected (with a cluster adapter, remote ones too: ``.partial`` is set
+        when some server did not answer in time)."""
+        found: ClusterResults[Socket] = ClusterResults()
         for nsp in self._targets():
-            found.extend(await nsp.adapter.fetch_sockets(self._opts))
+            part = await nsp.adapter.fetch_sockets(self._opts)
+            found.extend(part)
+            found.missing += getattr(part, "missing", 0)
         return found
 
     async def sockets_join(self, rooms: str | Iterable[str]) -> None:

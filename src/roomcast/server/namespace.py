@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..adapters.base import ClusterResults
 from ..socketio import Packet, encode_packet
 from ..transports.websocket import Outgoing
 from .broadcast import BroadcastOperator
@@ -38,9 +39,11 @@ class Namespace:
         if parent is None:
             self._handlers: dict[str, list[Handler]] = {}
             self._middlewares: list[Middleware] = []
+            self._server_side: dict[str, list[Handler]] = {}
         else:
             self._handlers = parent._handlers
             self._middlewares = parent._middlewares
+            self._server_side = parent._server_side
             parent.children.append(self)
         self._ack_ids = itertools.count()
         self.adapter = server.adapter_factory(self)
@@ -66,6 +69,19 @@ class Namespace:
 
     def handlers(self, event: str) -> list[Handler]:
         return self._handlers.get(event, [])
+
+    def on_server_side(self, event: str, handler: Handler | None = None) -> Any:
+        """Register ``handler(*args)`` for ``event`` sent by another server of the cluster
+        (``server_side_emit``); its return value is the answer (or use as a decorator)."""
+
+        def register(fn: Handler) -> Handler:
+            self._server_side.setdefault(event, []).append(fn)
+            return fn
+
+        return register if handler is None else register(handler)
+
+    def server_side_handlers(self, event: str) -> list[Handler]:
+        return self._server_side.get(event, [])
 
     def use(self, middleware: Middleware) -> Middleware:
         """``middleware(socket)`` runs before a socket joins; raise ConnectionRefused to refuse."""
@@ -153,5 +169,12 @@ class Namespace:
         await self._operator().disconnect_sockets(close)
 
     async def server_side_emit(self, event: str, *args: Any) -> list[Any]:
-        """Emit to the other servers of a cluster; returns their answers."""
+        """Emit to the other servers of a cluster (their ``on_server_side`` handlers)."""
         return await self.adapter.server_side_emit([event, *args])
+
+    async def server_side_emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = None
+    ) -> ClusterResults[Any]:
+        """Emit to the other servers and gather their answers; ``.partial`` is set when some
+        server did not answer within ``timeout`` (default: the adapter's)."""
+        return await self.adapter.server_side_emit_with_ack([event, *args], timeout)

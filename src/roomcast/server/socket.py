@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -11,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..engineio import CloseReason
 from ..exceptions import AckTimeout, ConnectionClosed
+from ..handlers import is_awaitable
 from ..socketio import Packet, PacketType
-from ..socketio.packets import RESERVED_EVENTS
+from ..socketio.packets import RESERVED_EVENTS, encode_ack
 from ..transports.engine import EngineSocket
 from ..transports.http import HandshakeRequest
 from ..transports.websocket import Outgoing
@@ -299,7 +299,7 @@ class Socket:
         for middleware in self._middlewares:
             try:
                 result = middleware(event, args)
-                if result is not None and inspect.isawaitable(result):
+                if is_awaitable(result):
                     await result
             except Exception as exc:
                 for handler in self._handlers.get("error", ()):
@@ -310,8 +310,30 @@ class Socket:
     def _dispatch(self, event: str, args: list[Any], ack_id: int | None) -> None:
         own = self._handlers.get(event)
         shared = self.nsp.handlers(event)
-        if not own and not shared:
+        if own is None and len(shared) == 1:  # the common case: one handler
+            try:
+                first = shared[0](self, *args)
+            except Exception:
+                logger.exception("error in a handler of %s", self)
+                first = None
+        else:
+            first = self._dispatch_all(own, shared, args)
+        if ack_id is None:
+            if is_awaitable(first):
+                self.nsp.server.spawn(first)
             return
+        if is_awaitable(first):
+            self.nsp.server.spawn(self._ack_later(first, ack_id))
+        else:
+            self._send_ack(ack_id, first)
+
+    def _dispatch_all(
+        self,
+        own: list[Callable[..., Any]] | None,
+        shared: list[Callable[..., Any]],
+        args: list[Any],
+    ) -> Any:
+        """Call every handler; the first one's result is the ack."""
         first: Any = None
         started = False
         for handler in shared:
@@ -322,14 +344,7 @@ class Socket:
             result = self._call(handler, *args)
             if not started:
                 first, started = result, True
-        if ack_id is None:
-            if first is not None and inspect.isawaitable(first):
-                self.nsp.server.spawn(first)
-            return
-        if first is not None and inspect.isawaitable(first):
-            self.nsp.server.spawn(self._ack_later(first, ack_id))
-        else:
-            self._send_ack(ack_id, first)
+        return first
 
     def _call(self, handler: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -340,7 +355,7 @@ class Socket:
 
     def _run(self, handler: Callable[..., Any], *args: Any) -> None:
         result = self._call(handler, *args)
-        if result is not None and inspect.isawaitable(result):
+        if is_awaitable(result):
             self.nsp.server.spawn(result)
 
     async def _ack_later(self, pending: Awaitable[Any], ack_id: int) -> None:
@@ -348,7 +363,9 @@ class Socket:
 
     def _send_ack(self, ack_id: int, result: Any) -> None:
         if self.connected:
-            self.send_packet(Packet(PacketType.ACK, self.nsp.name, ack_args(result), ack_id))
+            engine = self._engine
+            for part in encode_ack(self.nsp.name, ack_id, ack_args(result), self.nsp.server.dumps):
+                engine.send(part)
 
     def handle_ack(self, packet: Packet) -> None:
         assert packet.id is not None
@@ -396,7 +413,7 @@ def _callback_adapter(
             result = callback(args[0])
         else:
             result = callback(None, *args)
-        if result is not None and inspect.isawaitable(result):
+        if is_awaitable(result):
             spawn(result)
 
     return settle

@@ -102,6 +102,19 @@ def encode_packet(packet: Packet, dumps: Dumps = json_dumps) -> list[str | bytes
     return [_header(kind, packet.namespace, packet.id, 0) + text]
 
 
+def encode_ack(
+    namespace: str, ack_id: int, args: list[Any], dumps: Dumps = json_dumps
+) -> list[str | bytes]:
+    """Encode an ACK (BINARY_ACK when ``args`` hold bytes) without building a Packet first."""
+    try:
+        text = dumps(args)
+    except TypeError:
+        return encode_packet(Packet(PacketType.ACK, namespace, args, ack_id), dumps)
+    if namespace == "/":
+        return [f"3{ack_id}{text}"]
+    return [f"3{namespace},{ack_id}{text}"]
+
+
 def _header(kind: PacketType, namespace: str, ack_id: int | None, attachments: int) -> str:
     parts = [str(int(kind))]
     if kind in _BINARY_TYPES:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,6 +29,7 @@ from ..engineio import (
     encode_payload,
 )
 from ..exceptions import PayloadTooLarge, RemoteProtocolError
+from ..handlers import is_awaitable
 from .http import (
     CorsPolicy,
     ErrorCode,
@@ -126,7 +126,11 @@ class EngineSocket:
 
     def send(self, data: str | bytes) -> None:
         """Queue one message for the peer; never blocks. Dropped once closed."""
-        self.send_outgoing(Outgoing(data))
+        link = self._link
+        if link is not None:
+            link.send_encoded("4" + data if isinstance(data, str) else data)
+        else:
+            self.send_outgoing(Outgoing(data))
 
     def send_outgoing(self, message: Outgoing) -> None:
         """Queue a prepared message (the broadcast hot path)."""
@@ -496,13 +500,14 @@ class EngineServer(Hosting):
         return register if handler is None else register(handler)
 
     def dispatch(self, event: str, *args: Any) -> None:
+        """Call the handlers of ``event`` (coroutines run as tasks)."""
         for handler in self._handlers[event]:
             try:
                 result = handler(*args)
             except Exception:
                 logger.exception("error in the %s handler", event)
                 continue
-            if result is not None and inspect.isawaitable(result):
+            if is_awaitable(result):
                 self.spawn(result)
 
     def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
@@ -547,7 +552,7 @@ class EngineServer(Hosting):
         if self.allow_request is None:
             return True
         verdict = self.allow_request(request)
-        if verdict is not None and inspect.isawaitable(verdict):
+        if is_awaitable(verdict):
             verdict = await verdict
         return bool(verdict)
 

@@ -65,6 +65,7 @@ class HttpProtocol(asyncio.Protocol):
         "_headers",
         "_link",
         "_parser",
+        "_pipe",
         "_requests",
         "_serving",
         "_task",
@@ -88,6 +89,7 @@ class HttpProtocol(asyncio.Protocol):
         self._task: asyncio.Future[Any] | None = None
         self._frames: FrameParser | None = None
         self._link: NativeLink | None = None
+        self._pipe: asyncio.Transport | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -95,6 +97,9 @@ class HttpProtocol(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
+        if self._pipe is not None:
+            self._pipe.write(data)
+            return
         if self._frames is not None:
             self._websocket_data(data)
             return
@@ -118,6 +123,16 @@ class HttpProtocol(asyncio.Protocol):
             link.socket.websocket_closed(link, None if exc is None else str(exc))
         self._frames = None
         self._parser = None
+        if self._pipe is not None:
+            self._pipe.close()
+
+    def pause_writing(self) -> None:
+        if self._pipe is not None:  # the client reads slower than the owner writes
+            self._pipe.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._pipe is not None:
+            self._pipe.resume_reading()
 
     # -- httptools callbacks ----------------------------------------------------------------
 
@@ -236,6 +251,8 @@ class HttpProtocol(asyncio.Protocol):
             error: HttpResponse | None = error_response(ErrorCode.BAD_REQUEST)
         elif not request.path.startswith(engine.path):
             error = _NOT_FOUND
+        elif await self._route(request, rest):
+            return
         else:
             error = await engine.check_websocket(request)
         if error is not None:
@@ -262,20 +279,37 @@ class HttpProtocol(asyncio.Protocol):
         if rest:
             self._websocket_data(rest)
 
+    async def _route(self, request: HandshakeRequest, rest: bytes) -> bool:
+        """Pipe a WebSocket whose session another process holds to that process (the
+        engine's router finds it); False when it is not routed."""
+        router, sid, transport = self.engine.router, request.query.get("sid"), self._transport
+        if router is None or sid is None or sid in self.engine.sockets or transport is None:
+            return False
+        upstream = await router.connect(request, lambda: _Pipe(transport))
+        if upstream is None:
+            return False
+        if transport.is_closing():
+            upstream.close()
+        else:
+            self._pipe = upstream
+            if rest:
+                upstream.write(rest)
+        return True
+
     def _websocket_data(self, data: bytes) -> None:
         frames, link = self._frames, self._link
         if frames is None or link is None or link.socket is None:
             return
         socket = link.socket
         for item in frames.feed(data):
-            if isinstance(item, str | bytes):
-                socket.websocket_message(link, item)
-            elif isinstance(item, Control):
+            if isinstance(item, Control):
                 if not self._control(link, item):
                     return
-            else:
+            elif isinstance(item, Failure):
                 self._fail(link, item)
                 return
+            else:
+                socket.websocket_message(link, item)
             if self._link is not link:
                 return
 
@@ -300,6 +334,25 @@ class HttpProtocol(asyncio.Protocol):
         self._frames = None
         if link.socket is not None:
             link.socket.websocket_closed(link, failure)
+
+
+class _Pipe(asyncio.Protocol):
+    """The owner's side of a routed connection: its bytes go straight to the client."""
+
+    def __init__(self, client: asyncio.Transport) -> None:
+        self.client = client
+
+    def data_received(self, data: bytes) -> None:
+        self.client.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client.close()
+
+    def pause_writing(self) -> None:  # the owner reads slower than the client writes
+        self.client.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.client.resume_reading()
 
 
 def _reason(status: int) -> str:

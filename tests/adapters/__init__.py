@@ -1,0 +1,1 @@
+"""Adapter tests: the contract every adapter keeps, and the cluster wire format."""

@@ -1,0 +1,1 @@
+"""Cluster tests: roomcast nodes, Node nodes and emitters sharing a Redis."""
