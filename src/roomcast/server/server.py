@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import re
 import secrets
@@ -15,6 +14,7 @@ from ..adapters.base import Adapter, ClusterResults
 from ..adapters.memory import MemoryAdapter
 from ..engineio import CloseReason
 from ..exceptions import ConnectionRefused, RemoteProtocolError
+from ..handlers import is_awaitable
 from ..socketio import Decoder, Packet, PacketType
 from ..socketio.packets import json_dumps, json_loads
 from ..transports.engine import AllowRequest, EngineServer, EngineSocket, Hosting
@@ -125,7 +125,7 @@ class Server(Hosting):
                 matched: Any = matcher.fullmatch(name) is not None
             else:
                 matched = matcher(name, auth)
-                if matched is not None and inspect.isawaitable(matched):
+                if is_awaitable(matched):
                     matched = await matched
             if matched:
                 nsp = self._namespaces.get(name)  # created meanwhile?
@@ -290,7 +290,7 @@ class Server(Hosting):
         try:
             for middleware in nsp.middlewares:
                 result = middleware(socket)
-                if result is not None and inspect.isawaitable(result):
+                if is_awaitable(result):
                     await result
         except ConnectionRefused as exc:
             conn.send_packet(Packet(PacketType.CONNECT_ERROR, name, exc.payload()), self.dumps)
@@ -317,5 +317,5 @@ class Server(Hosting):
             except Exception:
                 logger.exception("error in the connection handler of %s", nsp.name)
                 continue
-            if result is not None and inspect.isawaitable(result):
+            if is_awaitable(result):
                 self.spawn(result)
