@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from .adapters import Adapter, BroadcastOptions, MemoryAdapter
 from .adapters.base import AdapterError, ClusterResults
 from .client import Client
+from .cluster import serve
 from .exceptions import (
     AckTimeout,
     ConnectionClosed,
@@ -69,4 +70,5 @@ __all__ = [
     "RoomcastError",
     "Server",
     "Socket",
+    "serve",
 ]

@@ -1,0 +1,105 @@
+"""What ``roomcast serve`` runs: its options, and the app named ``module:attribute``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..exceptions import RoomcastError
+from ..server import Server
+from ..transports.engine import EngineServer
+
+if TYPE_CHECKING:
+    from ..server.namespace import Namespace
+
+AnyServer = Server | EngineServer
+AppTarget = AnyServer | Callable[[], AnyServer]
+"""A server, or a function without arguments that returns one (called in each worker)."""
+
+
+class AppError(RoomcastError):
+    """The app to serve cannot be loaded, or is not a server."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """How ``serve`` runs an app (the command line's options).
+
+    Attributes:
+        workers: processes serving the app, all on ``port``.
+        host: the public address.
+        port: the public port (0: a free one, shared by the workers).
+        redis: a Redis URL: broadcasts and routing across nodes go through it. Without it,
+            the workers of this machine form the cluster (a local hub relays broadcasts).
+        redis_key: the channel prefix (the Redis adapter's ``key``).
+        internal_host: with Redis, where the other nodes reach this one's workers (each
+            worker listens on a free port there and announces it in Redis).
+        runtime_dir: where the private unix sockets go (default: a fresh temporary
+            directory, removed at exit).
+        backlog: the listen backlog of each worker.
+        shutdown_timeout: seconds a worker has to finish once told to stop.
+    """
+
+    workers: int = 1
+    host: str = "127.0.0.1"
+    port: int = 3000
+    redis: str | None = None
+    redis_key: str = "socket.io"
+    internal_host: str = "127.0.0.1"
+    runtime_dir: str | None = None
+    backlog: int = 2048
+    shutdown_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if not 0 <= self.port < 65536:
+            raise ValueError(f"invalid port {self.port}")
+
+
+def load_target(spec: str) -> AppTarget:
+    """Import ``module:attribute`` (the module from the working directory too).
+
+    Raises:
+        AppError: the module or attribute is missing, or it is not a server or a factory.
+    """
+    module_name, colon, attribute = spec.partition(":")
+    if not module_name or not colon or not attribute:
+        raise AppError(f"expected module:attribute (for example app:io), not {spec!r}")
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        value: object = importlib.import_module(module_name)
+    except ImportError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise AppError(f"cannot import {module_name!r}: {exc}") from exc
+        raise  # a broken import inside the app: show its own traceback
+    for part in attribute.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise AppError(f"{module_name!r} has no attribute {attribute!r}") from None
+    if isinstance(value, AnyServer) or callable(value):
+        return value
+    raise AppError(f"{spec} is a {type(value).__name__}, not a roomcast.Server or a factory")
+
+
+def make_server(target: AppTarget) -> AnyServer:
+    """The server of ``target`` (a factory is called here, in the worker)."""
+    if isinstance(target, AnyServer):
+        return target
+    server = target()
+    if not isinstance(server, AnyServer):
+        raise AppError(f"the factory returned a {type(server).__name__}, not a roomcast.Server")
+    return server
+
+
+def namespaces_of(io: Server) -> list[Namespace]:
+    """Every namespace of ``io``, the parents of dynamic ones included."""
+    # Server has no public list of its namespaces yet; this reads the two it keeps.
+    return [*io._namespaces.values(), *(parent for _, parent in io._parents)]

@@ -1,0 +1,89 @@
+"""Routing, request by request: a raw polling client talks to one worker's private socket
+for the handshake and to the other's for everything after, so every request after the
+handshake is one the other worker must route (no luck involved)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import pytest
+
+from .workers_support import PollingClient, Served
+
+ServeApp = Callable[..., Awaitable[Served]]
+
+
+async def test_polling_requests_are_served_by_the_owner(serve_app: ServeApp) -> None:
+    served = await serve_app(workers=2)
+    owner, other = served.worker_socket(0), served.worker_socket(1)
+    client = PollingClient()
+    try:
+        opened = await client.handshake(owner)
+        assert opened["sid"].startswith(f"{served.node}-0."), opened
+        assert opened["upgrades"] == ["websocket"]
+        assert await client.request(other, "POST", "40") == "ok"
+        connected = await client.request(other)
+        assert connected.startswith("40{"), connected
+        assert await client.request(other, "POST", '421["echo",1,"two"]') == "ok"
+        assert await client.request(other) == '431[1,"two"]'
+        assert await client.request(served.url, "POST", '422["whoami"]') == "ok"
+        answer = await client.request(other)
+        assert answer.startswith("432"), answer
+        assert json.loads(answer[3:])[0]["tag"] == f"{served.node}-0"
+    finally:
+        await client.aclose()
+
+
+async def test_unknown_and_forged_sessions_are_unknown_everywhere(serve_app: ServeApp) -> None:
+    served = await serve_app(workers=2)
+    client = PollingClient()
+    try:
+        await client.handshake(served.worker_socket(0))
+        good = client.sid
+        _, _, rest = good.partition(".")
+        for sid in (f"{served.node}-0.nope", f"{served.node}-7.{rest}", f"other-0.{rest}", "x"):
+            client.sid = sid
+            for via in (served.worker_socket(0), served.worker_socket(1)):
+                status, body = await client.status_of(via)
+                assert (status, json.loads(body)["code"]) == (400, 1), (sid, via)
+        client.sid = good
+        status, _ = await client.status_of(served.worker_socket(1), "POST")
+        assert status == 200
+    finally:
+        await client.aclose()
+
+
+async def test_websocket_upgrade_is_piped_to_the_owner(serve_app: ServeApp) -> None:
+    served = await serve_app(workers=2)
+    owner, other = served.worker_socket(1), served.worker_socket(0)
+    client = PollingClient()
+    try:
+        await client.handshake(owner)
+        await client.request(other, "POST", "40")
+        assert (await client.request(other)).startswith("40")
+        ws = await client.websocket(other)
+        await ws.send_str("2probe")
+        assert (await ws.receive(timeout=10)).data == "3probe"
+        await ws.send_str("5")
+        await ws.send_str('421["echo","via a pipe"]')
+        assert (await ws.receive(timeout=10)).data == '431["via a pipe"]'
+        status, body = await client.status_of(owner)  # polling is over for this session
+        assert status == 400, body
+        await ws.close()
+        assert ws.closed
+    finally:
+        await client.aclose()
+
+
+async def test_a_websocket_for_an_unknown_session_is_refused(serve_app: ServeApp) -> None:
+    served = await serve_app(workers=2)
+    client = PollingClient()
+    client.sid = f"{served.node}-1.unknown"
+    try:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.websocket(served.worker_socket(0))
+        assert refused.value.status == 400
+    finally:
+        await client.aclose()
