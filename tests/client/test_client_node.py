@@ -229,3 +229,18 @@ async def test_connection_state_recovery(node_server: StartNode, make_client: Ma
     await recorder.wait(type="connect", count=3)
     assert not client.recovered
     assert client.sid != sid
+
+
+async def test_no_reconnection_after_a_server_disconnect(
+    node_server: StartNode, make_client: MakeClient
+) -> None:
+    server = await node_server()
+    client = make_client(transports=["polling", "websocket"], **BACKOFF)
+    recorder = Recorder()
+    recorder.watch(client)
+    await client.connect(server.url)
+    await server.send("disconnect", sid=client.sid)
+    assert (await recorder.wait(type="disconnect"))["args"] == ["io server disconnect"]
+    await asyncio.wait_for(client.wait(), WAIT)
+    assert reconnection_types(recorder) == ["connect", "disconnect"]
+    assert client.transport is None
