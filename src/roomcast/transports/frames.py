@@ -49,7 +49,27 @@ def build_frame(payload: bytes, opcode: int) -> bytes:
 
 
 def close_frame(code: int, reason: str = "") -> bytes:
-    return build_frame(struct.pack("!H", code) + reason.encode()[:120], Opcode.CLOSE)
+    """A CLOSE frame; the reason is cut to fit (123 bytes), on a character boundary."""
+    raw = reason.encode()[:123].decode(errors="ignore").encode()
+    return build_frame(struct.pack("!H", code) + raw, Opcode.CLOSE)
+
+
+def _valid_close_code(code: int) -> bool:
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+def close_reply(payload: bytes) -> tuple[int, str]:
+    """The code (and reason) to answer a client's CLOSE frame with (RFC 6455 5.5.1, 7.4)."""
+    if not payload:
+        return CloseCode.NORMAL, ""
+    code = int.from_bytes(payload[:2], "big")
+    if len(payload) == 1 or not _valid_close_code(code):
+        return CloseCode.PROTOCOL_ERROR, "invalid close frame"
+    try:
+        payload[2:].decode()
+    except UnicodeDecodeError:
+        return CloseCode.INVALID_DATA, "invalid UTF-8 in the close reason"
+    return code, ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +94,14 @@ Received = str | bytes | Control | Failure
 class FrameParser:
     """Feed bytes from a client; get messages (str / bytes), control frames and failures."""
 
-    __slots__ = ("_buffer", "_fragments", "_fragments_size", "_max_size", "_message_opcode")
+    __slots__ = (
+        "_buffer",
+        "_failed",
+        "_fragments",
+        "_fragments_size",
+        "_max_size",
+        "_message_opcode",
+    )
 
     def __init__(self, max_size: int) -> None:
         self._max_size = max_size
@@ -82,10 +109,27 @@ class FrameParser:
         self._fragments: list[bytes] = []
         self._fragments_size = 0
         self._message_opcode: Opcode | None = None
+        self._failed = False
 
     def feed(self, data: bytes) -> list[Received]:
+        """What ``data`` completes; after a Failure, nothing more (the connection closes)."""
+        if self._failed:
+            return []
+        out = self._feed(data)
+        if out and isinstance(out[-1], Failure):
+            self._failed = True
+            self._buffer.clear()
+        return out
+
+    def _feed(self, data: bytes) -> list[Received]:
         buffer = self._buffer
-        if not buffer and 6 < len(data) <= 131 and data[1] == 0x80 | (len(data) - 6):
+        if (
+            not buffer
+            and self._message_opcode is None
+            and 6 < len(data) <= 131
+            and len(data) - 6 <= self._max_size
+            and data[1] == 0x80 | (len(data) - 6)
+        ):
             # the common case: exactly one small, whole, masked frame
             first = data[0]
             if first & 0x70 == 0:
@@ -116,7 +160,7 @@ class FrameParser:
             if first & 0x70:
                 out.append(Failure(CloseCode.PROTOCOL_ERROR, "reserved bits set"))
                 break
-            if length + self._fragments_size > self._max_size:
+            if not first & 0x08 and length + self._fragments_size > self._max_size:
                 out.append(Failure(CloseCode.MESSAGE_TOO_BIG, "message too big"))
                 break
             end = offset + 4 + length

@@ -24,7 +24,16 @@ import httptools
 
 from ..exceptions import PayloadTooLarge
 from .engine import EngineServer, EngineSocket
-from .frames import CloseCode, Control, Failure, FrameParser, Opcode, build_frame, close_frame
+from .frames import (
+    CloseCode,
+    Control,
+    Failure,
+    FrameParser,
+    Opcode,
+    build_frame,
+    close_frame,
+    close_reply,
+)
 from .http import ErrorCode, HandshakeRequest, HttpResponse, error_response, make_headers
 from .websocket import CorkedLink
 
@@ -61,6 +70,7 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_body",
         "_body_size",
+        "_early",
         "_frames",
         "_headers",
         "_link",
@@ -84,10 +94,11 @@ class HttpProtocol(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_size = 0
         self._too_large = False
-        self._requests: deque[tuple[HandshakeRequest, bytes | None, bool]] = deque()
+        self._requests: deque[tuple[HandshakeRequest | None, bytes | None, bool]] = deque()
         self._serving = False
         self._task: asyncio.Future[Any] | None = None
         self._frames: FrameParser | None = None
+        self._early: bytearray | None = None
         self._link: NativeLink | None = None
         self._pipe: asyncio.Transport | None = None
 
@@ -105,14 +116,17 @@ class HttpProtocol(asyncio.Protocol):
             return
         parser = self._parser
         if parser is None:
+            if self._early is not None:  # the upgrade is being accepted: keep what comes
+                self._early += data
             return
         try:
             parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
             self._upgrade(data[upgrade.args[0] :])
         except httptools.HttpParserError:
-            self._reply(HttpResponse(400, b"Bad Request", {"Content-Type": "text/plain"}), False)
-            self._close()
+            self._parser = None  # answered 400 after the requests before it, then closed
+            self._requests.append((None, None, False))
+            self._serve_next()
 
     def connection_lost(self, exc: Exception | None) -> None:
         task, self._task = self._task, None
@@ -164,6 +178,9 @@ class HttpProtocol(asyncio.Protocol):
         request = self._request(parser)
         body = None if self._too_large else b"".join(self._body)
         self._requests.append((request, body, parser.should_keep_alive()))
+        self._serve_next()
+
+    def _serve_next(self) -> None:
         if not self._serving:
             self._serving = True
             self._task = self.engine.spawn(self._serve_requests())
@@ -190,7 +207,10 @@ class HttpProtocol(asyncio.Protocol):
         try:
             while self._requests:
                 request, body, keep_alive = self._requests.popleft()
-                response = await self._respond(request, body)
+                if request is None:  # bytes httptools could not parse
+                    response = HttpResponse(400, b"Bad Request", {"Content-Type": "text/plain"})
+                else:
+                    response = await self._respond(request, body)
                 if not self._reply(response, keep_alive) and response.undelivered is not None:
                     response.undelivered()
                 if not keep_alive:
@@ -221,7 +241,8 @@ class HttpProtocol(asyncio.Protocol):
             return False
         lines = [f"HTTP/1.1 {response.status} {_reason(response.status)}"]
         lines.extend(f"{name}: {value}" for name, value in response.headers.items())
-        lines.append(f"Content-Length: {len(response.body)}")
+        if response.status not in (204, 304):
+            lines.append(f"Content-Length: {len(response.body)}")
         if not keep_alive:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -239,9 +260,10 @@ class HttpProtocol(asyncio.Protocol):
         assert parser is not None
         request = self._request(parser)
         self._parser = None  # nothing more to parse as HTTP
-        self.engine.spawn(self._accept(request, rest))
+        self._early = bytearray(rest)
+        self.engine.spawn(self._accept(request))
 
-    async def _accept(self, request: HandshakeRequest, rest: bytes) -> None:
+    async def _accept(self, request: HandshakeRequest) -> None:
         engine = self.engine
         transport = self._transport
         if transport is None or transport.is_closing():
@@ -249,9 +271,11 @@ class HttpProtocol(asyncio.Protocol):
         key = request.headers.get("Sec-WebSocket-Key", "")
         if request.headers.get("Upgrade", "").lower() != "websocket" or not key:
             error: HttpResponse | None = error_response(ErrorCode.BAD_REQUEST)
+        elif request.headers.get("Sec-WebSocket-Version") != "13":
+            error = HttpResponse(426, b"Upgrade Required", {"Sec-WebSocket-Version": "13"})
         elif not request.path.startswith(engine.path):
             error = _NOT_FOUND
-        elif await self._route(request, rest):
+        elif await self._route(request):
             return
         else:
             error = await engine.check_websocket(request)
@@ -276,10 +300,16 @@ class HttpProtocol(asyncio.Protocol):
         link.socket = socket
         self._link = link
         self._frames = FrameParser(engine.config.max_payload)
+        rest = self._take_early()
         if rest:
             self._websocket_data(rest)
 
-    async def _route(self, request: HandshakeRequest, rest: bytes) -> bool:
+    def _take_early(self) -> bytes:
+        """The bytes that came after the upgrade request, before it was accepted."""
+        early, self._early = self._early, None
+        return bytes(early) if early else b""
+
+    async def _route(self, request: HandshakeRequest) -> bool:
         """Pipe a WebSocket whose session another process holds to that process (the
         engine's router finds it); False when it is not routed."""
         router, sid, transport = self.engine.router, request.query.get("sid"), self._transport
@@ -292,6 +322,7 @@ class HttpProtocol(asyncio.Protocol):
             upstream.close()
         else:
             self._pipe = upstream
+            rest = self._take_early()
             if rest:
                 upstream.write(rest)
         return True
@@ -318,9 +349,9 @@ class HttpProtocol(asyncio.Protocol):
             link.send_frame(build_frame(control.payload, Opcode.PONG))
             return True
         if control.opcode is Opcode.CLOSE:
-            code = int.from_bytes(control.payload[:2], "big") if control.payload else 1000
-            self._end_websocket(link, None)
-            link.close(code if 1000 <= code < 5000 and code not in (1005, 1006) else 1000)
+            code, reason = close_reply(control.payload)
+            self._end_websocket(link, reason or None)
+            link.close(code, reason)
             return False
         return True  # PONG
 
