@@ -10,6 +10,9 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import pytest
 
+from roomcast.cluster.routing import Router
+from roomcast.transports.http import HandshakeRequest, make_headers
+
 from .workers_support import PollingClient, Served
 
 ServeApp = Callable[..., Awaitable[Served]]
@@ -87,3 +90,41 @@ async def test_a_websocket_for_an_unknown_session_is_refused(serve_app: ServeApp
         assert refused.value.status == 400
     finally:
         await client.aclose()
+
+
+async def test_a_routed_poll_answer_that_is_lost_ends_the_session(serve_app: ServeApp) -> None:
+    served = await serve_app(workers=2)
+    client = PollingClient()
+    router = Router(served.node, 1, workers=2, runtime_dir=served.runtime_dir)
+    try:
+        await client.handshake(served.worker_socket(0))
+        await client.request(served.worker_socket(0), "POST", "40")
+        answer = await router.forward_http(polling_request(client.sid), no_body)
+        assert answer is not None
+        assert answer.body.startswith(b"40{")
+        assert answer.undelivered is not None
+        assert (await client.status_of(served.worker_socket(0), "POST"))[0] == 200  # still open
+        answer.undelivered()  # as the host does when the client vanished meanwhile
+        await router.aclose()  # waits for the owner to be told
+        status, body = await client.status_of(served.worker_socket(0))
+        assert (status, json.loads(body)["code"]) == (400, 1)  # the owner closed it
+    finally:
+        await router.aclose()
+        await client.aclose()
+
+
+def polling_request(sid: str) -> HandshakeRequest:
+    query = f"EIO=4&transport=polling&sid={sid}"
+    return HandshakeRequest(
+        method="GET",
+        path="/socket.io/",
+        query={"EIO": "4", "transport": "polling", "sid": sid},
+        headers=make_headers([]),
+        address="127.0.0.1",
+        secure=False,
+        url=f"/socket.io/?{query}",
+    )
+
+
+async def no_body(limit: int) -> bytes:
+    return b""

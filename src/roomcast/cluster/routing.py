@@ -20,7 +20,7 @@ import logging
 import re
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -124,6 +124,7 @@ class Router:
         self.read_timeout = read_timeout
         self.stats = RouterStats()
         self._clients: dict[Address, aiohttp.ClientSession] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def new_sid(self) -> str:
         return f"{self.tag}.{secrets.token_urlsafe(15)}"
@@ -159,21 +160,8 @@ class Router:
                 body = await read_body(self.max_payload)
             except PayloadTooLarge:
                 return HttpResponse(413, b"Payload Too Large", {"Content-Type": "text/plain"})
-        headers = CIMultiDict(
-            (name, value)
-            for name, value in request.headers.items()
-            if name.lower() not in _NOT_FORWARDED
-        )
-        headers[ROUTED_HEADER] = self.tag
-        host = "roomcast" if isinstance(address, str) else f"{address[0]}:{address[1]}"
-        url = URL(f"http://{host}{request.url}", encoded=True)
         try:
-            client = self._client(address)
-            async with client.request(
-                request.method, url, headers=headers, data=body or None, allow_redirects=False
-            ) as reply:
-                payload = await reply.read()
-                status, reply_headers = reply.status, reply.headers
+            status, payload, reply_headers = await self._send(address, request, body)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             self._failed(address, request, exc)
             return None
@@ -183,7 +171,42 @@ class Router:
             for name, value in reply_headers.items()
             if name.lower() not in _NOT_RETURNED and not name.lower().startswith("access-control-")
         }
-        return HttpResponse(status, payload, kept)
+        response = HttpResponse(status, payload, kept)
+        if request.method == "GET" and status == 200:
+            response.undelivered = lambda: self._spawn(self._lost(address, request))
+        return response
+
+    async def _send(
+        self, address: Address, request: HandshakeRequest, body: bytes, method: str = ""
+    ) -> tuple[int, bytes, Mapping[str, str]]:
+        """``request`` (with ``body``) to the worker at ``address``: its status, body, headers."""
+        headers = CIMultiDict(
+            (name, value)
+            for name, value in request.headers.items()
+            if name.lower() not in _NOT_FORWARDED
+        )
+        headers[ROUTED_HEADER] = self.tag
+        host = "roomcast" if isinstance(address, str) else f"{address[0]}:{address[1]}"
+        url = URL(f"http://{host}{request.url}", encoded=True)
+        client = self._client(address)
+        async with client.request(
+            method or request.method, url, headers=headers, data=body or None, allow_redirects=False
+        ) as reply:
+            return reply.status, await reply.read(), reply.headers
+
+    async def _lost(self, address: Address, request: HandshakeRequest) -> None:
+        """The owner's poll answer did not reach the client: the packets in it are lost, so
+        the session must end, as it does when the owner itself cannot deliver a poll answer.
+        The owner is told with a CLOSE packet from the client's side."""
+        sid = request.query.get("sid")
+        logger.info("closing %s: its routed poll response could not be delivered", sid)
+        with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+            await self._send(address, request, b"1", "POST")
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _client(self, address: Address) -> aiohttp.ClientSession:
         client = self._clients.get(address)
@@ -233,6 +256,8 @@ class Router:
 
     async def aclose(self) -> None:
         """Close the connections to other workers."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=self.connect_timeout)
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.close()
