@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from client_support import WAIT, NodeServer, RoomcastPeer
+from .client_support import WAIT, NodeServer, RoomcastPeer
 
 import roomcast
 

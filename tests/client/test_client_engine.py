@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from client_support import WAIT, seconds
-from conftest import client_tasks
+from .client_support import WAIT, seconds
+from .conftest import client_tasks
 from yarl import URL
 
 from roomcast.client.engine import EngineClient

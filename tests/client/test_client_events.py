@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from client_support import TRANSPORT_IDS, TRANSPORTS, WAIT, Recorder, seconds
-from conftest import RoomcastHost, client_tasks
+from .client_support import TRANSPORT_IDS, TRANSPORTS, WAIT, Recorder, seconds
+from .conftest import RoomcastHost, client_tasks
 
 import roomcast
 

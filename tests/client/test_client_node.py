@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from client_support import (
+from .client_support import (
     HAVE_SERVER,
     NODE,
     TRANSPORT_IDS,

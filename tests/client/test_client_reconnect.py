@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from client_support import (
+from .client_support import (
     TRANSPORT_IDS,
     TRANSPORTS,
     WAIT,
@@ -19,7 +19,7 @@ from client_support import (
     reconnection_types,
     seconds,
 )
-from conftest import RoomcastHost, client_tasks
+from .conftest import RoomcastHost, client_tasks
 
 import roomcast
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
 
 from ..exceptions import ConnectionClosed, ConnectionRefused, InvalidState
 from ..socketio import Packet, PacketType, encode_packet
-from ..socketio.packets import RESERVED_EVENTS
+from ..socketio.packets import RESERVED_EVENTS, ack_args, single_answer
 from .outbox import Outbox, Parts, Settle
 
 if TYPE_CHECKING:
@@ -29,24 +29,6 @@ H = TypeVar("H", bound=Handler)
 AuthData: TypeAlias = Mapping[str, Any]
 Auth: TypeAlias = AuthData | Callable[[], AuthData | Awaitable[AuthData]] | None
 """A CONNECT payload, or a function (sync or async) called for it at each (re)connection."""
-
-
-def _ack_args(result: Any) -> list[Any]:
-    """A handler's return value as ack arguments: None -> none, tuple -> several, else one."""
-    if result is None:
-        return []
-    if isinstance(result, tuple):
-        return list(result)
-    return [result]
-
-
-def _single_answer(args: list[Any]) -> Any:
-    """Ack arguments as one value: none -> None, one -> it, several -> a tuple."""
-    if not args:
-        return None
-    if len(args) == 1:
-        return args[0]
-    return tuple(args)
 
 
 class ClientSocket:
@@ -151,11 +133,11 @@ class ClientSocket:
         parts = self._encode([event, *args], ack_id)
         if outbox.retries:
             outbox.enqueue(parts, ack_id, self._ack_timeout(timeout), _settler(future))
-            return _single_answer(await future)
+            return single_answer(await future)
         outbox.post(parts, ack_id)
         outbox.expect(ack_id, _settler(future), self._ack_timeout(timeout))
         try:
-            return _single_answer(await future)
+            return single_answer(await future)
         finally:
             outbox.forget(ack_id)
 
@@ -245,7 +227,7 @@ class ClientSocket:
 
     def _send_ack(self, ack_id: int, result: Any) -> None:
         if self.connected:
-            packet = Packet(PacketType.ACK, self.namespace, _ack_args(result), ack_id)
+            packet = Packet(PacketType.ACK, self.namespace, ack_args(result), ack_id)
             self._manager.send(encode_packet(packet, self._manager.dumps))
 
     # -- what the manager tells -------------------------------------------------------------

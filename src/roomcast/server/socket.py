@@ -12,7 +12,7 @@ from ..engineio import CloseReason
 from ..exceptions import AckTimeout, ConnectionClosed
 from ..handlers import is_awaitable
 from ..socketio import Packet, PacketType
-from ..socketio.packets import RESERVED_EVENTS, encode_ack
+from ..socketio.packets import RESERVED_EVENTS, ack_args, encode_ack, single_answer
 from ..transports.engine import EngineSocket
 from ..transports.http import HandshakeRequest
 from ..transports.websocket import Outgoing
@@ -57,24 +57,6 @@ class Handshake:
             time=time,
             xdomain="Origin" in request.headers,
         )
-
-
-def ack_args(result: Any) -> list[Any]:
-    """A handler's return value as ack arguments: None -> none, tuple -> several, else one."""
-    if result is None:
-        return []
-    if isinstance(result, tuple):
-        return list(result)
-    return [result]
-
-
-def single_answer(args: list[Any]) -> Any:
-    """Ack arguments as one value: none -> None, one -> it, several -> a tuple."""
-    if not args:
-        return None
-    if len(args) == 1:
-        return args[0]
-    return tuple(args)
 
 
 class Socket:

@@ -102,6 +102,24 @@ def encode_packet(packet: Packet, dumps: Dumps = json_dumps) -> list[str | bytes
     return [_header(kind, packet.namespace, packet.id, 0) + text]
 
 
+def ack_args(result: Any) -> list[Any]:
+    """A handler's return value as ack arguments: None -> none, tuple -> several, else one."""
+    if result is None:
+        return []
+    if isinstance(result, tuple):
+        return list(result)
+    return [result]
+
+
+def single_answer(args: list[Any]) -> Any:
+    """Ack arguments as one value: none -> None, one -> it, several -> a tuple."""
+    if not args:
+        return None
+    if len(args) == 1:
+        return args[0]
+    return tuple(args)
+
+
 def encode_ack(
     namespace: str, ack_id: int, args: list[Any], dumps: Dumps = json_dumps
 ) -> list[str | bytes]:

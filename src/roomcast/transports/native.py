@@ -76,6 +76,7 @@ class HttpProtocol(asyncio.Protocol):
         "_link",
         "_parser",
         "_pipe",
+        "_registry",
         "_requests",
         "_serving",
         "_task",
@@ -85,8 +86,9 @@ class HttpProtocol(asyncio.Protocol):
         "engine",
     )
 
-    def __init__(self, engine: EngineServer) -> None:
+    def __init__(self, engine: EngineServer, registry: set[HttpProtocol] | None = None) -> None:
         self.engine = engine
+        self._registry = registry
         self._transport: asyncio.Transport | None = None
         self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self._url = b""
@@ -106,6 +108,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        if self._registry is not None:
+            self._registry.add(self)
 
     def data_received(self, data: bytes) -> None:
         if self._pipe is not None:
@@ -129,6 +133,8 @@ class HttpProtocol(asyncio.Protocol):
             self._serve_next()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._registry is not None:
+            self._registry.discard(self)
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()  # a pending long-poll learns that its client is gone
@@ -214,7 +220,7 @@ class HttpProtocol(asyncio.Protocol):
                 if not self._reply(response, keep_alive) and response.undelivered is not None:
                     response.undelivered()
                 if not keep_alive:
-                    self._close()
+                    self.close()
                     return
         finally:
             self._serving = False
@@ -249,7 +255,8 @@ class HttpProtocol(asyncio.Protocol):
         transport.write(head + response.body)
         return True
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Close the connection (what is already written still goes out)."""
         if self._transport is not None:
             self._transport.close()
 
@@ -281,7 +288,7 @@ class HttpProtocol(asyncio.Protocol):
             error = await engine.check_websocket(request)
         if error is not None:
             self._reply(error, False)
-            self._close()
+            self.close()
             return
         if transport.is_closing():
             return
@@ -395,11 +402,19 @@ def _reason(status: int) -> str:
 class NativeListener:
     """A running native server (from ``listen``): ``.port``, ``.url``, ``aclose()``."""
 
-    def __init__(self, server: asyncio.Server, engine: EngineServer, host: str, port: int) -> None:
+    def __init__(
+        self,
+        server: asyncio.Server,
+        engine: EngineServer,
+        host: str,
+        port: int,
+        connections: set[HttpProtocol],
+    ) -> None:
         self.server = server
         self.engine = engine
         self.host = host
         self.port = port
+        self._connections = connections
 
     @property
     def url(self) -> str:
@@ -409,6 +424,8 @@ class NativeListener:
         """Close every client (polling ones collect their CLOSE first), then stop serving."""
         await self.engine.aclose()
         self.server.close()
+        for connection in list(self._connections):  # idle keep-alive connections too
+            connection.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.server.wait_closed(), 2.0)
 
@@ -418,9 +435,12 @@ async def listen(
 ) -> NativeListener:
     """Serve ``engine`` on ``host:port`` in the running loop; port 0 picks a free port."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: HttpProtocol(engine), host, port, **options)
+    connections: set[HttpProtocol] = set()
+    server = await loop.create_server(
+        lambda: HttpProtocol(engine, connections), host, port, **options
+    )
     bound = server.sockets[0].getsockname()[1]
-    return NativeListener(server, engine, host, int(bound))
+    return NativeListener(server, engine, host, int(bound), connections)
 
 
 def run(engine: EngineServer, host: str = "127.0.0.1", port: int = 3000) -> None:
