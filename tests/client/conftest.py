@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from .client_support import WAIT, NodeServer, RoomcastPeer
 
 import roomcast
+
+from .client_support import WAIT, NodeServer, RoomcastPeer
 
 CLIENT_SOURCES = str(Path(roomcast.__file__).resolve().parent / "client")
 

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from .client_support import WAIT, seconds
-from .conftest import client_tasks
 from yarl import URL
 
 from roomcast.client.engine import EngineClient
 from roomcast.client.http import Endpoint
 from roomcast.engineio import CloseReason, Transport, decode_payload
+
+from .client_support import WAIT, seconds
+from .conftest import client_tasks
 
 WsScript = Callable[[web.WebSocketResponse], Awaitable[None]]
 

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from .client_support import TRANSPORT_IDS, TRANSPORTS, WAIT, Recorder, seconds
-from .conftest import RoomcastHost, client_tasks
 
 import roomcast
+
+from .client_support import TRANSPORT_IDS, TRANSPORTS, WAIT, Recorder, seconds
+from .conftest import RoomcastHost, client_tasks
 
 MakeClient = Callable[..., roomcast.Client]
 

@@ -11,6 +11,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+
+import roomcast
+
 from .client_support import (
     HAVE_SERVER,
     NODE,
@@ -23,8 +26,6 @@ from .client_support import (
     reconnection_types,
     seconds,
 )
-
-import roomcast
 
 pytestmark = [
     pytest.mark.node,

@@ -7,10 +7,11 @@ import asyncio
 from typing import Any
 
 import pytest
-from .client_support import WAIT, seconds
 
 from roomcast.client.outbox import Outbox, Parts
 from roomcast.exceptions import AckTimeout, ConnectionClosed, InvalidState
+
+from .client_support import WAIT, seconds
 
 
 class Wire:

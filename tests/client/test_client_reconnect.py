@@ -10,6 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
+import roomcast
+
 from .client_support import (
     TRANSPORT_IDS,
     TRANSPORTS,
@@ -20,8 +23,6 @@ from .client_support import (
     seconds,
 )
 from .conftest import RoomcastHost, client_tasks
-
-import roomcast
 
 MakeClient = Callable[..., roomcast.Client]
 DELAY = 0.1
