@@ -122,6 +122,7 @@ class _HubConnection(asyncio.Protocol):
         self.reader = FrameReader()
         self.channels: set[str] = set()
         self.prefixes: set[str] = set()
+        self.pending: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -139,12 +140,20 @@ class _HubConnection(asyncio.Protocol):
         except (ValueError, struct.error, UnicodeDecodeError) as exc:
             logger.warning("local bus hub: closing a connection that sent garbage: %s", exc)
             self.close()
+        self.hub.flush()
 
     def write(self, data: bytes) -> None:
+        """Queue ``data``; what a batch of frames produced goes out in one write (flush)."""
+        if not self.pending:
+            self.hub.dirty.append(self)
+        self.pending.append(data)
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        transport.write(data)
+        transport.write(b"".join(pending))
         if transport.get_write_buffer_size() > self.hub.max_backlog:
             logger.warning(
                 "local bus hub: a worker is %d bytes behind; dropping its connection",
@@ -169,6 +178,7 @@ class LocalHub:
         self.connections: set[_HubConnection] = set()
         self.channels: dict[str, set[_HubConnection]] = {}
         self.prefixes: dict[str, set[_HubConnection]] = {}
+        self.dirty: list[_HubConnection] = []
         self._server: asyncio.Server | None = None
 
     async def start(self, path: str | None = None, *, sock: socket.socket | None = None) -> None:
@@ -186,6 +196,12 @@ class LocalHub:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
             self._server = None
+
+    def flush(self) -> None:
+        """Write what the last frames queued, one write per connection."""
+        dirty, self.dirty = self.dirty, []
+        for connection in dirty:
+            connection.flush()
 
     def forget(self, connection: _HubConnection) -> None:
         self.connections.discard(connection)
