@@ -157,6 +157,7 @@ class ClusterAdapter(MemoryAdapter):
         super().__init__(namespace)
         self.bus = bus
         self.uid = new_uid()
+        self._own_head = pack([self.uid])[1:]  # how our [uid, packet, opts] starts (after 0x93)
         self.channels = Channels(key, namespace.name)
         self.requests_timeout = requests_timeout
         self.heartbeat_interval = heartbeat_interval
@@ -445,6 +446,8 @@ class ClusterAdapter(MemoryAdapter):
     # -- what other nodes send ----------------------------------------------------------------
 
     def _on_broadcast(self, channel: str, message: bytes) -> None:
+        if message[1:8] == self._own_head:
+            return  # our own broadcast, back from the bus: skip before decoding
         room = self.channels.room_of(channel)
         if room and room not in self.rooms:
             return  # nobody here is in that room

@@ -6,11 +6,12 @@ Needs the ``redis`` extra (``pip install 'roomcast[redis]'``: redis-py and msgpa
 io = roomcast.Server(adapter=roomcast.RedisAdapter.factory("redis://127.0.0.1:6379"))
 ```
 
-``RedisBus`` holds two connections per process, shared by every namespace: one publishes
-(one pipelined round trip per batch of queued messages) and answers ``PUBSUB NUMSUB``; the
-other is subscribed (``PSUBSCRIBE`` for broadcast prefixes, ``SUBSCRIBE`` for request and
-response channels) and pings Redis every ``ping_interval`` seconds, so a dead link is noticed
-even when nothing is published. Both reconnect by themselves; ``BufferedBus`` keeps what is
+``RedisBus`` holds two connections per process, shared by every namespace (``resp.py``: a
+lean RESP2 client, as the bus runs a few commands on every broadcast). One publishes, one
+pipelined round trip per batch of queued messages, and answers ``PUBSUB NUMSUB``; the other
+is subscribed (``PSUBSCRIBE`` for broadcast prefixes, ``SUBSCRIBE`` for request and response
+channels) and pings Redis every ``ping_interval`` seconds, so a dead link is noticed even
+when nothing is published. Both reconnect by themselves; ``BufferedBus`` keeps what is
 published meanwhile.
 """
 
@@ -22,10 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 try:
-    from redis.asyncio import Redis
-    from redis.asyncio.connection import AbstractConnection, ConnectionPool
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
+    from .resp import RespConnection, encode_publishes
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(
         "the Redis adapter needs the redis extra: pip install 'roomcast[redis]'"
@@ -44,15 +42,20 @@ def glob_escape(text: str) -> str:
     return "".join("\\" + c if c in _GLOB_SPECIAL else c for c in text)
 
 
+def _pattern(prefix: str) -> str:
+    return glob_escape(prefix) + "*"
+
+
 class RedisBus(BufferedBus):
-    """A ``Bus`` over Redis pub/sub (redis-py asyncio, RESP2).
+    """A ``Bus`` over Redis pub/sub.
 
     Args:
-        url: ``redis://[[user]:password@]host[:port][/db]`` (pub/sub ignores the db number).
+        url: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://...`` (TLS) or
+            ``unix:///path``; pub/sub ignores the db number.
         connect_timeout: seconds to open a connection.
-        command_timeout: seconds a publish or NUMSUB may take.
-        ping_interval: seconds between PINGs on the subscribed connection; three missed
-            intervals of silence count as a lost connection.
+        command_timeout: seconds a batch of publishes or a NUMSUB may take.
+        ping_interval: seconds between PINGs on the subscribed connection; three intervals
+            of silence count as a lost connection.
         **options: ``max_buffer``, ``batch_size``, ``reconnect_delay``, ``rejoin_timeout``
             (see ``BufferedBus``).
     """
@@ -68,135 +71,141 @@ class RedisBus(BufferedBus):
     ) -> None:
         super().__init__(**options)
         self.url = url
+        self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         self.ping_interval = ping_interval
-        common: dict[str, Any] = {
-            "protocol": 2,
-            "socket_connect_timeout": connect_timeout,
-            "retry": Retry(NoBackoff(), 0),  # BufferedBus retries, with its own backoff
-        }
-        self._redis = Redis.from_url(url, socket_timeout=command_timeout, **common)
-        self._sub_pool: ConnectionPool = ConnectionPool.from_url(url, socket_timeout=None, **common)
-        self._conn: AbstractConnection | None = None
-        self._confirm: dict[tuple[bytes, str], asyncio.Future[None]] = {}
-
-    @property
-    def redis(self) -> Redis:
-        """The publishing client (usable for other commands)."""
-        return self._redis
+        self._pub: RespConnection | None = None
+        self._pub_lock = asyncio.Lock()
+        self._sub: RespConnection | None = None
+        self._heads: dict[str, bytes] = {}
+        self._patterns: dict[bytes, str] = {}
+        self._wanted: set[tuple[bytes, bytes]] = set()
+        self._confirm: dict[tuple[bytes, bytes], asyncio.Future[None]] = {}
 
     # -- publishing and counting -------------------------------------------------------------
 
+    async def _publisher(self) -> RespConnection:
+        conn = self._pub
+        if conn is not None and conn.is_open:
+            return conn
+        async with self._pub_lock:
+            if self._pub is None or not self._pub.is_open:
+                self._pub = await RespConnection.open(self.url, timeout=self.connect_timeout)
+            return self._pub
+
     async def _send(self, batch: Sequence[tuple[str, bytes]]) -> None:
-        if len(batch) == 1:
-            channel, message = batch[0]
-            await self._redis.publish(channel, message)
-            return
-        pipe = self._redis.pipeline(transaction=False)
-        for channel, message in batch:
-            pipe.publish(channel, message)
-        await pipe.execute()
+        conn = await self._publisher()
+        try:
+            async with asyncio.timeout(self.command_timeout):
+                await conn.request_batch(encode_publishes(batch, self._heads), len(batch))
+        except BaseException:
+            conn.abort()  # replies may be in flight: start over on a new connection
+            raise
 
     async def count_subscribers(self, channel: str) -> int:
         try:
-            reply = await self._redis.pubsub_numsub(channel)
+            conn = await self._publisher()
+            async with asyncio.timeout(self.command_timeout):
+                reply = await conn.request("PUBSUB", "NUMSUB", channel)
         except Exception as exc:
             stop_if_cancelled(exc)
             raise BusUnavailable(f"cannot count the nodes: {exc}") from exc
-        return int(reply[0][1]) if reply else 0
+        return int(reply[1]) if isinstance(reply, list) and len(reply) == 2 else 0
 
     # -- the subscribed connection -----------------------------------------------------------
 
-    @staticmethod
-    def _command(kind: SubscriptionKind, name: str, *, subscribe: bool) -> tuple[str, str]:
-        if kind == "prefix":
-            return ("PSUBSCRIBE" if subscribe else "PUNSUBSCRIBE"), glob_escape(name) + "*"
-        return ("SUBSCRIBE" if subscribe else "UNSUBSCRIBE"), name
-
     async def _serve(self) -> None:
-        conn: AbstractConnection = self._sub_pool.make_connection()  # type: ignore[no-untyped-call]
-        patterns = {glob_escape(p) + "*": p for p in self.prefixes}
-        wanted = {(b"psubscribe", p) for p in patterns} | {(b"subscribe", c) for c in self.channels}
-        pinger: asyncio.Task[None] | None = None
+        self._patterns = {_pattern(p).encode(): p for p in self.prefixes}
+        self._wanted = {(b"psubscribe", p) for p in self._patterns} | {
+            (b"subscribe", c.encode()) for c in self.channels
+        }
+        conn = await RespConnection.open(
+            self.url, timeout=self.connect_timeout, on_push=self._on_push
+        )
+        self._sub = conn
+        pinger = asyncio.create_task(self._ping(conn))
         try:
-            await conn.connect()  # type: ignore[no-untyped-call]
-            self._conn = conn
-            if patterns:
-                await conn.send_command("PSUBSCRIBE", *patterns)
+            if self._patterns:
+                conn.send("PSUBSCRIBE", *self._patterns)
             if self.channels:
-                await conn.send_command("SUBSCRIBE", *self.channels)
-            if not wanted:
+                conn.send("SUBSCRIBE", *self.channels)
+            if not self._wanted:
                 self._subscribed()
-            pinger = asyncio.create_task(self._ping(conn))
-            while True:
-                reply = await conn.read_response(timeout=self.ping_interval * 3)
-                if not isinstance(reply, list) or not reply:
-                    continue
-                kind = reply[0]
-                if kind == b"pmessage":
-                    pattern = reply[1].decode()
-                    prefix = patterns.get(pattern) or self._prefix_of(pattern)
-                    self._deliver("prefix", prefix, reply[2].decode(), reply[3])
-                elif kind == b"message":
-                    channel = reply[1].decode()
-                    self._deliver("channel", channel, channel, reply[2])
-                elif kind in (b"subscribe", b"psubscribe"):
-                    key = (kind, reply[1].decode())
-                    if key in wanted:
-                        wanted.discard(key)
-                        if not wanted:
-                            self._subscribed()
-                    future = self._confirm.pop(key, None)
-                    if future is not None and not future.done():
-                        future.set_result(None)
+            await conn.closed
+            raise ConnectionError("the subscribed connection to Redis closed")
         finally:
-            self._conn = None
-            if pinger is not None:
-                pinger.cancel()
+            self._sub = None
+            pinger.cancel()
+            conn.abort()
             for future in self._confirm.values():
                 if not future.done():
                     future.set_result(None)  # resubscribed with the next connection
             self._confirm.clear()
-            with contextlib.suppress(Exception):
-                await conn.disconnect(nowait=True)
 
-    def _prefix_of(self, pattern: str) -> str:
-        for prefix in self.prefixes:
-            if glob_escape(prefix) + "*" == pattern:
-                return prefix
-        return ""
+    def _on_push(self, reply: Any) -> None:
+        if type(reply) is not list or not reply:
+            return
+        kind = reply[0]
+        if kind == b"pmessage":
+            prefix = self._patterns.get(reply[1])
+            if prefix is not None:
+                self._deliver("prefix", prefix, reply[2].decode(), reply[3])
+        elif kind == b"message":
+            channel = reply[1].decode()
+            self._deliver("channel", channel, channel, reply[2])
+        elif kind == b"subscribe" or kind == b"psubscribe":
+            key = (kind, reply[1])
+            if key in self._wanted:
+                self._wanted.discard(key)
+                if not self._wanted:
+                    self._subscribed()
+            future = self._confirm.pop(key, None)
+            if future is not None and not future.done():
+                future.set_result(None)
 
-    async def _ping(self, conn: AbstractConnection) -> None:
-        while conn.is_connected:
+    async def _ping(self, conn: RespConnection) -> None:
+        loop = asyncio.get_running_loop()
+        while conn.is_open:
             await asyncio.sleep(self.ping_interval)
-            if conn.is_connected and self._conn is conn:
-                with contextlib.suppress(Exception):
-                    await conn.send_command("PING")
+            if loop.time() - conn.last_seen > 3 * self.ping_interval:
+                conn.abort()  # silent for three pings: the link is dead
+                return
+            with contextlib.suppress(ConnectionError):
+                conn.send("PING")
+
+    @staticmethod
+    def _command(kind: SubscriptionKind, name: str, *, subscribe: bool) -> tuple[str, str]:
+        if kind == "prefix":
+            return ("PSUBSCRIBE" if subscribe else "PUNSUBSCRIBE"), _pattern(name)
+        return ("SUBSCRIBE" if subscribe else "UNSUBSCRIBE"), name
 
     async def _add_subscription(self, kind: SubscriptionKind, name: str) -> None:
-        conn = self._conn
-        if conn is None or not conn.is_connected:
-            return  # the next connection subscribes to everything recorded
         command, target = self._command(kind, name, subscribe=True)
-        future = asyncio.get_running_loop().create_future()
-        self._confirm[(command.lower().encode(), target)] = future
-        with contextlib.suppress(Exception):
-            await conn.send_command(command, target)
+        if kind == "prefix":
+            self._patterns[target.encode()] = name
+        conn = self._sub
+        if conn is None or not conn.is_open:
+            return  # the next connection subscribes to everything recorded
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._confirm[(command.lower().encode(), target.encode())] = future
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            conn.send(command, target)
             await asyncio.wait_for(future, self.command_timeout)
 
     async def _remove_subscription(self, kind: SubscriptionKind, name: str) -> None:
-        conn = self._conn
-        if conn is None or not conn.is_connected:
-            return
         command, target = self._command(kind, name, subscribe=False)
-        with contextlib.suppress(Exception):
-            await conn.send_command(command, target)
+        conn = self._sub
+        if conn is not None and conn.is_open:
+            with contextlib.suppress(ConnectionError):
+                conn.send(command, target)
+        if kind == "prefix":
+            self._patterns.pop(target.encode(), None)
 
     async def _disconnect(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._redis.aclose()
-        with contextlib.suppress(Exception):
-            await self._sub_pool.disconnect()
+        for conn in (self._pub, self._sub):
+            if conn is not None:
+                conn.abort()
+        self._pub = self._sub = None
 
 
 class RedisAdapter(ClusterAdapter):
