@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from integration.support import WAIT, NodeClient, join
-from roomcast.adapters.cluster import RemoteSocket
+from roomcast.adapters.remote import RemoteSocket
 
 from .harness import ClusterNode, NodeServer, needs_node, needs_redis, received
 

@@ -15,7 +15,7 @@ import pytest
 
 import roomcast
 from integration.support import WAIT, NodeClient, join
-from roomcast.adapters.cluster import RemoteSocket
+from roomcast.adapters.remote import RemoteSocket
 
 from .harness import ClusterNode, needs_node, needs_redis, received
 
