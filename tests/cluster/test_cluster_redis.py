@@ -8,6 +8,7 @@ fence broadcast through the same node arrives after everything that node sent be
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -224,3 +225,29 @@ async def test_namespaces_are_separate(rc_node: StartNode, spawn_node: SpawnNode
     await on_b.wait(type="event", id="chat", event="hi")
     assert await received(a.io.of("/chat"), {on_b: ["chat"]}, "hi") == {"chat": [[]]}
     assert await received(a.io, {on_b: ["root"]}, "hi") == {"root": []}
+
+
+async def test_answers_on_the_requesters_own_channel(
+    rc_node: StartNode, spawn_node: SpawnNode
+) -> None:
+    a = await rc_node(specific_response_channel=True)
+    b = await rc_node(specific_response_channel=True)
+    on_b = await spawn_node(b.listener)
+    await on_b.connect("b1", transports=WS, acks={"q": {"reply": ["b1"]}})
+    b.io.on_server_side("who", lambda: "b")
+    assert [s.id for s in await a.io.fetch_sockets()] == list(b.harness.sockets)
+    assert await a.io.server_side_emit_with_ack("who") == ["b"]
+    assert await a.io.timeout(5.0).emit_with_ack("q") == ["b1"]
+
+
+async def test_dynamic_namespaces_broadcast_across_nodes(
+    rc_node: StartNode, spawn_node: SpawnNode
+) -> None:
+    a, b, on_a, on_b = await two_nodes(rc_node, spawn_node)
+    for node in (a, b):
+        node.harness.install(node.io.of(re.compile(r"^/team-\d+$")))
+    await on_b.connect("t1", "/team-1", transports=WS)
+    await on_a.connect("t1a", "/team-1", transports=WS)  # a has /team-1 now, as b does
+    await a.io.of("/team-1").emit("hi", 1)
+    await on_b.wait(type="event", id="t1", event="hi", args=[1])
+    await on_a.wait(type="event", id="t1a", event="hi", args=[1])
