@@ -19,23 +19,24 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-try:
-    from redis.asyncio import Redis
-except ImportError as exc:  # pragma: no cover - depends on the install
-    raise ImportError("the Emitter needs the redis extra: pip install 'roomcast[redis]'") from exc
-
 from .adapters.base import BroadcastOptions
-from .adapters.wire import (
-    EMITTER_UID,
-    Channels,
-    RequestType,
-    encode_request,
-    opts_to_wire,
-    pack,
-    packet_to_wire,
-)
 from .socketio import Packet, PacketType
 from .socketio.packets import RESERVED_EVENTS
+
+try:  # redis-py and msgpack (the wire format)
+    from redis.asyncio import Redis
+
+    from .adapters.wire import (
+        EMITTER_UID,
+        Channels,
+        RequestType,
+        encode_request,
+        opts_to_wire,
+        pack,
+        packet_to_wire,
+    )
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError("the Emitter needs the redis extra: pip install 'roomcast[redis]'") from exc
 
 
 def _rooms(rooms: str | Iterable[str]) -> frozenset[str]:

@@ -22,15 +22,15 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-try:
+from .bus import BufferedBus, BusUnavailable, SubscriptionKind, stop_if_cancelled
+
+try:  # redis-py (URL parsing) and msgpack (the wire format)
+    from .cluster import ClusterAdapter, ClusterAdapterFactory
     from .resp import RespConnection, encode_publishes
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(
         "the Redis adapter needs the redis extra: pip install 'roomcast[redis]'"
     ) from exc
-
-from .bus import BufferedBus, BusUnavailable, SubscriptionKind, stop_if_cancelled
-from .cluster import ClusterAdapter, ClusterAdapterFactory
 
 DEFAULT_URL = "redis://127.0.0.1:6379"
 
