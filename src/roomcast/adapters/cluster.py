@@ -163,7 +163,7 @@ class ClusterAdapter(MemoryAdapter):
 
     def _on_bus_event(self, event: BusEvent) -> None:
         if isinstance(event, BusDown):
-            self._nodes_before_outage = max(self._nodes_before_outage, self.known_nodes)
+            self._nodes_before_outage = self.known_nodes
 
     async def _rejoined(self) -> None:
         """After an outage: wait until as many nodes as before subscribe again."""
@@ -217,20 +217,21 @@ class ClusterAdapter(MemoryAdapter):
         client_count: Callable[[int], None],
         ack: Callable[[Any], None],
     ) -> None:
-        if not opts.local and self._clustered:
-            request_id = new_uid()
-            self._ack_requests[request_id] = (client_count, ack)
-            seconds = _timeout_flag({"flags": opts.flags}, self.requests_timeout)
-            asyncio.get_running_loop().call_later(seconds, self._ack_requests.pop, request_id, None)
-            request = {
-                "uid": self.uid,
-                "requestId": request_id,
-                "type": int(RequestType.BROADCAST),
-                "packet": packet_to_wire(packet),
-                "opts": opts_to_wire(opts),
-            }
-            self._publish(self.channels.request, pack(request))
         self._deliver_with_ack(packet, opts, client_count, ack, None)
+        if opts.local or not self._clustered:
+            return
+        request_id = new_uid()
+        request = {
+            "uid": self.uid,
+            "requestId": request_id,
+            "type": int(RequestType.BROADCAST),
+            "packet": packet_to_wire(packet),
+            "opts": opts_to_wire(opts),
+        }
+        self._publish(self.channels.request, pack(request))  # BusUnavailable: no other node
+        self._ack_requests[request_id] = (client_count, ack)
+        seconds = _timeout_flag({"flags": opts.flags}, self.requests_timeout)
+        asyncio.get_running_loop().call_later(seconds, self._ack_requests.pop, request_id, None)
 
     def _deliver_with_ack(
         self,
@@ -270,8 +271,8 @@ class ClusterAdapter(MemoryAdapter):
         self._publish_request(opts, RequestType.REMOTE_LEAVE, rooms=rooms)
 
     async def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
-        self._publish_request(opts, RequestType.REMOTE_DISCONNECT, close=close)
         await super().disconnect_sockets(opts, close)
+        self._publish_request(opts, RequestType.REMOTE_DISCONNECT, close=close)
 
     def _publish_request(self, opts: BroadcastOptions, kind: RequestType, **fields: Any) -> None:
         if opts.local or not self._clustered:
