@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .adapters import Adapter, BroadcastOptions, MemoryAdapter
-from .adapters.base import AdapterError, ClusterResults
+from .adapters.base import ClusterResults
 from .client import Client
 from .cluster import serve
 from .exceptions import (
     AckTimeout,
+    AdapterError,
     ConnectionClosed,
     ConnectionRefused,
     InvalidState,

@@ -10,6 +10,7 @@ RoomcastError
 ├── ConnectionClosed               use after close; .reason
 ├── ConnectionRefused              raised in middleware; .message, .data go to CONNECT_ERROR
 ├── NamespaceNotFound
+├── AdapterError                   a cluster backend failed; original error in __cause__
 └── AckTimeout(TimeoutError)       .responses: what arrived before the deadline (broadcasts)
 ```
 """
@@ -78,6 +79,11 @@ class ConnectionRefused(RoomcastError):
 
 class NamespaceNotFound(RoomcastError):
     """No namespace matches the requested name."""
+
+
+class AdapterError(RoomcastError):
+    """The adapter's backend failed (a cluster bus is down, its buffer is full); the original
+    error, if any, is in ``__cause__``."""
 
 
 class AckTimeout(RoomcastError, TimeoutError):

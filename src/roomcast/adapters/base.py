@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..exceptions import RoomcastError
 from ..socketio import Packet
 
 if TYPE_CHECKING:
@@ -22,11 +21,6 @@ if TYPE_CHECKING:
 
 
 _T = TypeVar("_T")
-
-
-class AdapterError(RoomcastError):
-    """The adapter's backend failed (a cluster bus is down, its buffer is full); the original
-    error, if any, is in ``__cause__``."""
 
 
 class ClusterResults(list[_T]):

@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .base import AdapterError
+from ..exceptions import AdapterError
 
 logger = logging.getLogger("roomcast.cluster")
 

@@ -6,6 +6,11 @@ timeout context; here a whole TCP read is parsed in one synchronous pass
 (``RespParser``), replies resolve futures in order, and in subscribed mode each push
 message goes straight to a callback. Connection details (URL forms, AUTH, TLS, unix
 sockets) follow redis-py's ``parse_url``.
+
+Why by hand: measured with ``bench/redis_fanout.py``, publishing a broadcast through
+redis-py cost about 32 µs of CPU on the sending server, through this about 6 µs. The part
+kept here is small (the commands above) and is tested against a real Redis and real Node
+servers in ``tests/cluster``.
 """
 
 from __future__ import annotations
