@@ -13,6 +13,7 @@ import itertools
 import json
 import re
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -332,6 +333,7 @@ async def closing(*things: Any) -> None:
         with contextlib.suppress(Exception):
             if isinstance(thing, Served):
                 await thing.stop()
+                shutil.rmtree(thing.runtime_dir, ignore_errors=True)
             else:
                 await asyncio.wait_for(thing.aclose(), seconds(10.0))
 
