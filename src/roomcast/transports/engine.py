@@ -609,11 +609,11 @@ class EngineServer(Hosting):
         sid = request.query.get("sid")
         if sid is None:
             return None if await self._allowed(request) else error_response(ErrorCode.FORBIDDEN)
-        socket = self.sockets.get(sid)
-        if socket is None:
+        if sid not in self.sockets:
             return error_response(ErrorCode.UNKNOWN_SID)
-        if not socket.can_probe():
-            return error_response(ErrorCode.BAD_REQUEST)
+        # A session that cannot be upgraded now (already on WebSocket, or probing) gets the
+        # WebSocket accepted, then closed, as the spec says ("the server MUST close the
+        # WebSocket connection") and as the reference server does.
         return None
 
     def accept_websocket(
