@@ -245,7 +245,11 @@ class Server(Hosting):
             return
         kind = packet.type
         if kind is PacketType.CONNECT:
-            self.spawn(self._connect(conn, packet))
+            nsp = self._namespaces.get(packet.namespace)
+            if nsp is not None and not nsp.middlewares:
+                self._connect_now(conn, packet, nsp)
+            else:
+                self.spawn(self._connect(conn, packet))
             return
         socket = conn.sockets.get(packet.namespace)
         if socket is None:  # the spec: a packet before CONNECT closes the connection
@@ -270,23 +274,24 @@ class Server(Hosting):
             socket.handle_close(reason)
         conn.sockets.clear()
 
+    def _connect_now(self, conn: Connection, packet: Packet, nsp: Namespace) -> None:
+        """CONNECT to a namespace without middleware: no task, no loop iteration."""
+        socket = self._new_socket(conn, packet, nsp)
+        if socket is not None:
+            self._admit(conn, socket)
+
     async def _connect(self, conn: Connection, packet: Packet) -> None:
         name = packet.namespace
-        auth = packet.data if isinstance(packet.data, dict) else {}
-        nsp = await self._resolve(name, auth)
+        nsp = await self._resolve(name, _auth_of(packet))
         if nsp is None:
             conn.send_packet(
                 Packet(PacketType.CONNECT_ERROR, name, {"message": "Invalid namespace"}),
                 self.dumps,
             )
             return
-        if name in conn.sockets or conn.engine.closed:
+        socket = self._new_socket(conn, packet, nsp)
+        if socket is None:
             return
-        issued = time.time()
-        handshake = Handshake.from_request(
-            conn.engine.request, auth, issued * 1000, formatdate(issued, usegmt=True)
-        )
-        socket = Socket(nsp, conn, secrets.token_urlsafe(15), handshake)
         try:
             for middleware in nsp.middlewares:
                 result = middleware(socket)
@@ -302,6 +307,21 @@ class Server(Hosting):
                 self.dumps,
             )
             return
+        self._admit(conn, socket)
+
+    def _new_socket(self, conn: Connection, packet: Packet, nsp: Namespace) -> Socket | None:
+        """The socket a CONNECT asks for; None if the connection has it or is gone."""
+        if packet.namespace in conn.sockets or conn.engine.closed:
+            return None
+        issued = time.time()
+        handshake = Handshake.from_request(
+            conn.engine.request, _auth_of(packet), issued * 1000, formatdate(issued, usegmt=True)
+        )
+        return Socket(nsp, conn, secrets.token_urlsafe(15), handshake)
+
+    def _admit(self, conn: Connection, socket: Socket) -> None:
+        """The socket joins its namespace: CONNECT answered, connection handlers called."""
+        name, nsp = socket.nsp.name, socket.nsp
         if conn.engine.closed or name in conn.sockets:
             return
         if conn.connect_timer is not None:
@@ -319,3 +339,7 @@ class Server(Hosting):
                 continue
             if is_awaitable(result):
                 self.spawn(result)
+
+
+def _auth_of(packet: Packet) -> dict[str, Any]:
+    return packet.data if isinstance(packet.data, dict) else {}

@@ -601,15 +601,22 @@ class EngineServer(Hosting):
 
     async def check_websocket(self, request: HandshakeRequest) -> HttpResponse | None:
         """Before accepting a WebSocket: the error response to send instead, if any."""
+        response = self.precheck_websocket(request)
+        if response is None and request.query.get("sid") is None:
+            if not await self._allowed(request):
+                return error_response(ErrorCode.FORBIDDEN)
+        return response
+
+    def precheck_websocket(self, request: HandshakeRequest) -> HttpResponse | None:
+        """``check_websocket`` without the ``allow_request`` hook (hosts call it directly,
+        without a task, when ``allow_request`` is None)."""
         response = self._precheck(request, _transport_of(request))
         if response is None and _transport_of(request) is not Transport.WEBSOCKET:
             response = error_response(ErrorCode.BAD_REQUEST)
         if response is not None:
             return response
         sid = request.query.get("sid")
-        if sid is None:
-            return None if await self._allowed(request) else error_response(ErrorCode.FORBIDDEN)
-        if sid not in self.sockets:
+        if sid is not None and sid not in self.sockets:
             return error_response(ErrorCode.UNKNOWN_SID)
         # A session that cannot be upgraded now (already on WebSocket, or probing) gets the
         # WebSocket accepted, then closed, as the spec says ("the server MUST close the

@@ -268,30 +268,45 @@ class HttpProtocol(asyncio.Protocol):
         request = self._request(parser)
         self._parser = None  # nothing more to parse as HTTP
         self._early = bytearray(rest)
-        self.engine.spawn(self._accept(request))
+        engine = self.engine
+        error = self._upgrade_error(request)
+        sid = request.query.get("sid")
+        if error is None and (
+            (sid is None and engine.allow_request is not None)
+            or (sid is not None and engine.router is not None and sid not in engine.sockets)
+        ):
+            engine.spawn(self._accept_later(request))  # a hook or a route to wait for
+            return
+        self._accept(request, error or engine.precheck_websocket(request))
 
-    async def _accept(self, request: HandshakeRequest) -> None:
+    def _upgrade_error(self, request: HandshakeRequest) -> HttpResponse | None:
+        """What is wrong with an upgrade request as HTTP and WebSocket (RFC 6455 4.2.1)."""
+        headers = request.headers
+        if headers.get("Upgrade", "").lower() != "websocket" or not headers.get(
+            "Sec-WebSocket-Key"
+        ):
+            return error_response(ErrorCode.BAD_REQUEST)
+        if headers.get("Sec-WebSocket-Version") != "13":
+            return HttpResponse(426, b"Upgrade Required", {"Sec-WebSocket-Version": "13"})
+        if not request.path.startswith(self.engine.path):
+            return _NOT_FOUND
+        return None
+
+    async def _accept_later(self, request: HandshakeRequest) -> None:
+        if await self._route(request):
+            return
+        self._accept(request, await self.engine.check_websocket(request))
+
+    def _accept(self, request: HandshakeRequest, error: HttpResponse | None) -> None:
         engine = self.engine
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        key = request.headers.get("Sec-WebSocket-Key", "")
-        if request.headers.get("Upgrade", "").lower() != "websocket" or not key:
-            error: HttpResponse | None = error_response(ErrorCode.BAD_REQUEST)
-        elif request.headers.get("Sec-WebSocket-Version") != "13":
-            error = HttpResponse(426, b"Upgrade Required", {"Sec-WebSocket-Version": "13"})
-        elif not request.path.startswith(engine.path):
-            error = _NOT_FOUND
-        elif await self._route(request):
-            return
-        else:
-            error = await engine.check_websocket(request)
         if error is not None:
             self._reply(error, False)
             self.close()
             return
-        if transport.is_closing():
-            return
+        key = request.headers.get("Sec-WebSocket-Key", "")
         accept = base64.b64encode(hashlib.sha1(key.encode() + _WS_GUID).digest()).decode()
         transport.write(
             (
