@@ -101,5 +101,4 @@ def make_server(target: AppTarget) -> AnyServer:
 
 def namespaces_of(io: Server) -> list[Namespace]:
     """Every namespace of ``io``, the parents of dynamic ones included."""
-    # Server has no public list of its namespaces yet; this reads the two it keeps.
-    return [*io._namespaces.values(), *(parent for _, parent in io._parents)]
+    return io.namespaces()

@@ -116,6 +116,11 @@ class Server(Hosting):
     def is_parent(self, nsp: Namespace) -> bool:
         return any(parent is nsp for _, parent in self._parents)
 
+    def namespaces(self) -> list[Namespace]:
+        """Every namespace: the named ones (those a dynamic one created included), then the
+        parents of dynamic ones."""
+        return [*self._namespaces.values(), *(parent for _, parent in self._parents)]
+
     async def _resolve(self, name: str, auth: dict[str, Any]) -> Namespace | None:
         nsp = self._namespaces.get(name)
         if nsp is not None:
@@ -215,7 +220,7 @@ class Server(Hosting):
     async def aclose(self) -> None:
         """Disconnect every client ("server shutting down"), then close the adapters."""
         await self.engine.aclose()
-        for nsp in [*self._namespaces.values(), *(parent for _, parent in self._parents)]:
+        for nsp in self.namespaces():
             await nsp.adapter.aclose()
 
     # -- Engine.IO events -----------------------------------------------------------------
