@@ -34,7 +34,7 @@ TIMEOUT = 5.0 * SCALE
 MARGIN = 0.3 * SCALE
 """Seconds added to a protocol deadline before checking that it has passed."""
 
-# What both example servers are configured with (docs/api-sketch.md), in seconds.
+# What both example servers are configured with (examples/*.py), in seconds.
 PING_INTERVAL = 0.3
 PING_TIMEOUT = 0.2
 MAX_PAYLOAD = 1_000_000
