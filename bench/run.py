@@ -362,6 +362,18 @@ def memory_breakdown(out: Path, n: int) -> dict[str, Any]:
     return {"n": n, "lines": lines[:40]}
 
 
+def micro(at: str | None) -> dict[str, Any]:
+    """bench/micro.py: roomcast's Python cost per message without sockets (core 0)."""
+    argv = ["taskset", "-c", SERVER_CORE, PY, str(BENCH / "micro.py"), "--json", "--profile"]
+    argv += ["--at", at] if at else []
+    try:
+        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError) as exc:
+        return {"error": f"micro.py failed: {exc}"}
+    return result
+
+
 def profiles(out: Path, quick: bool) -> dict[str, Any]:
     m = "12" if quick else "16"
     found: dict[str, Any] = {}
@@ -438,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     run.update(run_all(reps, args.quick, only))
     run["profiles"] = {} if args.no_profile else profiles(out, args.quick)
+    if not args.no_profile:
+        run["micro"] = micro(args.at)
     run["loadavg_end"] = loadavg()
     run["minutes"] = round((time.monotonic() - t0) / 60, 1)
 

@@ -100,6 +100,9 @@ class Room {
     this.completed = 0;
     this.received = 0;
     this.latencies = null; // an array while latencies are recorded
+    this.first = null; // per broadcast: the earliest and latest delivery (fixed rate)
+    this.last = null;
+    this.seq0 = 0;
     this.saturate = false;
     this.window = opts.window;
     const onEventAt = (buf, start) => this.onEvent(buf, start);
@@ -109,7 +112,15 @@ class Room {
   onEvent(buf, start) {
     parseStampAt(buf, start);
     this.received += 1;
-    if (this.latencies !== null) this.latencies.push(nowUs() - stamp.t);
+    if (this.latencies !== null) {
+      const lat = nowUs() - stamp.t;
+      this.latencies.push(lat);
+      const j = stamp.seq - this.seq0;
+      if (j >= 0 && j < this.first.length) {
+        if (lat < this.first[j]) this.first[j] = lat;
+        if (lat > this.last[j]) this.last[j] = lat;
+      }
+    }
     const k = stamp.seq & 0xffff;
     if (++this.counts[k] === this.target) {
       this.counts[k] = 0;
@@ -159,6 +170,10 @@ class Room {
       const r0 = this.received;
       const a = probe();
       this.latencies = record ? [] : null;
+      const broadcasts = Math.ceil(msgRate * length) + 2;
+      this.first = new Float64Array(broadcasts).fill(Number.POSITIVE_INFINITY);
+      this.last = new Float64Array(broadcasts);
+      this.seq0 = this.sent;
       if (record) phase("latency");
       while (performance.now() - start < length * 1000) {
         const due = Math.floor(((performance.now() - start) / 1000) * msgRate) + 1;
@@ -169,14 +184,20 @@ class Room {
       const b = probe();
       const lat = this.latencies;
       this.latencies = null;
+      const sentHere = Math.min(this.sent - sent0, this.first.length);
+      const first = Array.from(this.first.subarray(0, sentHere)).filter(Number.isFinite);
+      const last = Array.from(this.last.subarray(0, sentHere)).filter((x) => x > 0);
       await this.drain();
-      return { ...windowOf(a, b, this.received - r0), lat };
+      return { ...windowOf(a, b, this.received - r0), lat, first, last };
     };
     await run(false); // warm-up
     const w = await run(true);
     return {
       rate_per_s: msgRate * this.target,
       ...percentiles(w.lat),
+      first_delivery_p50_ms: percentiles(w.first).p50_ms,
+      last_delivery_p50_ms: percentiles(w.last).p50_ms,
+      last_delivery_p99_ms: percentiles(w.last).p99_ms,
       server_cpu_us_per_msg: w.server_cpu_us_per_msg,
       server_sys_us_per_msg: w.server_sys_us_per_msg,
       server_cpu_pct: w.server_cpu_pct,

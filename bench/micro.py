@@ -1,0 +1,277 @@
+"""roomcast's own Python cost per message, with no sockets and no kernel: a deterministic view.
+
+    .venv/bin/python bench/micro.py [--profile] [--at REV]
+
+Connections are real ``HttpProtocol`` objects of the native server on a fake transport that
+only counts bytes, inside a running uvloop loop: the upgrade, Engine.IO open and Socket.IO
+CONNECT happen as over a socket, then client frames are fed to ``data_received`` directly.
+What is measured is the user-space work roomcast does per message (the server's figure
+minus its system calls and the event loop's polling): echo with acks (50 connections, one
+frame each, then one loop tick), and fan-out to 1000 receivers, one broadcast per tick or 32
+per tick (the cork). ``--profile`` adds cProfile's calls per message and the top functions
+(cProfile slows small calls, so read its shares, not its times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import pstats
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+UPGRADE = (
+    b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    b"Sec-WebSocket-Key: cm9vbWNhc3QtYmVuY2gtaw==\r\n\r\n"
+)
+PAYLOAD = "|1|123456789012|" + "x" * 84
+
+
+def client_frame(text: str) -> bytes:
+    """A masked client text frame."""
+    data = text.encode()
+    n = len(data)
+    head = struct.pack("!BB", 0x81, 0x80 | n) if n < 126 else struct.pack("!BBH", 0x81, 254, n)
+    mask = os.urandom(4)
+    return head + mask + bytes(b ^ mask[i & 3] for i, b in enumerate(data))
+
+
+class FakeTransport:
+    """Accepts writes and counts them; nothing leaves the process."""
+
+    def __init__(self, port: int) -> None:
+        self.written = 0
+        self.writes = 0
+        self.log = bytearray()
+        self.keep = True
+        self._port = port
+        self._closing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += len(data)
+        self.writes += 1
+        if self.keep:
+            self.log += data
+
+    def writelines(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            self.write(chunk)
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        self._closing = True
+
+    def abort(self) -> None:
+        self._closing = True
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (16384, 65536)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def is_reading(self) -> bool:
+        return True
+
+    def can_write_eof(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "peername":
+            return ("127.0.0.1", self._port)
+        if name == "sockname":
+            return ("127.0.0.1", 3000)
+        return default
+
+
+async def ticks(n: int = 3) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def connect(engine: Any, protocol_class: Any, count: int) -> list[tuple[Any, FakeTransport]]:
+    """``count`` Socket.IO connections, each joined to the main namespace."""
+    conns = []
+    for i in range(count):
+        try:
+            proto = protocol_class(engine, set())
+        except TypeError:
+            proto = protocol_class(engine)
+        transport = FakeTransport(10000 + i)
+        proto.connection_made(transport)
+        proto.data_received(UPGRADE)
+        conns.append((proto, transport))
+        if i % 100 == 99:
+            await ticks()
+    await ticks()
+    for proto, _ in conns:
+        proto.data_received(client_frame("40"))
+    await ticks(5)
+    missing = sum(1 for _, t in conns if b'40{"sid"' not in t.log)
+    if missing:
+        raise RuntimeError(f"{missing} of {count} connections did not join the namespace")
+    for _, transport in conns:
+        transport.keep = False
+    return conns
+
+
+async def measure(
+    step: Callable[[], Awaitable[int]], seconds: float, profile: cProfile.Profile | None
+) -> tuple[float, int]:
+    """Run ``step`` (returns messages handled) for ``seconds``; CPU µs per message."""
+    done = 0
+    if profile is not None:
+        profile.enable()
+    start_cpu = time.process_time()
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        done += await step()
+    cpu = time.process_time() - start_cpu
+    if profile is not None:
+        profile.disable()
+    return cpu / done * 1e6, done
+
+
+def top(profile: cProfile.Profile, messages: int, k: int = 14) -> list[dict[str, Any]]:
+    stats = pstats.Stats(profile)
+    rows = []
+    total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
+    for (filename, line, name), (_, ncalls, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        where = filename.split("/src/")[-1].split("site-packages/")[-1]
+        rows.append(
+            {
+                "function": f"{name} ({where}:{line})",
+                "calls_per_msg": ncalls / messages,
+                "share": 100 * tottime / total,
+            }
+        )
+    rows.sort(key=lambda r: -r["share"])
+    return rows[:k]
+
+
+async def run(seconds: float, with_profile: bool) -> dict[str, Any]:
+    sys.path.insert(0, str(BENCH / "servers"))
+    from roomcast_server import build  # type: ignore[import-not-found]
+
+    from roomcast.transports.native import HttpProtocol
+
+    io = build(16 * 2**20)
+    engine = io.engine
+    results: dict[str, Any] = {}
+
+    echo_conns = await connect(engine, HttpProtocol, 50)
+    frames = [client_frame(f'42{i}["echo","{PAYLOAD}"]') for i in range(1, 50)]
+
+    async def echo_step() -> int:
+        for (proto, _), frame in zip(echo_conns, frames, strict=False):
+            proto.data_received(frame)
+        await asyncio.sleep(0)
+        return len(frames)
+
+    results["echo"] = await scenario(echo_step, seconds, with_profile, echo_conns)
+
+    receivers = await connect(engine, HttpProtocol, 1000)
+    join = client_frame('421["join","bench"]')
+    for proto, _ in receivers:
+        proto.data_received(join)
+    await ticks(5)
+    (sender, _), *_ = await connect(engine, HttpProtocol, 1)
+    fan = client_frame(f'42["fan","{PAYLOAD}"]')
+
+    def fan_step(per_tick: int) -> Callable[[], Awaitable[int]]:
+        burst = fan * per_tick
+
+        async def step() -> int:
+            sender.data_received(burst)
+            await ticks(2)  # the handler's task, then the cork's flush
+            return per_tick * len(receivers)
+
+        return step
+
+    for per_tick in (1, 32):
+        key = f"fanout1000-{per_tick}-per-tick"
+        results[key] = await scenario(fan_step(per_tick), seconds, with_profile, receivers)
+    for proto, transport in [*echo_conns, *receivers]:
+        transport.close()
+        proto.connection_lost(None)
+    return results
+
+
+async def scenario(
+    step: Callable[[], Awaitable[int]],
+    seconds: float,
+    with_profile: bool,
+    conns: list[tuple[Any, FakeTransport]],
+) -> dict[str, Any]:
+    for _ in range(20):
+        await step()  # warm-up
+    writes0 = sum(t.writes for _, t in conns)
+    us, done = await measure(step, seconds, None)
+    writes = sum(t.writes for _, t in conns) - writes0
+    result: dict[str, Any] = {"cpu_us_per_msg": us, "messages": done}
+    result["writes_per_msg"] = writes / max(1, done)
+    if with_profile:
+        profile = cProfile.Profile()
+        _, pdone = await measure(step, min(seconds, 2.0), profile)
+        result["profile"] = top(profile, pdone)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--at", default=None, help="measure roomcast as committed at REV")
+    parser.add_argument("--json", action="store_true", help="print JSON only")
+    args = parser.parse_args(argv)
+    if args.at is not None and "ROOMCAST_MICRO_CHILD" not in os.environ:
+        from run import export_source  # type: ignore[import-not-found]
+
+        src, _ = export_source(args.at)
+        env = dict(os.environ, PYTHONPATH=str(src), ROOMCAST_MICRO_CHILD="1")
+        return subprocess.run(
+            [sys.executable, __file__, *(argv or sys.argv[1:])], env=env
+        ).returncode
+    import uvloop
+
+    results = uvloop.run(run(args.seconds, args.profile))
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    for key, r in results.items():
+        print(
+            f"{key}: {r['cpu_us_per_msg']:.2f} µs of CPU per message, "
+            f"{r['writes_per_msg']:.3f} writes per message ({r['messages']:,} messages)"
+        )
+        for row in r.get("profile", []):
+            print(
+                f"    {row['share']:5.1f}%  {row['calls_per_msg']:6.2f} calls/msg"
+                f"  {row['function']}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(BENCH))
+    raise SystemExit(main())
