@@ -297,7 +297,10 @@ def targets(run: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
         return "" if a is None or b is None or a == 0 else f"; per server CPU-second {b / a:.2f}x"
 
     def check(what: str, value: float | None, ok: Callable[[float], bool], shown: str) -> None:
-        found.append((what, None if value is None else ok(value), shown.format(value or 0)))
+        if value is None:
+            found.append((what, None, "not measured in this run"))
+        else:
+            found.append((what, ok(value), shown.format(value)))
 
     for n in (100, 1000):
         label = f"**fan-out N={n}**"
