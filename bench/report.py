@@ -492,7 +492,7 @@ def _micro_md(micro: dict[str, Any]) -> list[str]:
         out += [f"<details><summary>{key}: cProfile</summary>", ""]
         out += ["| function | calls per message | share of time % |", "|---|---:|---:|"]
         for row in r["profile"]:
-            name = row["function"].split("bench/")[-1]
+            name = re.sub(r"\([^()]*/bench/", "(bench/", row["function"])
             out.append(f"| `{name}` | {row['calls_per_msg']:.2f} | {row['share']:.1f} |")
         out += ["", "</details>", ""]
     return out

@@ -293,6 +293,7 @@ def profile(
     out: Path,
     native: bool = False,
     seconds: int = 5,
+    svg: Path | None = None,
 ) -> dict[str, Any]:
     """Sample roomcast with py-spy while the load generator is in phase.
 
@@ -320,8 +321,7 @@ def profile(
             subprocess.run(
                 ["taskset", "-c", LOAD_CORE, *spy], capture_output=True, timeout=seconds + 30
             )
-            if key == "fanout1000":
-                svg = BENCH / "profile-fanout.svg"
+            if svg is not None:
                 spy = [pyspy, "record", "--pid", str(pid), "--duration", "3", "--rate", "250"]
                 spy += ["--nonblocking", "--format", "flamegraph", "-o", str(svg)]
                 subprocess.run(["taskset", "-c", LOAD_CORE, *spy], capture_output=True, timeout=40)
@@ -382,6 +382,7 @@ def profiles(out: Path, quick: bool) -> dict[str, Any]:
         ("fanout", "--n", "1000", "--measure", m, "--latency", "1"),
         "phase:saturation",
         out,
+        svg=(out if quick else BENCH) / "profile-fanout.svg",
     )
     found["fanout1000-fixed-rate"] = profile(
         "fanout1000-fixed-rate",
