@@ -2,7 +2,8 @@
 
 The fast link writes ready-made frames straight to the connection's transport. A broadcast
 builds its frame once (``Outgoing.frame``) and every recipient writes those same bytes.
-Frames written to one link within one loop tick leave in one write (the cork).
+A link's first frame of a loop tick is written at once; the frames that follow it in the
+same tick leave together in one write at the end of the tick (the cork).
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ class Cork:
 
 
 class CorkedLink(WebSocketLink):
-    """Writes ready frames to an asyncio transport, corked per loop tick.
+    """Writes ready frames to an asyncio transport: the first of a loop tick at once, the
+    rest of that tick corked into one write.
 
     Past ``max_buffer`` bytes waiting in the transport (a client that stopped reading),
     ``on_overflow`` is called once; its socket then closes the connection.
@@ -117,22 +119,26 @@ class CorkedLink(WebSocketLink):
         self.send_frame(frame_of(data))
 
     def send_frame(self, frame: bytes) -> None:
-        """Queue a whole frame; it leaves with the others of this loop tick."""
+        """Send a whole frame: the first of a loop tick at once (no added latency), the
+        others of the same tick together at its end (one write for many)."""
         pending = self._pending
         if pending is None:
-            self._pending = [frame]
+            self._pending = []
             self._cork.mark(self)
+            self._write(frame)
         else:
             pending.append(frame)
 
     def flush(self) -> None:
         pending, self._pending = self._pending, None
-        if not pending:
-            return
+        if pending:
+            self._write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def _write(self, data: bytes) -> None:
         transport = self._transport
         if transport.is_closing():
             return
-        transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        transport.write(data)
         if transport.get_write_buffer_size() > self._max_buffer:
             self._max_buffer = 1 << 62  # report once
             if self.on_overflow is not None:
