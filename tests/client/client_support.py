@@ -11,92 +11,24 @@ import asyncio
 import base64
 import itertools
 import json
-import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import roomcast
+from integration.support import WAIT, Record, RecordLog, matches, seconds
 from roomcast.client import ClientSocket
+
+__all__ = ["WAIT", "Record", "RecordLog", "matches", "seconds"]
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_SERVER = Path(__file__).resolve().parent / "node" / "server.mjs"
 NODE = shutil.which("node")
 HAVE_SERVER = (ROOT / "node_modules" / "socket.io" / "package.json").is_file()
 
-#: Scale every timeout here, e.g. ROOMCAST_TEST_TIMEOUT_FACTOR=5 on a slow machine.
-FACTOR = float(os.environ.get("ROOMCAST_TEST_TIMEOUT_FACTOR", "1"))
-
-
-def seconds(value: float) -> float:
-    """A duration in seconds, scaled by ROOMCAST_TEST_TIMEOUT_FACTOR."""
-    return value * FACTOR
-
-
-WAIT = seconds(10.0)
 TRANSPORTS = [["websocket"], ["polling"], ["polling", "websocket"]]
 TRANSPORT_IDS = ["websocket", "polling", "upgrade"]
-
-Record = dict[str, Any]
-
-
-def matches(record: Record, match: Mapping[str, Any]) -> bool:
-    """Every key equals, or satisfies when the expected value is callable."""
-    for key, expected in match.items():
-        actual = record.get(key)
-        if callable(expected):
-            if not expected(actual):
-                return False
-        elif actual != expected:
-            return False
-    return True
-
-
-class RecordLog:
-    """An append-only list of records that can be awaited with a timeout."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.records: list[Record] = []
-        self._changed = asyncio.Event()
-        self.closed = False
-
-    def add(self, record: Record) -> None:
-        self.records.append({**record, "seq": len(self.records)})
-        self._wake()
-
-    def close(self) -> None:
-        self.closed = True
-        self._wake()
-
-    def _wake(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-
-    def find(self, **match: Any) -> list[Record]:
-        return [r for r in self.records if matches(r, match)]
-
-    async def wait(self, *, within: float = WAIT, count: int = 1, **match: Any) -> Record:
-        """The ``count``-th record matching ``match``, waiting up to ``within`` seconds."""
-        try:
-            async with asyncio.timeout(within):
-                while True:
-                    hits = self.find(**match)
-                    if len(hits) >= count:
-                        return hits[count - 1]
-                    if self.closed:
-                        break
-                    await self._changed.wait()
-        except TimeoutError:
-            pass
-        raise AssertionError(
-            f"{self.name}: no {count} x {match!r} within {within:.1f}s; saw:\n{self.dump()}"
-        )
-
-    def dump(self, last: int = 40) -> str:
-        return "\n".join(f"  {r}" for r in self.records[-last:])
-
 
 CLIENT_EVENTS = ("connect", "connect_error", "disconnect")
 MANAGER_EVENTS = ("reconnect_attempt", "reconnect", "reconnect_error", "reconnect_failed")
