@@ -549,3 +549,56 @@ def test_one_decoder_reads_a_stream_of_packets(packets: list[Packet]) -> None:
                 received.append(decoded)
     assert received == [sent_as(p) for p in packets]
     assert not decoder.awaiting_attachments
+
+
+# -- the short path for EVENT and ACK packets on "/" ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        pytest.param('2²["a"]', id="superscript-event-id"),
+        pytest.param("3²[]", id="superscript-ack-id"),
+        pytest.param('2\u0661["a"]', id="arabic-indic-event-id"),
+        pytest.param("2" + "1" * 17 + '["a"]', id="event-id-of-17-digits"),
+        pytest.param("3" + "1" * 17 + "[]", id="ack-id-of-17-digits"),
+        pytest.param('2["connect"]', id="reserved-name"),
+        pytest.param("3[1]", id="ack-without-id"),
+        pytest.param('21["a"', id="unterminated"),
+    ],
+)
+def test_short_path_refuses_what_the_spec_refuses(message: str) -> None:
+    with pytest.raises(RemoteProtocolError):
+        Decoder().receive(message)
+
+
+def test_ack_id_of_16_digits_is_the_longest() -> None:
+    assert decode("2" + "9" * 16 + '["a"]').id == 9_999_999_999_999_999
+    assert decode("3" + "9" * 16 + "[]").id == 9_999_999_999_999_999
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+
+
+@given(
+    kind=st.sampled_from("23"),
+    ack=st.one_of(st.just(""), st.integers(0, 10**17).map(str), st.text("0123456789²", max_size=3)),
+    data=JSON_VALUES,
+)
+def test_short_path_decodes_as_the_general_parser(kind: str, ack: str, data: Any) -> None:
+    # receive() takes a shortcut for "2[<id>][...]" and "3<id>[...]"; the general parser
+    # (_parse) must give the same packet, or refuse the same text.
+    text = kind + ack + json.dumps(data)
+    try:
+        general: Packet | None = Decoder()._parse(text)[0]
+    except RemoteProtocolError:
+        general = None
+    if general is None:
+        with pytest.raises(RemoteProtocolError):
+            Decoder().receive(text)
+    else:
+        assert Decoder().receive(text) == general

@@ -548,3 +548,61 @@ def test_close_frame_reason_is_cut_on_a_character_boundary() -> None:
     assert len(frame.data) <= 125
     close = Close.parse(frame.data)  # raises UnicodeDecodeError on a split character
     assert reason.startswith(close.reason)
+
+
+# -- lone_text: the short path for one small whole text frame ---------------------------------
+
+
+@given(st.text(max_size=40))
+def test_lone_text_reads_one_small_text_frame(text: str) -> None:
+    data = text.encode()
+    frame = client_frame(Opcode.TEXT, data)
+    parser = FrameParser(MAX_SIZE)
+    if 0 < len(data) <= 125:
+        assert parser.lone_text(frame) == text
+    else:  # an empty frame is left to feed() (the short path needs a payload)
+        assert parser.lone_text(frame) is None
+        assert parser.feed(frame) == [text]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param(client_frame(Opcode.BINARY, b"abc"), id="binary"),
+        pytest.param(client_frame(Opcode.TEXT, b"abc", fin=False), id="first-fragment"),
+        pytest.param(client_frame(Opcode.PING, b"abc"), id="ping"),
+        pytest.param(raw_frame(0x81, b"abc", masked=False), id="unmasked"),
+        pytest.param(raw_frame(0xC1, b"abc"), id="rsv1-set"),
+        pytest.param(raw_frame(0x81, b"\xff\xfe"), id="invalid-utf8"),
+        pytest.param(client_frame(Opcode.TEXT, b"x" * 126), id="16-bit-length"),
+        pytest.param(client_frame(Opcode.TEXT, b"ab") * 2, id="two-frames"),
+        pytest.param(client_frame(Opcode.TEXT, b"abc")[:-1], id="partial"),
+    ],
+)
+def test_lone_text_leaves_anything_else_to_feed(frame: bytes) -> None:
+    # None means "not the short case": feed() then gives the full answer (messages, or a
+    # Failure for what the protocol forbids).
+    assert FrameParser(MAX_SIZE).lone_text(frame) is None
+
+
+def test_lone_text_waits_while_a_fragmented_message_is_pending() -> None:
+    parser = FrameParser(MAX_SIZE)
+    assert parser.feed(client_frame(Opcode.TEXT, b"ab", fin=False)) == []
+    # a whole TEXT frame now would break the protocol: feed() must see it
+    assert parser.lone_text(client_frame(Opcode.TEXT, b"cd")) is None
+    assert isinstance(parser.feed(client_frame(Opcode.TEXT, b"cd"))[0], Failure)
+
+
+def test_lone_text_respects_the_size_limit() -> None:
+    parser = FrameParser(max_size=4)
+    assert parser.lone_text(client_frame(Opcode.TEXT, b"abcde")) is None
+    assert parser.feed(client_frame(Opcode.TEXT, b"abcde")) == [
+        Failure(CloseCode.MESSAGE_TOO_BIG, "message too big")
+    ]
+
+
+def test_lone_text_after_a_partial_frame_is_none() -> None:
+    parser = FrameParser(MAX_SIZE)
+    frame = client_frame(Opcode.TEXT, b"abc")
+    assert parser.feed(frame[:3]) == []
+    assert parser.lone_text(frame) is None  # bytes are buffered: order matters

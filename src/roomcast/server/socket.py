@@ -270,12 +270,14 @@ class Socket:
 
     def handle_event(self, packet: Packet) -> None:
         event, *args = packet.data
-        for listener in self._any:
-            self._run(listener, event, *args)
+        if self._any:
+            for listener in self._any:
+                self._run(listener, event, *args)
+        name = event if type(event) is str else str(event)
         if self._middlewares:
-            self.nsp.server.spawn(self._filtered(str(event), args, packet.id))
+            self.nsp.server.spawn(self._filtered(name, args, packet.id))
         else:
-            self._dispatch(str(event), args, packet.id)
+            self._dispatch(name, args, packet.id)
 
     async def _filtered(self, event: str, args: list[Any], ack_id: int | None) -> None:
         for middleware in self._middlewares:
@@ -345,8 +347,8 @@ class Socket:
 
     def _send_ack(self, ack_id: int, result: Any) -> None:
         if self.connected:
-            engine = self._engine
-            for part in encode_ack(self.nsp.name, ack_id, ack_args(result), self.nsp.server.dumps):
+            nsp, engine = self.nsp, self._engine
+            for part in encode_ack(nsp.name, ack_id, ack_args(result), nsp.server.dumps):
                 engine.send(part)
 
     def handle_ack(self, packet: Packet) -> None:

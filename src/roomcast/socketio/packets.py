@@ -50,9 +50,12 @@ _HEADER: Final = re.compile(r"([0-6])(?:([0-9]{1,16})-)?(/[^,]*(?:,|$))?([0-9]{1
 _JSON_STARTS: Final = frozenset('[{"-0123456789tfn ')
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Packet:
-    """One Socket.IO packet; ``data`` may hold bytes anywhere (sent as attachments)."""
+    """One Socket.IO packet; ``data`` may hold bytes anywhere (sent as attachments).
+
+    Not frozen: a frozen dataclass pays ``object.__setattr__`` per field (3.5x slower to
+    build), and a packet is built for every message received."""
 
     type: PacketType
     namespace: str = "/"
@@ -178,7 +181,16 @@ class Decoder:
         return self._pending is not None
 
     def receive(self, message: str | bytes) -> Packet | None:
-        if isinstance(message, bytes):
+        if type(message) is str and self._pending is None:
+            kind_char = message[:1]
+            if kind_char == "2" or kind_char == "3":
+                # the common case, an EVENT or ACK on "/": string methods, not the regex
+                start = message.find("[", 1, 18)  # an ack id has at most 16 digits
+                if start > 0:
+                    ack = message[1:start]
+                    if (ack.isdigit() and ack.isascii()) or (not ack and kind_char == "2"):
+                        return self._event_or_ack(kind_char, message, start, ack)
+        elif isinstance(message, bytes):
             return self._receive_attachment(message)
         if self._pending is not None:
             raise RemoteProtocolError("text message while binary attachments were expected")
@@ -229,6 +241,23 @@ class Decoder:
         if not _valid(kind, data, has_data, ack):
             raise RemoteProtocolError(f"invalid {kind.name} payload")
         return Packet(kind, namespace, data, int(ack) if ack else None), attachments
+
+    def _event_or_ack(self, kind_char: str, text: str, start: int, ack: str) -> Packet:
+        """``2[<id>][...]`` or ``3<id>[...]``: the same checks as ``_parse``, fewer steps."""
+        try:
+            data = self._loads(text[start:])
+        except (ValueError, RecursionError) as exc:
+            raise RemoteProtocolError("invalid JSON payload") from exc
+        if type(data) is list and data:
+            if kind_char == "3":
+                return Packet(PacketType.ACK, "/", data, int(ack))
+            name = data[0]
+            if (type(name) is str and name not in RESERVED_EVENTS) or type(name) is int:
+                return Packet(PacketType.EVENT, "/", data, int(ack) if ack else None)
+        elif kind_char == "3" and type(data) is list:
+            return Packet(PacketType.ACK, "/", data, int(ack))
+        kind = _TYPE_BY_CHAR[kind_char]
+        raise RemoteProtocolError(f"invalid {kind.name} payload")
 
 
 def _valid(kind: PacketType, data: Any, has_data: bool, ack_id: str | None) -> bool:

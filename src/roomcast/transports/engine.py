@@ -179,7 +179,7 @@ class EngineSocket:
                 self._wake_poll()
         for event in events:
             if isinstance(event, Message):
-                self._server.dispatch("message", self, event.data)
+                self._server.dispatch_message(self, event.data)
             elif isinstance(event, Closed):
                 self._teardown(event.reason)
         self._arm_timer()
@@ -227,11 +227,7 @@ class EngineSocket:
     # -- receiving ----------------------------------------------------------------------
 
     def _receive_message(self, data: str | bytes) -> None:
-        """One WebSocket message over the current transport."""
-        if isinstance(data, str) and data[:1] == "4":  # the common case: straight through
-            if not self._session.closed:
-                self._server.dispatch("message", self, data[1:])
-            return
+        """One WebSocket message over the current transport, other than a text MESSAGE."""
         try:
             packet = decode_packet(data)
         except RemoteProtocolError:
@@ -240,7 +236,7 @@ class EngineSocket:
         else:
             if packet.type == 4:
                 if not self._session.closed:
-                    self._server.dispatch("message", self, packet.data)
+                    self._server.dispatch_message(self, packet.data)
                 return
             self._session.receive_packets([packet], now=self._now())
         self._pump()
@@ -312,7 +308,7 @@ class EngineSocket:
         for packet in packets:
             if packet.type == 4:
                 if not self._session.closed:
-                    self._server.dispatch("message", self, packet.data)
+                    self._server.dispatch_message(self, packet.data)
             else:
                 self._session.receive_packets([packet], now=self._now())
         self._pump()
@@ -336,6 +332,10 @@ class EngineSocket:
     def websocket_message(self, link: WebSocketLink, data: str | bytes) -> None:
         """A message arrived on ``link`` (the session's WebSocket or the probing one)."""
         if link is self._link:
+            if type(data) is str and data[:1] == "4":  # a MESSAGE: straight through
+                if not self._session.closed:
+                    self._server.dispatch_message(self, data[1:])
+                return
             self._receive_message(data)
         elif link is self._probe:
             self._probe_message(link, data)
@@ -509,6 +509,21 @@ class EngineServer(Hosting):
                 continue
             if is_awaitable(result):
                 self.spawn(result)
+
+    def dispatch_message(self, socket: EngineSocket, data: str | bytes) -> None:
+        """``dispatch("message", socket, data)``, in fewer steps for one plain handler (the
+        Socket.IO server's)."""
+        handlers = self._handlers["message"]
+        if len(handlers) != 1:
+            self.dispatch("message", socket, data)
+            return
+        try:
+            result = handlers[0](socket, data)
+        except Exception:
+            logger.exception("error in the message handler")
+            return
+        if result is not None and is_awaitable(result):
+            self.spawn(result)
 
     def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
         """Run ``awaitable`` as a task the server keeps track of (and waits for on close)."""

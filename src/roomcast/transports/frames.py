@@ -35,6 +35,17 @@ _CONTROL: Final = frozenset({Opcode.CLOSE, Opcode.PING, Opcode.PONG})
 _OPCODES: Final = {int(op): op for op in Opcode}
 
 
+_SMALL_TEXT_HEADERS: Final = [bytes((0x81, n)) for n in range(126)]
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A final, unmasked server TEXT frame (small ones with a ready header)."""
+    n = len(payload)
+    if n < 126:
+        return _SMALL_TEXT_HEADERS[n] + payload
+    return build_frame(payload, Opcode.TEXT)
+
+
 def build_frame(payload: bytes, opcode: int) -> bytes:
     """A final, unmasked server frame."""
     n = len(payload)
@@ -121,6 +132,26 @@ class FrameParser:
             self._buffer.clear()
         return out
 
+    def lone_text(self, data: bytes) -> str | None:
+        """The text message when ``data`` is exactly one small, whole, final, masked TEXT
+        frame and nothing else is pending (the common case, checked in a few steps); None
+        otherwise: then ``feed`` the same bytes."""
+        n = len(data) - 6
+        if (
+            0 < n <= 125
+            and data[0] == 0x81
+            and data[1] == 0x80 | n
+            and n <= self._max_size
+            and not self._buffer
+            and self._message_opcode is None
+            and not self._failed
+        ):
+            try:
+                return apply_mask(data[6:], data[2:6]).decode()
+            except UnicodeDecodeError:
+                return None  # ``feed`` reports it
+        return None
+
     def _feed(self, data: bytes) -> list[Received]:
         buffer = self._buffer
         if (
@@ -130,7 +161,7 @@ class FrameParser:
             and len(data) - 6 <= self._max_size
             and data[1] == 0x80 | (len(data) - 6)
         ):
-            # the common case: exactly one small, whole, masked frame
+            # one small, whole, masked frame of another kind
             first = data[0]
             if first & 0x70 == 0:
                 item = self._frame(first & 0x80 != 0, first & 0x0F, apply_mask(data[6:], data[2:6]))

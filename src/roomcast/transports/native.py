@@ -354,6 +354,10 @@ class HttpProtocol(asyncio.Protocol):
         if frames is None or link is None or link.socket is None:
             return
         socket = link.socket
+        text = frames.lone_text(data)
+        if text is not None:
+            socket.websocket_message(link, text)
+            return
         for item in frames.feed(data):
             if isinstance(item, Control):
                 if not self._control(link, item):

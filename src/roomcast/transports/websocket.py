@@ -12,7 +12,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 
-from .frames import Opcode, build_frame
+from .frames import Opcode, build_frame, text_frame
 
 
 class Outgoing:
@@ -31,18 +31,11 @@ class Outgoing:
         if frame is None:
             data = self.data
             if isinstance(data, str):
-                frame = build_frame(("4" + data).encode(), Opcode.TEXT)
+                frame = text_frame(("4" + data).encode())
             else:
                 frame = build_frame(data, Opcode.BINARY)
             self._frame = frame
         return frame
-
-
-def frame_of(data: str | bytes) -> bytes:
-    """The frame of one already Engine.IO-encoded packet."""
-    if isinstance(data, str):
-        return build_frame(data.encode(), Opcode.TEXT)
-    return build_frame(data, Opcode.BINARY)
 
 
 class WebSocketLink(ABC):
@@ -116,7 +109,10 @@ class CorkedLink(WebSocketLink):
         self.send_frame(message.frame())
 
     def send_encoded(self, data: str | bytes) -> None:
-        self.send_frame(frame_of(data))
+        if isinstance(data, str):
+            self.send_frame(text_frame(data.encode()))
+        else:
+            self.send_frame(build_frame(data, Opcode.BINARY))
 
     def send_frame(self, frame: bytes) -> None:
         """Send a whole frame: the first of a loop tick at once (no added latency), the
