@@ -7,7 +7,8 @@ from collections.abc import Awaitable
 from types import CoroutineType
 from typing import Any, Final, TypeGuard
 
-_PLAIN: Final = frozenset({str, int, float, bool, bytes, list, dict, tuple})
+PLAIN_RESULTS: Final = frozenset({type(None), str, int, float, bool, bytes, list, dict, tuple})
+"""The types handlers return most that are never awaitable (``type(x) in`` is one step)."""
 
 
 def is_awaitable(value: Any) -> TypeGuard[Awaitable[Any]]:
@@ -15,6 +16,6 @@ def is_awaitable(value: Any) -> TypeGuard[Awaitable[Any]]:
     kind = type(value)
     if kind is CoroutineType:
         return True
-    if value is None or kind in _PLAIN:
+    if kind in PLAIN_RESULTS:
         return False
     return inspect.isawaitable(value)

@@ -28,6 +28,10 @@ logger = logging.getLogger("roomcast.server")
 
 NamespaceMatcher = Callable[[str, dict[str, Any]], bool | Awaitable[bool]]
 
+# module constants: reading an Enum class attribute costs ~55 ns, several times per message
+_CONNECT, _EVENT, _ACK = PacketType.CONNECT, PacketType.EVENT, PacketType.ACK
+_BINARY_EVENT, _BINARY_ACK = PacketType.BINARY_EVENT, PacketType.BINARY_ACK
+
 
 def _json_codec() -> tuple[Callable[[Any], str], Callable[[str], Any]]:
     try:
@@ -249,7 +253,7 @@ class Server(Hosting):
         if packet is None:
             return
         kind = packet.type
-        if kind is PacketType.CONNECT:
+        if kind is _CONNECT:
             nsp = self._namespaces.get(packet.namespace)
             if nsp is not None and not nsp.middlewares:
                 self._connect_now(conn, packet, nsp)
@@ -261,9 +265,9 @@ class Server(Hosting):
             logger.info("closing %s: %s packet before CONNECT", engine.sid, kind.name)
             engine.close(CloseReason.FORCED_CLOSE)
             return
-        if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
+        if kind is _EVENT or kind is _BINARY_EVENT:
             socket.handle_event(packet)
-        elif kind is PacketType.ACK or kind is PacketType.BINARY_ACK:
+        elif kind is _ACK or kind is _BINARY_ACK:
             socket.handle_ack(packet)
         elif kind is PacketType.DISCONNECT:
             socket.handle_close("client namespace disconnect")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engineio import CloseReason
 from ..exceptions import AckTimeout, ConnectionClosed
-from ..handlers import is_awaitable
+from ..handlers import PLAIN_RESULTS, is_awaitable
 from ..socketio import Packet, PacketType
 from ..socketio.packets import RESERVED_EVENTS, ack_args, encode_ack, single_answer
 from ..transports.engine import EngineSocket
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("roomcast.socket")
 
 AckCallback = Callable[[list[Any]], None]
+_ONE_ACK_ARG = frozenset({str, int, float, bool, list, dict})  # ack_args(x) == [x], in one step
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,14 +271,19 @@ class Socket:
 
     def handle_event(self, packet: Packet) -> None:
         event, *args = packet.data
-        if self._any:
-            for listener in self._any:
-                self._run(listener, event, *args)
-        name = event if type(event) is str else str(event)
+        if self._any or self._middlewares or type(event) is not str:
+            self._handle_event_fully(event, args, packet.id)
+        else:  # the common case
+            self._dispatch(event, args, packet.id)
+
+    def _handle_event_fully(self, event: Any, args: list[Any], ack_id: int | None) -> None:
+        """With catch-all listeners, packet middlewares or a numeric event name."""
+        for listener in self._any:
+            self._run(listener, event, *args)
         if self._middlewares:
-            self.nsp.server.spawn(self._filtered(name, args, packet.id))
+            self.nsp.server.spawn(self._filtered(str(event), args, ack_id))
         else:
-            self._dispatch(name, args, packet.id)
+            self._dispatch(str(event), args, ack_id)
 
     async def _filtered(self, event: str, args: list[Any], ack_id: int | None) -> None:
         for middleware in self._middlewares:
@@ -303,13 +309,12 @@ class Socket:
         else:
             first = self._dispatch_all(own, shared, args)
         if ack_id is None:
-            if is_awaitable(first):
+            if first is not None and is_awaitable(first):
                 self.nsp.server.spawn(first)
-            return
-        if is_awaitable(first):
-            self.nsp.server.spawn(self._ack_later(first, ack_id))
-        else:
+        elif type(first) in PLAIN_RESULTS or not is_awaitable(first):
             self._send_ack(ack_id, first)
+        else:
+            self.nsp.server.spawn(self._ack_later(first, ack_id))
 
     def _dispatch_all(
         self,
@@ -348,7 +353,8 @@ class Socket:
     def _send_ack(self, ack_id: int, result: Any) -> None:
         if self.connected:
             nsp, engine = self.nsp, self._engine
-            for part in encode_ack(nsp.name, ack_id, ack_args(result), nsp.server.dumps):
+            args = [result] if type(result) in _ONE_ACK_ARG else ack_args(result)
+            for part in encode_ack(nsp.name, ack_id, args, nsp.server.dumps):
                 engine.send(part)
 
     def handle_ack(self, packet: Packet) -> None:

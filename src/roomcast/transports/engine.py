@@ -471,6 +471,7 @@ class EngineServer(Hosting):
         self.static_route: StaticRoute | None = None
         self.router: SessionRouter | None = None
         self._handlers: dict[str, list[Handler]] = {name: [] for name in _EVENTS}
+        self._message_handler: Handler | None = None  # when there is exactly one
         self._tasks: set[asyncio.Future[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drained: asyncio.Future[None] | None = None
@@ -494,7 +495,10 @@ class EngineServer(Hosting):
             raise ValueError(f"unknown Engine.IO event {event!r}; expected one of {_EVENTS}")
 
         def register(fn: Handler) -> Handler:
-            self._handlers[event].append(fn)
+            handlers = self._handlers[event]
+            handlers.append(fn)
+            if event == "message":
+                self._message_handler = handlers[0] if len(handlers) == 1 else None
             return fn
 
         return register if handler is None else register(handler)
@@ -513,12 +517,12 @@ class EngineServer(Hosting):
     def dispatch_message(self, socket: EngineSocket, data: str | bytes) -> None:
         """``dispatch("message", socket, data)``, in fewer steps for one plain handler (the
         Socket.IO server's)."""
-        handlers = self._handlers["message"]
-        if len(handlers) != 1:
+        handler = self._message_handler
+        if handler is None:
             self.dispatch("message", socket, data)
             return
         try:
-            result = handlers[0](socket, data)
+            result = handler(socket, data)
         except Exception:
             logger.exception("error in the message handler")
             return

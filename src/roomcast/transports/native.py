@@ -112,11 +112,17 @@ class HttpProtocol(asyncio.Protocol):
             self._registry.add(self)
 
     def data_received(self, data: bytes) -> None:
+        frames = self._frames
+        if frames is not None:
+            text = frames.lone_text(data)  # the common case, in the fewest steps
+            link = self._link
+            if text is not None and link is not None and link.socket is not None:
+                link.socket.websocket_message(link, text)
+            else:
+                self._websocket_data(data)
+            return
         if self._pipe is not None:
             self._pipe.write(data)
-            return
-        if self._frames is not None:
-            self._websocket_data(data)
             return
         parser = self._parser
         if parser is None:
@@ -354,10 +360,6 @@ class HttpProtocol(asyncio.Protocol):
         if frames is None or link is None or link.socket is None:
             return
         socket = link.socket
-        text = frames.lone_text(data)
-        if text is not None:
-            socket.websocket_message(link, text)
-            return
         for item in frames.feed(data):
             if isinstance(item, Control):
                 if not self._control(link, item):

@@ -91,6 +91,10 @@ class Cork:
             link.flush()
 
 
+_WRITTEN: list[bytes] = []
+"""A link's ``_pending`` after its first frame of a tick went out (shared, never filled)."""
+
+
 class CorkedLink(WebSocketLink):
     """Writes ready frames to an asyncio transport: the first of a loop tick at once, the
     rest of that tick corked into one write.
@@ -119,9 +123,11 @@ class CorkedLink(WebSocketLink):
         others of the same tick together at its end (one write for many)."""
         pending = self._pending
         if pending is None:
-            self._pending = []
+            self._pending = _WRITTEN
             self._cork.mark(self)
             self._write(frame)
+        elif pending is _WRITTEN:
+            self._pending = [frame]
         else:
             pending.append(frame)
 
