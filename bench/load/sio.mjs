@@ -16,7 +16,14 @@ export const nowUs = () => Math.round(performance.now() * 1000);
  */
 export function payload(seq, size) {
   const head = `|${seq}|${nowUs()}|`;
-  return size > head.length ? head + "x".repeat(size - head.length) : head;
+  return size > head.length ? head + padding(size - head.length) : head;
+}
+
+const paddings = new Map();
+function padding(n) {
+  let pad = paddings.get(n);
+  if (pad === undefined) paddings.set(n, (pad = "x".repeat(n)));
+  return pad;
 }
 
 /** Filled by parseStampAt(): the sequence number and send time of one delivery. */
@@ -56,10 +63,11 @@ function nextMask() {
 
 /** A masked client text frame (RFC 6455 section 5.3). */
 function clientFrame(text) {
-  const data = Buffer.from(text);
-  const n = data.length;
+  const n = Buffer.byteLength(text);
   const h = n < 126 ? 6 : n < 65536 ? 8 : 14;
   const frame = Buffer.allocUnsafe(h + n);
+  const data = frame.subarray(h);
+  data.write(text);
   frame[0] = 0x81;
   if (n < 126) frame[1] = 0x80 | n;
   else if (n < 65536) {
@@ -70,7 +78,18 @@ function clientFrame(text) {
     frame.writeBigUInt64BE(BigInt(n), 2);
   }
   frame.writeUInt32BE(nextMask(), h - 4);
-  for (let i = 0; i < n; i++) frame[h + i] = data[i] ^ frame[h - 4 + (i & 3)];
+  const m0 = frame[h - 4];
+  const m1 = frame[h - 3];
+  const m2 = frame[h - 2];
+  const m3 = frame[h - 1];
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    data[i] ^= m0;
+    data[i + 1] ^= m1;
+    data[i + 2] ^= m2;
+    data[i + 3] ^= m3;
+  }
+  for (; i < n; i++) data[i] ^= frame[h - 4 + (i & 3)];
   return frame;
 }
 

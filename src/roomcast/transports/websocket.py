@@ -69,30 +69,37 @@ class WebSocketLink(ABC):
 
 
 class Cork:
-    """Collects the links written to during one loop tick and flushes each one once."""
+    """The loop tick as links see it: ``tick`` counts ticks in which something was written;
+    the links with frames held back in this tick are flushed, each once, at its end."""
 
-    __slots__ = ("_dirty", "_loop")
+    __slots__ = ("_dirty", "_loop", "armed", "tick")
 
     def __init__(self) -> None:
         self._dirty: list[CorkedLink] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.tick = 0
+        self.armed = False
+        """Whether the end of the current tick (``flush``) is scheduled."""
 
-    def mark(self, link: CorkedLink) -> None:
-        if not self._dirty:
-            loop = self._loop
-            if loop is None:
-                loop = self._loop = asyncio.get_running_loop()
-            loop.call_soon(self.flush)
+    def arm(self) -> None:
+        """Something was written in this tick: end it (``flush``) when the loop comes round."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        loop.call_soon(self.flush)
+        self.armed = True
+
+    def hold(self, link: CorkedLink) -> None:
+        """``link`` holds frames back until the end of this tick."""
         self._dirty.append(link)
 
     def flush(self) -> None:
+        """End the tick: every link writes what it held back, in one write each."""
+        self.tick += 1
+        self.armed = False
         dirty, self._dirty = self._dirty, []
         for link in dirty:
             link.flush()
-
-
-_WRITTEN: list[bytes] = []
-"""A link's ``_pending`` after its first frame of a tick went out (shared, never filled)."""
 
 
 class CorkedLink(WebSocketLink):
@@ -108,6 +115,7 @@ class CorkedLink(WebSocketLink):
         self._cork = cork
         self._max_buffer = max_buffer
         self._pending: list[bytes] | None = None
+        self._tick = -1  # the cork's tick of this link's last immediate write
 
     def send_outgoing(self, message: Outgoing) -> None:
         self.send_frame(message.frame())
@@ -122,14 +130,18 @@ class CorkedLink(WebSocketLink):
         """Send a whole frame: the first of a loop tick at once (no added latency), the
         others of the same tick together at its end (one write for many)."""
         pending = self._pending
-        if pending is None:
-            self._pending = _WRITTEN
-            self._cork.mark(self)
-            self._write(frame)
-        elif pending is _WRITTEN:
-            self._pending = [frame]
-        else:
+        if pending is not None:
             pending.append(frame)
+            return
+        cork = self._cork
+        if self._tick != cork.tick:  # the first frame of this tick (the cork's tick moves
+            self._tick = cork.tick  # only at the end of a tick in which it was armed)
+            if not cork.armed:
+                cork.arm()
+            self._write(frame)
+        else:
+            self._pending = [frame]
+            cork.hold(self)
 
     def flush(self) -> None:
         pending, self._pending = self._pending, None
