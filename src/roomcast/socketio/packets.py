@@ -183,8 +183,8 @@ class Decoder:
         return self._pending is not None
 
     def receive(self, message: str | bytes) -> Packet | None:
-        if type(message) is not str:
-            return self._receive_attachment(bytes(message))
+        if not isinstance(message, str):
+            return self._receive_attachment(message)
         if self._pending is not None:
             raise RemoteProtocolError("text message while binary attachments were expected")
         kind = message[:1]
