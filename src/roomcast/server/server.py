@@ -16,7 +16,7 @@ from ..engineio import CloseReason
 from ..exceptions import ConnectionRefused, RemoteProtocolError
 from ..handlers import is_awaitable
 from ..socketio import Decoder, Packet, PacketType
-from ..socketio.packets import json_dumps, json_loads
+from ..socketio.packets import json_dumps, json_loads, main_event
 from ..transports.engine import AllowRequest, EngineServer, EngineSocket, Hosting
 from .broadcast import BroadcastOperator
 from .connection import Connection
@@ -244,6 +244,13 @@ class Server(Hosting):
 
     def _on_engine_message(self, engine: EngineSocket, data: str | bytes) -> None:
         conn: Connection = engine.data
+        if type(data) is str and data[:1] == "2" and not conn.decoder.awaiting_attachments:
+            # the common case, an EVENT on "/": no Packet, no decoder state machine
+            socket = conn.sockets.get("/")
+            event = None if socket is None else main_event(data, self.loads)
+            if event is not None:
+                socket.handle_event_data(*event)  # type: ignore[union-attr]
+                return
         try:
             packet = conn.decoder.receive(data)
         except RemoteProtocolError as exc:

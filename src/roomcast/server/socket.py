@@ -270,14 +270,22 @@ class Socket:
     # -- what the server feeds in -------------------------------------------------------------
 
     def handle_event(self, packet: Packet) -> None:
-        event, *args = packet.data
-        if self._any or self._middlewares or type(event) is not str:
-            self._handle_event_fully(event, args, packet.id)
-        else:  # the common case
-            self._dispatch(event, args, packet.id)
+        self.handle_event_data(packet.data, packet.id)
 
-    def _handle_event_fully(self, event: Any, args: list[Any], ack_id: int | None) -> None:
-        """With catch-all listeners, packet middlewares or a numeric event name."""
+    def handle_event_data(self, data: list[Any], ack_id: int | None) -> None:
+        """An EVENT from the client: ``data`` is [name, *args]."""
+        event = data[0]
+        if type(event) is str and not self._any and not self._middlewares:
+            shared = self.nsp.handlers(event)
+            if len(shared) == 1 and event not in self._handlers:  # the common case
+                try:
+                    result = shared[0](self, *data[1:])
+                except Exception:
+                    logger.exception("error in a handler of %s", self)
+                    result = None
+                self._answer(result, ack_id)
+                return
+        args = data[1:]
         for listener in self._any:
             self._run(listener, event, *args)
         if self._middlewares:
@@ -298,23 +306,20 @@ class Socket:
         self._dispatch(event, args, ack_id)
 
     def _dispatch(self, event: str, args: list[Any], ack_id: int | None) -> None:
-        own = self._handlers.get(event)
-        shared = self.nsp.handlers(event)
-        if own is None and len(shared) == 1:  # the common case: one handler
-            try:
-                first = shared[0](self, *args)
-            except Exception:
-                logger.exception("error in a handler of %s", self)
-                first = None
-        else:
-            first = self._dispatch_all(own, shared, args)
+        """Call the handlers of ``event``: the namespace's, then this socket's."""
+        self._answer(
+            self._dispatch_all(self._handlers.get(event), self.nsp.handlers(event), args), ack_id
+        )
+
+    def _answer(self, result: Any, ack_id: int | None) -> None:
+        """A handler's result: the ack (once awaited, for a coroutine), if one is asked."""
         if ack_id is None:
-            if first is not None and is_awaitable(first):
-                self.nsp.server.spawn(first)
-        elif type(first) in PLAIN_RESULTS or not is_awaitable(first):
-            self._send_ack(ack_id, first)
+            if result is not None and is_awaitable(result):
+                self.nsp.server.spawn(result)
+        elif type(result) in PLAIN_RESULTS or not is_awaitable(result):
+            self._send_ack(ack_id, result)
         else:
-            self.nsp.server.spawn(self._ack_later(first, ack_id))
+            self.nsp.server.spawn(self._ack_later(result, ack_id))
 
     def _dispatch_all(
         self,

@@ -33,8 +33,7 @@ class PacketType(IntEnum):
 
 
 _TYPE_BY_CHAR: Final = {str(int(t)): t for t in PacketType}
-_EVENT: Final = PacketType.EVENT  # module constants: an Enum class attribute read costs ~55 ns
-_ACK: Final = PacketType.ACK
+_EVENT: Final = PacketType.EVENT  # a module constant: an Enum class attribute costs ~55 ns
 _BINARY_TYPES: Final = (PacketType.BINARY_EVENT, PacketType.BINARY_ACK)
 RESERVED_EVENTS: Final = frozenset(
     {
@@ -187,22 +186,10 @@ class Decoder:
             return self._receive_attachment(message)
         if self._pending is not None:
             raise RemoteProtocolError("text message while binary attachments were expected")
-        kind = message[:1]
-        start = message.find("[", 1, 18) if kind == "2" or kind == "3" else -1
-        if start > 0:  # maybe the common case, an EVENT or ACK on "/": no regex
-            ack = message[1:start]  # an ack id has at most 16 digits
-            if (ack.isdigit() and ack.isascii()) or (not ack and kind == "2"):
-                try:
-                    data = self._loads(message[start:])
-                except (ValueError, RecursionError) as exc:
-                    raise RemoteProtocolError("invalid JSON payload") from exc
-                if type(data) is list and kind == "3":
-                    return Packet(_ACK, "/", data, int(ack))
-                if type(data) is list and data:
-                    name = data[0]
-                    if (type(name) is str and name not in RESERVED_EVENTS) or type(name) is int:
-                        return Packet(_EVENT, "/", data, int(ack) if ack else None)
-                raise RemoteProtocolError(f"invalid {_TYPE_BY_CHAR[kind].name} payload")
+        if message[:1] == "2":
+            event = main_event(message, self._loads)
+            if event is not None:
+                return Packet(_EVENT, "/", event[0], event[1])
         packet, expected = self._parse(message)
         if expected == 0:
             return packet
@@ -250,6 +237,28 @@ class Decoder:
         if not _valid(kind, data, has_data, ack):
             raise RemoteProtocolError(f"invalid {kind.name} payload")
         return Packet(kind, namespace, data, int(ack) if ack else None), attachments
+
+
+def main_event(text: str, loads: Loads = json_loads) -> tuple[list[Any], int | None] | None:
+    """``text`` as an EVENT on "/" without attachments, ``2[<ack id>][<name>, ...]``, parsed
+    in the fewest steps: (data, ack id). None for anything else, the invalid included (the
+    full parse, ``Decoder.receive``, then decides and explains)."""
+    start = text.find("[", 1, 18)  # an ack id has at most 16 digits
+    if start < 0 or text[:1] != "2":
+        return None
+    ack = text[1:start]
+    if ack and not (ack.isdigit() and ack.isascii()):
+        return None
+    try:
+        data = loads(text[start:])
+    except (ValueError, RecursionError):
+        return None
+    if type(data) is not list or not data:
+        return None
+    name = data[0]
+    if (type(name) is str and name not in RESERVED_EVENTS) or type(name) is int:
+        return data, int(ack) if ack else None
+    return None
 
 
 def _valid(kind: PacketType, data: Any, has_data: bool, ack_id: str | None) -> bool:
