@@ -283,7 +283,12 @@ class Socket:
                 except Exception:
                     logger.exception("error in a handler of %s", self)
                     result = None
-                self._answer(result, ack_id)
+                if ack_id is None or type(result) not in _ONE_ACK_ARG:
+                    self._answer(result, ack_id)
+                elif self.connected:  # a plain result: its ack as _send_ack makes it, sooner
+                    nsp, engine = self.nsp, self._engine
+                    for part in encode_ack(nsp.name, ack_id, [result], nsp.server.dumps):
+                        engine.send(part)
                 return
         args = data[1:]
         for listener in self._any:

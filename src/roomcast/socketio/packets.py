@@ -169,17 +169,16 @@ class Decoder:
     still expected, and raises RemoteProtocolError for anything the spec does not allow.
     """
 
-    __slots__ = ("_attachments", "_expected", "_loads", "_pending")
+    __slots__ = ("_attachments", "_expected", "_loads", "_pending", "awaiting_attachments")
 
     def __init__(self, loads: Loads = json_loads) -> None:
         self._loads = loads
         self._pending: Packet | None = None
+        self.awaiting_attachments = False
+        """Whether a binary packet still waits for attachments (a text message would be an
+        error); an attribute, not a property: the server reads it for every message."""
         self._expected = 0
         self._attachments: list[bytes] = []
-
-    @property
-    def awaiting_attachments(self) -> bool:
-        return self._pending is not None
 
     def receive(self, message: str | bytes) -> Packet | None:
         if not isinstance(message, str):
@@ -194,6 +193,7 @@ class Decoder:
         if expected == 0:
             return packet
         self._pending, self._expected, self._attachments = packet, expected, []
+        self.awaiting_attachments = True
         return None
 
     def _receive_attachment(self, data: bytes) -> Packet | None:
@@ -205,6 +205,7 @@ class Decoder:
             return None
         data_with_bytes = _reconstruct(pending.data, self._attachments)
         self._pending, self._attachments = None, []
+        self.awaiting_attachments = False
         return Packet(pending.type, pending.namespace, data_with_bytes, pending.id)
 
     def _parse(self, text: str) -> tuple[Packet, int]:
@@ -244,7 +245,7 @@ def main_event(text: str, loads: Loads = json_loads) -> tuple[list[Any], int | N
     in the fewest steps: (data, ack id). None for anything else, the invalid included (the
     full parse, ``Decoder.receive``, then decides and explains)."""
     start = text.find("[", 1, 18)  # an ack id has at most 16 digits
-    if start < 0 or text[:1] != "2":
+    if start < 0 or text[0] != "2":
         return None
     ack = text[1:start]
     if ack and not (ack.isdigit() and ack.isascii()):

@@ -35,14 +35,15 @@ _CONTROL: Final = frozenset({Opcode.CLOSE, Opcode.PING, Opcode.PONG})
 _OPCODES: Final = {int(op): op for op in Opcode}
 
 
-_SMALL_TEXT_HEADERS: Final = [bytes((0x81, n)) for n in range(126)]
+SMALL_TEXT_HEADERS: Final = [bytes((0x81, n)) for n in range(126)]
+"""The header of a final, unmasked server TEXT frame, by payload length below 126."""
 
 
 def text_frame(payload: bytes) -> bytes:
     """A final, unmasked server TEXT frame (small ones with a ready header)."""
     n = len(payload)
     if n < 126:
-        return _SMALL_TEXT_HEADERS[n] + payload
+        return SMALL_TEXT_HEADERS[n] + payload
     return build_frame(payload, Opcode.TEXT)
 
 
@@ -112,15 +113,19 @@ class FrameParser:
         "_fragments_size",
         "_max_size",
         "_message_opcode",
+        "_small",
+        "_idle",
     )
 
     def __init__(self, max_size: int) -> None:
         self._max_size = max_size
+        self._small = min(125, max_size)  # the largest payload ``lone_text`` takes
         self._buffer = bytearray()
         self._fragments: list[bytes] = []
         self._fragments_size = 0
         self._message_opcode: Opcode | None = None
         self._failed = False
+        self._idle = True  # nothing buffered, no fragmented message, not failed
 
     def feed(self, data: bytes) -> list[Received]:
         """What ``data`` completes; after a Failure, nothing more (the connection closes)."""
@@ -130,6 +135,7 @@ class FrameParser:
         if out and isinstance(out[-1], Failure):
             self._failed = True
             self._buffer.clear()
+        self._idle = not self._buffer and self._message_opcode is None and not self._failed
         return out
 
     def lone_text(self, data: bytes) -> str | None:
@@ -137,15 +143,7 @@ class FrameParser:
         frame and nothing else is pending (the common case, checked in a few steps); None
         otherwise: then ``feed`` the same bytes."""
         n = len(data) - 6
-        if (
-            0 < n <= 125
-            and data[0] == 0x81
-            and data[1] == 0x80 | n
-            and n <= self._max_size
-            and not self._buffer
-            and self._message_opcode is None
-            and not self._failed
-        ):
+        if 0 < n <= self._small and data[0] == 0x81 and data[1] == 0x80 | n and self._idle:
             try:
                 return apply_mask(data[6:], data[2:6]).decode()
             except UnicodeDecodeError:

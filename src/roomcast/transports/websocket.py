@@ -12,7 +12,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 
-from .frames import Opcode, build_frame, text_frame
+from .frames import SMALL_TEXT_HEADERS, Opcode, build_frame, text_frame
 
 
 class Outgoing:
@@ -122,7 +122,12 @@ class CorkedLink(WebSocketLink):
 
     def send_encoded(self, data: str | bytes) -> None:
         if isinstance(data, str):
-            self.send_frame(text_frame(data.encode()))
+            payload = data.encode()  # ``text_frame``, one call less on the ack path
+            n = len(payload)
+            if n < 126:
+                self.send_frame(SMALL_TEXT_HEADERS[n] + payload)
+            else:
+                self.send_frame(build_frame(payload, Opcode.TEXT))
         else:
             self.send_frame(build_frame(data, Opcode.BINARY))
 
