@@ -336,7 +336,7 @@ class EngineSocket:
         if link is self._link:
             if type(data) is str and data[:1] == "4":  # a MESSAGE: straight through
                 server = self._server
-                handler = server._message_handler  # dispatch_message, one call less
+                handler = server._message_handler  # dispatch_message's body: one call less
                 if self._session.state is _CLOSED:
                     return
                 if handler is None:
