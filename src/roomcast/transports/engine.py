@@ -300,6 +300,10 @@ class EngineSocket:
             return HttpResponse(413, b"Payload Too Large", {"Content-Type": "text/plain"})
         finally:
             self._posting = False
+        return self.receive_post(body)
+
+    def receive_post(self, body: bytes) -> HttpResponse:
+        """POST: the client's packets, once its body is read (within ``max_payload``)."""
         try:
             packets = decode_payload(body.decode())
         except (RemoteProtocolError, UnicodeDecodeError):
@@ -631,6 +635,25 @@ class EngineServer(Hosting):
         if request.method == "POST":
             return await socket_.handle_post(read_body)
         return error_response(ErrorCode.BAD_REQUEST)
+
+    def answer_now(self, request: HandshakeRequest, body: bytes | None) -> HttpResponse | None:
+        """``handle_http``'s answer when it needs no waiting: a polling POST whose body is
+        read (hosts that have it call this first, without a task); None for anything else."""
+        if request.method != "POST" or body is None:
+            return None
+        socket = self.sockets.get(request.query.get("sid", ""))
+        transport = _transport_of(request)
+        if (
+            socket is None
+            or socket._posting
+            or socket.transport != "polling"
+            or transport is not Transport.POLLING
+            or self._precheck(request, transport) is not None
+        ):
+            return None
+        response = socket.receive_post(body)
+        response.headers.update(self.cors.headers_for(request))
+        return response
 
     async def check_websocket(self, request: HandshakeRequest) -> HttpResponse | None:
         """Before accepting a WebSocket: the error response to send instead, if any."""

@@ -111,10 +111,10 @@ class FrameParser:
         "_failed",
         "_fragments",
         "_fragments_size",
+        "_idle",
         "_max_size",
         "_message_opcode",
         "_small",
-        "_idle",
     )
 
     def __init__(self, max_size: int) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import logging
 from collections import deque
@@ -193,22 +194,36 @@ class HttpProtocol(asyncio.Protocol):
         self._serve_next()
 
     def _serve_next(self) -> None:
-        if not self._serving:
+        if self._serving:
+            return
+        requests, engine = self._requests, self.engine
+        while requests:  # answers that need no waiting (polling POSTs), without a task
+            request, body, keep_alive = requests[0]
+            if request is None or not request.path.startswith(engine.path):
+                break
+            response = engine.answer_now(request, body)
+            if response is None:
+                break
+            requests.popleft()
+            if not self._reply(response, keep_alive) and response.undelivered is not None:
+                response.undelivered()
+            if not keep_alive:
+                self.close()
+                return
+        if requests:
             self._serving = True
-            self._task = self.engine.spawn(self._serve_requests())
+            self._task = engine.spawn(self._serve_requests())
 
     # -- HTTP ----------------------------------------------------------------------------
 
     def _request(self, parser: httptools.HttpRequestParser) -> HandshakeRequest:
-        url = httptools.parse_url(self._url)
-        path = url.path.decode("latin-1")
-        query = (url.query or b"").decode("latin-1")
+        path, query = _target(self._url)
         transport = self._transport
         peer = transport.get_extra_info("peername") if transport is not None else None
         return HandshakeRequest(
             method=parser.get_method().decode("ascii"),
             path=path,
-            query=dict(parse_qsl(query, keep_blank_values=True)),
+            query=dict(query),
             headers=make_headers(self._headers),
             address=str(peer[0]) if peer else "",
             secure=transport is not None and transport.get_extra_info("sslcontext") is not None,
@@ -251,7 +266,7 @@ class HttpProtocol(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return False
-        lines = [f"HTTP/1.1 {response.status} {_reason(response.status)}"]
+        lines = [_status_line(response.status)]
         lines.extend(f"{name}: {value}" for name, value in response.headers.items())
         if response.status not in (204, 304):
             lines.append(f"Content-Length: {len(response.body)}")
@@ -414,10 +429,20 @@ class _Pipe(asyncio.Protocol):
         self.client.resume_reading()
 
 
-def _reason(status: int) -> str:
+@functools.lru_cache(maxsize=64)
+def _status_line(status: int) -> str:
     with contextlib.suppress(ValueError):
-        return HTTPStatus(status).phrase
-    return "Unknown"
+        return f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"
+    return f"HTTP/1.1 {status} Unknown"
+
+
+@functools.lru_cache(maxsize=4096)
+def _target(url: bytes) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A request target's path and query pairs, parsed once per distinct URL (a polling
+    client sends the same one with every request)."""
+    parsed = httptools.parse_url(url)
+    query = (parsed.query or b"").decode("latin-1")
+    return parsed.path.decode("latin-1"), tuple(parse_qsl(query, keep_blank_values=True))
 
 
 class NativeListener:
