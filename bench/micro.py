@@ -1,6 +1,7 @@
 """roomcast's own Python cost per message, with no sockets and no kernel: a deterministic view.
 
     .venv/bin/python bench/micro.py [--profile] [--at REV]
+    .venv/bin/python bench/micro.py --instructions [--at REV]   # callgrind, deterministic
 
 Connections are real ``HttpProtocol`` objects of the native server on a fake transport that
 only counts bytes, inside a running uvloop loop: the upgrade, Engine.IO open and Socket.IO
@@ -20,6 +21,7 @@ import cProfile
 import json
 import os
 import pstats
+import re
 import struct
 import subprocess
 import sys
@@ -238,12 +240,62 @@ async def scenario(
     return result
 
 
+ECHO_CONNECTIONS = 50
+
+
+async def echo_steps(steps: int) -> None:
+    """The echo scenario for ``steps`` loop ticks of 49 acks, untimed (for callgrind)."""
+    sys.path.insert(0, str(BENCH / "servers"))
+    from roomcast_server import build  # type: ignore[import-not-found]
+
+    from roomcast.transports.native import HttpProtocol
+
+    conns = await connect(build(16 * 2**20).engine, HttpProtocol, ECHO_CONNECTIONS)
+    frames = [client_frame(f'42{i}["echo","{PAYLOAD}"]') for i in range(1, ECHO_CONNECTIONS)]
+    for _ in range(steps):
+        for (proto, _), frame in zip(conns, frames, strict=False):
+            proto.data_received(frame)
+        await asyncio.sleep(0)
+
+
+def instructions_per_ack() -> float:
+    """Instructions per echo ack under callgrind: two lengths of the echo scenario, the
+    difference (start-up and connection set-up cancel out). Needs valgrind."""
+    counts = []
+    for steps in (100, 300):
+        done = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--callgrind-out-file=/dev/null",
+                sys.executable,
+                __file__,
+                "--echo-steps",
+                str(steps),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        if found is None:
+            raise RuntimeError(f"no callgrind total in: {done.stderr[-500:]}")
+        counts.append(int(found[1]))
+    return (counts[1] - counts[0]) / (200 * (ECHO_CONNECTIONS - 1))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--at", default=None, help="measure roomcast as committed at REV")
     parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="instructions per echo ack under callgrind (deterministic; needs valgrind)",
+    )
+    parser.add_argument("--echo-steps", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.at is not None and "ROOMCAST_MICRO_CHILD" not in os.environ:
         from run import export_source  # type: ignore[import-not-found]
@@ -255,6 +307,12 @@ def main(argv: list[str] | None = None) -> int:
         ).returncode
     import uvloop
 
+    if args.echo_steps:
+        uvloop.run(echo_steps(args.echo_steps))
+        return 0
+    if args.instructions:
+        print(f"echo: {instructions_per_ack():,.0f} instructions per ack")
+        return 0
     results = uvloop.run(run(args.seconds, args.profile))
     if args.json:
         print(json.dumps(results))
