@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from server_wire import WAIT, StartSio
 
 import roomcast
@@ -137,3 +138,52 @@ async def test_an_event_while_attachments_are_expected_is_a_parse_error(
     await client.send('42["echo","x"]')  # text where the binary attachment belongs
     await client.expect_closed()
     assert await harness.log.disconnect_reason(sid) == "parse error"
+
+
+async def test_catch_all_listeners_come_and_go(start_sio: StartSio) -> None:
+    harness = await start_sio()
+    seen: list[str] = []
+    sockets: list[roomcast.Socket] = []
+
+    def first(event: str, *args: Any) -> None:
+        seen.append(f"first {event}")
+
+    def second(event: str, *args: Any) -> None:
+        seen.append(f"second {event}")
+
+    @harness.io.on("connection")
+    def on_connection(socket: roomcast.Socket) -> None:
+        socket.on_any(first)
+        socket.on_any(second)
+        sockets.append(socket)
+
+    client = await harness.websocket()
+    await client.sio_connect()
+    await client.assert_echo()
+    assert seen == ["first echo", "second echo"]
+
+    (socket,) = sockets
+    socket.off_any(first)
+    await client.assert_echo()
+    assert seen[2:] == ["second echo"]
+
+    with pytest.raises(ValueError, match="not a catch-all listener"):
+        socket.off_any(first)  # no longer registered
+    socket.off_any()
+    await client.assert_echo()
+    assert seen[3:] == []
+
+
+async def test_outgoing_listeners_see_what_the_server_emits(start_sio: StartSio) -> None:
+    harness = await start_sio()
+    outgoing: list[tuple[str, ...]] = []
+
+    @harness.io.on("connection")
+    async def on_connection(socket: roomcast.Socket) -> None:
+        socket.on_any_outgoing(lambda event, *args: outgoing.append((event, *args)))
+        await socket.emit("hello", "there")
+
+    client = await harness.websocket()
+    await client.sio_connect()
+    assert await client.recv_text() == '42["hello","there"]'
+    assert outgoing == [("hello", "there")]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("roomcast.socket")
 
 AckCallback = Callable[[list[Any]], None]
+_NO_ROOMS: frozenset[str] = frozenset()
 _ONE_ACK_ARG = frozenset({str, int, float, bool, list, dict})  # ack_args(x) == [x], in one step
 
 
@@ -90,11 +91,13 @@ class Socket:
         self._conn = conn
         self._engine = conn.engine
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
-        self._any: list[Callable[..., Any]] = []
-        self._any_outgoing: list[Callable[..., Any]] = []
-        self._middlewares: list[Callable[[str, list[Any]], Any]] = []
+        # tuples, rebuilt on the rare registration: an empty tuple is shared and not tracked
+        # by the garbage collector, where three empty lists per socket were
+        self._any: tuple[Callable[..., Any], ...] = ()
+        self._any_outgoing: tuple[Callable[..., Any], ...] = ()
+        self._middlewares: tuple[Callable[[str, list[Any]], Any], ...] = ()
         self._acks: dict[int, AckCallback] = {}
-        self._rooms_at_close: frozenset[str] = frozenset()
+        self._rooms_at_close: frozenset[str] = _NO_ROOMS
 
     def __repr__(self) -> str:
         return f"<Socket {self.id} {self.nsp.name}>"
@@ -250,22 +253,26 @@ class Socket:
 
     def on_any(self, handler: Callable[..., Any]) -> None:
         """handler(event, *args) for every event from this client."""
-        self._any.append(handler)
+        self._any = (*self._any, handler)
 
     def off_any(self, handler: Callable[..., Any] | None = None) -> None:
         if handler is None:
-            self._any.clear()
+            self._any = ()
         else:
-            self._any.remove(handler)
+            if handler not in self._any:
+                raise ValueError(f"{handler!r} is not a catch-all listener of {self!r}")
+            remaining = list(self._any)
+            remaining.remove(handler)
+            self._any = tuple(remaining)
 
     def on_any_outgoing(self, handler: Callable[..., Any]) -> None:
         """handler(event, *args) for every event sent to this client."""
-        self._any_outgoing.append(handler)
+        self._any_outgoing = (*self._any_outgoing, handler)
 
     def use(self, middleware: Callable[[str, list[Any]], Any]) -> None:
         """middleware(event, args) for each incoming event; raise to drop the event (the
         exception goes to this socket's ``error`` listeners)."""
-        self._middlewares.append(middleware)
+        self._middlewares = (*self._middlewares, middleware)
 
     # -- what the server feeds in -------------------------------------------------------------
 

@@ -178,7 +178,7 @@ class Decoder:
         """Whether a binary packet still waits for attachments (a text message would be an
         error); an attribute, not a property: the server reads it for every message."""
         self._expected = 0
-        self._attachments: list[bytes] = []
+        self._attachments: list[bytes] | None = None  # while a binary packet is pending
 
     def receive(self, message: str | bytes) -> Packet | None:
         if not isinstance(message, str):
@@ -200,11 +200,13 @@ class Decoder:
         pending = self._pending
         if pending is None:
             raise RemoteProtocolError("unexpected binary message")
-        self._attachments.append(data)
-        if len(self._attachments) < self._expected:
+        attachments = self._attachments
+        assert attachments is not None
+        attachments.append(data)
+        if len(attachments) < self._expected:
             return None
-        data_with_bytes = _reconstruct(pending.data, self._attachments)
-        self._pending, self._attachments = None, []
+        data_with_bytes = _reconstruct(pending.data, attachments)
+        self._pending, self._attachments = None, None
         self.awaiting_attachments = False
         return Packet(pending.type, pending.namespace, data_with_bytes, pending.id)
 

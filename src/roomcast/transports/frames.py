@@ -121,7 +121,7 @@ class FrameParser:
         self._max_size = max_size
         self._small = min(125, max_size)  # the largest payload ``lone_text`` takes
         self._buffer = bytearray()
-        self._fragments: list[bytes] = []
+        self._fragments: list[bytes] | None = None  # while a fragmented message arrives
         self._fragments_size = 0
         self._message_opcode: Opcode | None = None
         self._failed = False
@@ -221,13 +221,15 @@ class FrameParser:
         else:
             self._message_opcode = opcode
         if not fin:
+            if self._fragments is None:
+                self._fragments = []
             self._fragments.append(payload)
             self._fragments_size += len(payload)
             return None
         if self._fragments:
             self._fragments.append(payload)
             payload = b"".join(self._fragments)
-            self._fragments, self._fragments_size = [], 0
+            self._fragments, self._fragments_size = None, 0
         kind, self._message_opcode = self._message_opcode, None
         if kind is Opcode.TEXT:
             try:

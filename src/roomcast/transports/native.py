@@ -93,11 +93,12 @@ class HttpProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self._url = b""
-        self._headers: list[tuple[str, str]] = []
-        self._body: list[bytes] = []
+        self._headers: list[tuple[str, str]] | None = None  # of the request being parsed
+        self._body: list[bytes] | None = None
         self._body_size = 0
         self._too_large = False
-        self._requests: deque[tuple[HandshakeRequest | None, bytes | None, bool]] = deque()
+        # requests waiting for an answer (keep-alive, pipelining); none on a WebSocket
+        self._requests: deque[tuple[HandshakeRequest | None, bytes | None, bool]] | None = None
         self._serving = False
         self._task: asyncio.Future[Any] | None = None
         self._frames: FrameParser | None = None
@@ -136,8 +137,7 @@ class HttpProtocol(asyncio.Protocol):
             self._upgrade(data[upgrade.args[0] :])
         except httptools.HttpParserError:
             self._parser = None  # answered 400 after the requests before it, then closed
-            self._requests.append((None, None, False))
-            self._serve_next()
+            self._queue((None, None, False))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._registry is not None:
@@ -174,6 +174,7 @@ class HttpProtocol(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        assert self._headers is not None  # on_message_begin came first
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_body(self, body: bytes) -> None:
@@ -181,7 +182,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._body_size > self.engine.config.max_payload:
             self._too_large = True
             self._body = []
-        else:
+        elif self._body is not None:
             self._body.append(body)
 
     def on_message_complete(self) -> None:
@@ -189,14 +190,19 @@ class HttpProtocol(asyncio.Protocol):
         if parser is None or parser.should_upgrade():
             return
         request = self._request(parser)
-        body = None if self._too_large else b"".join(self._body)
-        self._requests.append((request, body, parser.should_keep_alive()))
+        body = None if self._too_large or self._body is None else b"".join(self._body)
+        self._queue((request, body, parser.should_keep_alive()))
+
+    def _queue(self, item: tuple[HandshakeRequest | None, bytes | None, bool]) -> None:
+        if self._requests is None:
+            self._requests = deque()
+        self._requests.append(item)
         self._serve_next()
 
     def _serve_next(self) -> None:
-        if self._serving:
-            return
         requests, engine = self._requests, self.engine
+        if self._serving or requests is None:
+            return
         while requests:  # answers that need no waiting (polling POSTs), without a task
             request, body, keep_alive = requests[0]
             if request is None or not request.path.startswith(engine.path):
@@ -224,7 +230,7 @@ class HttpProtocol(asyncio.Protocol):
             method=parser.get_method().decode("ascii"),
             path=path,
             query=dict(query),
-            headers=make_headers(self._headers),
+            headers=make_headers(self._headers or ()),
             address=str(peer[0]) if peer else "",
             secure=transport is not None and transport.get_extra_info("sslcontext") is not None,
             url=self._url.decode("latin-1"),
@@ -233,7 +239,7 @@ class HttpProtocol(asyncio.Protocol):
     async def _serve_requests(self) -> None:
         try:
             while self._requests:
-                request, body, keep_alive = self._requests.popleft()
+                request, body, keep_alive = self._requests.popleft()  # (not None: truthy)
                 if request is None:  # bytes httptools could not parse
                     response = HttpResponse(400, b"Bad Request", {"Content-Type": "text/plain"})
                 else:
@@ -288,6 +294,7 @@ class HttpProtocol(asyncio.Protocol):
         assert parser is not None
         request = self._request(parser)
         self._parser = None  # nothing more to parse as HTTP
+        self._headers = self._body = None  # kept in ``request``; not needed twice
         self._early = bytearray(rest)
         engine = self.engine
         error = self._upgrade_error(request)
