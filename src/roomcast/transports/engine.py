@@ -40,6 +40,7 @@ from .http import (
     error_response,
     text_response,
 )
+from .timers import TimerWheel
 from .websocket import Cork, Outgoing, WebSocketLink
 
 logger = logging.getLogger("roomcast.engine")
@@ -87,8 +88,7 @@ class EngineSocket:
         "_probe_timer",
         "_server",
         "_session",
-        "_timer",
-        "_timer_at",
+        "_timer_slot",
         "data",
         "request",
         "sid",
@@ -108,8 +108,7 @@ class EngineSocket:
         self._probe_timer: asyncio.TimerHandle | None = None
         self._poll: asyncio.Future[None] | None = None
         self._posting = False
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._timer_slot: int | None = None  # where the heartbeat wheel holds this session
 
     @property
     def transport(self) -> str:
@@ -190,23 +189,26 @@ class EngineSocket:
         deadline = self._session.next_deadline()
         if deadline is None:
             return
-        timer = self._timer
-        if timer is not None:
-            if self._timer_at <= deadline:
+        wheel = self._server.heartbeats
+        slot = wheel.slot_of(deadline)
+        current = self._timer_slot
+        if current is not None:
+            if current <= slot:
                 return  # it fires first; the session re-checks then
-            timer.cancel()
-        self._timer_at = deadline
-        self._timer = self._server.loop.call_at(deadline, self._on_timer)
+            wheel.discard(self, current)
+        self._timer_slot = slot
+        wheel.add(self, slot)
 
-    def _on_timer(self) -> None:
-        self._timer = None
+    def on_timer(self) -> None:
+        """The heartbeat wheel's call: a deadline of the session has come."""
+        self._timer_slot = None
         self._session.handle_timeout(now=self._now())
         self._pump()
 
     def _teardown(self, reason: CloseReason) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._timer_slot is not None:
+            self._server.heartbeats.discard(self, self._timer_slot)
+            self._timer_slot = None
         if self._link is None and self._poll is None and self._session.has_packets_to_send():
             # a polling client collects the last packets (CLOSE among them) with its next GET
             linger = self._server.config.ping_interval + self._server.config.ping_timeout
@@ -486,6 +488,10 @@ class EngineServer(Hosting):
         self.max_write_buffer = max_write_buffer
         self.sockets: dict[str, EngineSocket] = {}
         self.cork = Cork()
+        self.heartbeats: TimerWheel[EngineSocket] = TimerWheel(
+            lambda: self.loop, EngineSocket.on_timer
+        )
+        """The sessions' pings and timeouts, on a few shared loop timers (50 ms slots)."""
         self.static_route: StaticRoute | None = None
         self.router: SessionRouter | None = None
         self._handlers: dict[str, list[Handler]] = {name: [] for name in _EVENTS}
