@@ -8,8 +8,6 @@ ROOMCAST_TEST_TIMEOUT_FACTOR), never a bare sleep.
 from __future__ import annotations
 
 import asyncio
-import base64
-import itertools
 import json
 import shutil
 from collections.abc import Callable
@@ -17,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import roomcast
-from integration.support import WAIT, Record, RecordLog, matches, seconds
+from integration.support import WAIT, NodeProcess, Record, RecordLog, matches, seconds
 from roomcast.client import ClientSocket
 
 __all__ = ["WAIT", "Record", "RecordLog", "matches", "seconds"]
@@ -199,41 +197,12 @@ class RoomcastPeer:
 # ------------------------------------------------------------------ node server
 
 
-def to_wire(value: Any) -> Any:
-    """JSON form of a value for the node driver: bytes become {"$bin": base64}."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return {"$bin": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, list | tuple):
-        return [to_wire(v) for v in value]
-    if isinstance(value, dict):
-        return {k: to_wire(v) for k, v in value.items()}
-    return value
-
-
-def from_wire(value: Any) -> Any:
-    """Inverse of ``to_wire``."""
-    if isinstance(value, list):
-        return [from_wire(v) for v in value]
-    if isinstance(value, dict):
-        if set(value) == {"$bin"}:
-            return base64.b64decode(value["$bin"])
-        return {k: from_wire(v) for k, v in value.items()}
-    return value
-
-
-class NodeServer:
+class NodeServer(NodeProcess):
     """One ``node server.mjs`` process: a socket.io@4.8 server on 127.0.0.1."""
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.log = RecordLog(f"node server pid {proc.pid}")
-        self.stderr = bytearray()
+        super().__init__(proc, "node server")
         self.port = 0
-        self._reqs = itertools.count(1)
-        self._readers = [
-            asyncio.create_task(self._read_stdout()),
-            asyncio.create_task(self._read_stderr()),
-        ]
 
     @classmethod
     async def start(cls, port: int = 0, **options: Any) -> NodeServer:
@@ -262,29 +231,6 @@ class NodeServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    async def _read_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        try:
-            async for line in self.proc.stdout:
-                if line.strip():
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        record = {"type": "bad_line", "line": line[:200].decode(errors="replace")}
-                    self.log.add(from_wire(record))
-        finally:
-            self.log.close()
-
-    async def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        async for chunk in self.proc.stderr:
-            self.stderr += chunk
-
-    async def send(self, cmd: str, **fields: Any) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps({"cmd": cmd, **to_wire(fields)}) + "\n").encode())
-        await self.proc.stdin.drain()
 
     async def emit_with_ack(self, sid: str, event: str, *args: Any, nsp: str = "/") -> Record:
         req = f"r{next(self._reqs)}"

@@ -157,37 +157,19 @@ class RecordLog:
 # ------------------------------------------------------------------------ node driver
 
 
-class NodeClient:
-    """One ``node client.mjs`` process holding any number of client sockets."""
+class NodeProcess:
+    """A node peer driven over stdio: JSON commands in, one JSON record per line out
+    (into ``log``; bytes travel as {"$bin": base64}), stderr kept for failure messages."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, name: str) -> None:
         self.proc = proc
-        self.url = url
-        self.log = RecordLog(f"node client pid {proc.pid}")
+        self.log = RecordLog(f"{name} pid {proc.pid}")
         self.stderr = bytearray()
         self._reqs = itertools.count(1)
         self._readers = [
             asyncio.create_task(self._read_stdout()),
             asyncio.create_task(self._read_stderr()),
         ]
-
-    @classmethod
-    async def start(cls, url: str) -> NodeClient:
-        assert NODE is not None
-        proc = await asyncio.create_subprocess_exec(
-            NODE,
-            str(CLIENT_JS),
-            url,
-            str(NODE_LIFETIME),
-            cwd=ROOT,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            limit=64 * 1024 * 1024,  # one JSON line per record, big payloads included
-        )
-        client = cls(proc, url)
-        await client.log.wait(type="ready")
-        return client
 
     async def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
@@ -208,13 +190,39 @@ class NodeClient:
         async for chunk in self.proc.stderr:
             self.stderr += chunk
 
-    # -- commands
-
     async def send(self, cmd: str, **fields: Any) -> None:
         assert self.proc.stdin is not None
         line = json.dumps({"cmd": cmd, **to_wire(fields)}) + "\n"
         self.proc.stdin.write(line.encode())
         await self.proc.stdin.drain()
+
+
+class NodeClient(NodeProcess):
+    """One ``node client.mjs`` process holding any number of client sockets."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
+        super().__init__(proc, "node client")
+        self.url = url
+
+    @classmethod
+    async def start(cls, url: str) -> NodeClient:
+        assert NODE is not None
+        proc = await asyncio.create_subprocess_exec(
+            NODE,
+            str(CLIENT_JS),
+            url,
+            str(NODE_LIFETIME),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            limit=64 * 1024 * 1024,  # one JSON line per record, big payloads included
+        )
+        client = cls(proc, url)
+        await client.log.wait(type="ready")
+        return client
+
+    # -- commands
 
     async def send_many(self, cmds: Iterable[Mapping[str, Any]]) -> None:
         """Several commands in one write: node reads them in one go, in order."""
