@@ -341,20 +341,8 @@ class EngineSocket:
         """A message arrived on ``link`` (the session's WebSocket or the probing one)."""
         if link is self._link:
             if type(data) is str and data[:1] == "4":  # a MESSAGE: straight through
-                server = self._server
-                handler = server._message_handler  # dispatch_message's body: one call less
-                if self._session.state is _CLOSED:
-                    return
-                if handler is None:
-                    server.dispatch("message", self, data[1:])
-                    return
-                try:
-                    result = handler(self, data[1:])
-                except Exception:
-                    logger.exception("error in the message handler")
-                    return
-                if result is not None and is_awaitable(result):
-                    server.spawn(result)
+                if self._session.state is not _CLOSED:
+                    self._server.dispatch_message(self, data[1:])
                 return
             self._receive_message(data)
         elif link is self._probe:
