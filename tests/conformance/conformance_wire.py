@@ -39,6 +39,11 @@ PING_INTERVAL = 0.3
 PING_TIMEOUT = 0.2
 MAX_PAYLOAD = 1_000_000
 
+SILENT_DEADLINE = PING_INTERVAL + PING_TIMEOUT
+"""When the server must have closed the session of a client that never answers a ping."""
+DEADLINE_TOLERANCE = 0.010 * SCALE
+"""How late the server may meet a heartbeat deadline (loop and loopback latency)."""
+
 SEPARATOR = "\x1e"
 """Joins the packets of an HTTP long-polling payload (Engine.IO v4)."""
 HANDSHAKE_KEYS = {"sid", "upgrades", "pingInterval", "pingTimeout", "maxPayload"}
@@ -88,6 +93,12 @@ def check_error(reply: Reply, *codes: int) -> None:
     assert body["code"] in codes, reply
     assert isinstance(body["message"], str), reply
     assert body["message"], reply
+
+
+async def sleep_until(when: float) -> None:
+    """Wait until the loop's clock reads ``when`` (the time a request must be sent at)."""
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(max(when - loop.time(), 0.0))
 
 
 class WsPeer:
@@ -262,6 +273,22 @@ class Wire:
         assert len(packets) == count, packets
         return packets
 
+    async def check_silent_polling_session_ends_on_time(self) -> None:
+        """A polling client that never answers the ping: alive before its deadline, unknown
+        (HTTP 400) from ``pingInterval + pingTimeout`` after its handshake on."""
+        loop = asyncio.get_running_loop()
+        asked = loop.time()  # the server's handshake time is after this...
+        sid = await self.open_polling()
+        opened = loop.time()  # ...and before this
+        await sleep_until(asked + PING_INTERVAL + PING_TIMEOUT / 2)
+        alive = await self.poll(sid)
+        assert alive.status == 200, alive
+        assert alive.text == "2", alive  # the ping, left unanswered
+        await sleep_until(opened + SILENT_DEADLINE + DEADLINE_TOLERANCE)
+        gone = await self.poll(sid)
+        assert gone.status == 400, f"{gone} {loop.time() - opened:.3f} s after the handshake"
+        check_error(gone, 1)  # session id unknown
+
     # WebSocket
 
     async def connect_ws(self, query: str) -> WsPeer:
@@ -280,6 +307,29 @@ class Wire:
     async def upgrade_ws(self, sid: str) -> WsPeer:
         """Open the WebSocket that upgrades the polling session ``sid``."""
         return await self.connect_ws(f"EIO=4&transport=websocket&sid={quote(sid, safe='')}")
+
+    async def check_silent_websocket_closed_on_time(self) -> None:
+        """A WebSocket client that never answers the ping is closed at ``pingInterval +
+        pingTimeout`` after its handshake: not before, and not more than the tolerance after."""
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        peer, _info = await self.open_websocket()
+        opened = loop.time()
+        frames = await peer.wait_closed(answer_pings=False)
+        closed = loop.time()
+        assert set(frames) <= {"2", "1"}, frames  # pings, perhaps a close packet
+        assert closed >= asked + SILENT_DEADLINE, f"closed early: {closed - asked:.3f} s"
+        late = closed - opened - SILENT_DEADLINE
+        assert late <= DEADLINE_TOLERANCE, f"closed {late * 1000:.1f} ms after the deadline"
+
+    async def check_late_pongs_keep_the_session(self) -> None:
+        """Pongs that come late, but within ``pingTimeout`` of their ping, keep it open."""
+        peer, _info = await self.open_websocket()
+        for _ in range(3):
+            assert await peer.recv() == "2"
+            await asyncio.sleep(PING_TIMEOUT - 0.05)  # a slow client: 50 ms to spare
+            await peer.send("3")
+        assert await peer.recv() == "2"  # the session lives on: the next heartbeat comes
 
     async def check_ws_refused(self, query: str) -> None:
         """The server refuses the WebSocket, or closes it before any open packet."""

@@ -282,6 +282,24 @@ async def test_websocket_closes_the_session_upon_ping_timeout(eio: Wire) -> None
     assert set(frames) <= {"2", "1"}, frames
 
 
+# Heartbeat deadlines, with the spec's timing: the ping is due pingInterval after the
+# handshake, and a session whose ping gets no pong within pingTimeout is gone at once.
+
+
+async def test_polling_session_of_a_silent_client_ends_at_interval_plus_timeout(
+    eio: Wire,
+) -> None:
+    await eio.check_silent_polling_session_ends_on_time()
+
+
+async def test_websocket_of_a_silent_client_closes_at_interval_plus_timeout(eio: Wire) -> None:
+    await eio.check_silent_websocket_closed_on_time()
+
+
+async def test_pongs_late_but_within_the_timeout_keep_the_session(eio: Wire) -> None:
+    await eio.check_late_pongs_keep_the_session()
+
+
 # Close
 
 

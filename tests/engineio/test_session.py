@@ -165,11 +165,26 @@ def test_ping_is_not_repeated_while_a_pong_is_awaited() -> None:
     assert session.packets_to_send() == [PING]
 
 
-def test_late_timer_sends_the_ping_and_counts_the_timeout_from_then() -> None:
+def test_a_slightly_late_ping_keeps_the_close_at_interval_plus_timeout() -> None:
+    # The I/O layer's timer ran 1 s late: the silent peer is still closed at
+    # ping_interval + ping_timeout, as if the ping had left on time.
     session = open_session()
-    session.handle_timeout(now=40.0)
+    session.handle_timeout(now=INTERVAL + 1.0)
     assert session.packets_to_send() == [PING]
-    assert session.next_deadline() == 40.0 + TIMEOUT
+    assert session.next_deadline() == INTERVAL + TIMEOUT
+    session.handle_timeout(now=INTERVAL + TIMEOUT)
+    assert session.events_received() == [Closed(CloseReason.PING_TIMEOUT)]
+
+
+def test_a_very_late_ping_still_leaves_the_peer_nine_tenths_of_the_timeout() -> None:
+    # The event loop was busy for 15 s past the ping's due time: the peer is not closed
+    # before it could answer.
+    session = open_session()
+    session.handle_timeout(now=INTERVAL + 15.0)
+    assert session.packets_to_send() == [PING]
+    assert session.next_deadline() == pytest.approx(INTERVAL + 15.0 + 0.9 * TIMEOUT)
+    session.receive_packets([PONG], now=INTERVAL + 15.0 + 0.8 * TIMEOUT)
+    assert not session.closed
 
 
 def test_pong_resets_the_heartbeat() -> None:

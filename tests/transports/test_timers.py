@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from roomcast.transports.timers import TimerWheel
+import pytest
+
+from roomcast.transports.timers import TimerWheel, resolution_for
 
 WAIT = 5.0
 
@@ -81,3 +83,23 @@ async def test_sessions_due_together_share_one_loop_timer() -> None:
     await asyncio.wait_for(done.wait(), WAIT)
     assert sorted(fired) == list(range(100))
     assert counting.timers <= 2  # one slot, or two when the 10 ms straddle a slot boundary
+
+
+def test_resolution_is_a_small_fraction_of_the_shortest_heartbeat_period() -> None:
+    # production defaults: 50 ms slots, a few hundred loop timers per period at most
+    assert resolution_for(25.0, 20.0) == 0.05
+    # the protocol test set-up (300 ms / 200 ms): deadlines met within a millisecond
+    assert resolution_for(0.3, 0.2) == 0.001
+    # in between, 1/400 of the shortest period
+    assert resolution_for(10.0, 4.0) == pytest.approx(0.01)
+
+
+def test_a_slot_is_due_at_most_one_resolution_after_its_deadlines() -> None:
+    resolution = resolution_for(0.3, 0.2)
+    wheel: TimerWheel[int] = TimerWheel(
+        asyncio.get_event_loop_policy().get_event_loop, print, resolution
+    )
+    for step in range(1000):
+        deadline = 12345.0 + step * 0.00037
+        due = wheel.slot_of(deadline) * resolution
+        assert deadline - 1e-9 <= due < deadline + resolution

@@ -4,9 +4,14 @@ The I/O layer feeds received packets and the current time in, sends what
 ``packets_to_send()`` returns over the current transport, dispatches what
 ``events_received()`` returns, and calls ``handle_timeout()`` at ``next_deadline()``.
 
-Heartbeat (v4): the server sends PING every ``ping_interval`` (counted from the last PONG);
-a PONG must arrive within ``ping_timeout`` of the PING or the session closes (nothing more
-is sent: the peer is gone).
+Heartbeat (v4): the server sends PING every ``ping_interval`` (counted from the handshake,
+then from the last PONG); a PONG must arrive within ``ping_timeout`` of the PING or the
+session closes (nothing more is sent: the peer is gone). A silent peer is therefore closed
+``ping_interval + ping_timeout`` after its handshake or last PONG, as the reference server
+does. The PONG deadline counts from the PING's due time, not from when the I/O layer got
+round to sending it, so a timer that runs a little late does not push the close later too.
+When the PING leaves much later than due (the event loop was busy), the peer still gets nine
+tenths of ``ping_timeout`` to answer: the deadline never falls closer than that to the send.
 
 Upgrade: packets that arrive over the probing WebSocket go to ``receive_probe()``:
 ``2probe`` is answered ``3probe`` on that WebSocket (the I/O layer then answers any pending
@@ -53,6 +58,9 @@ class EngineConfig:
 
 
 _PROBE: Final = "probe"
+_LATE_SEND_ALLOWANCE: Final = 0.1
+"""How late (a fraction of ``ping_timeout``) a PING may leave and still have its PONG
+deadline counted from its due time."""
 
 
 class EngineSession:
@@ -214,4 +222,6 @@ class EngineSession:
                 self._close(CloseReason.PING_TIMEOUT, notify_peer=False)
         elif now >= self._next_ping:
             self._outbox.append(Packet(PacketType.PING))
-            self._pong_deadline = now + self.config.ping_timeout
+            timeout = self.config.ping_timeout
+            sent = max(self._next_ping, now - timeout * _LATE_SEND_ALLOWANCE)
+            self._pong_deadline = sent + timeout

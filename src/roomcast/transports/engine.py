@@ -40,7 +40,7 @@ from .http import (
     error_response,
     text_response,
 )
-from .timers import TimerWheel
+from .timers import TimerWheel, resolution_for
 from .websocket import Cork, Outgoing, WebSocketLink
 
 logger = logging.getLogger("roomcast.engine")
@@ -477,9 +477,11 @@ class EngineServer(Hosting):
         self.sockets: dict[str, EngineSocket] = {}
         self.cork = Cork()
         self.heartbeats: TimerWheel[EngineSocket] = TimerWheel(
-            lambda: self.loop, EngineSocket.on_timer
+            lambda: self.loop,
+            EngineSocket.on_timer,
+            resolution_for(ping_interval, ping_timeout),
         )
-        """The sessions' pings and timeouts, on a few shared loop timers (50 ms slots)."""
+        """The sessions' pings and timeouts, on a few shared loop timers (see ``timers``)."""
         self.static_route: StaticRoute | None = None
         self.router: SessionRouter | None = None
         self._handlers: dict[str, list[Handler]] = {name: [] for name in _EVENTS}

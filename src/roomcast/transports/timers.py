@@ -4,6 +4,14 @@ A loop timer per session costs a ``TimerHandle`` and its libuv timer (~600 bytes
 objects for the garbage collector to track, per connection). Here each deadline is rounded
 up to the next multiple of ``resolution`` seconds and sessions due in the same slot share one
 loop timer. A callback therefore runs up to ``resolution`` late, never early.
+
+The rule for the resolution (``resolution_for``): 1/400 of the shortest heartbeat period in
+use, between 1 ms and 50 ms. So the loop never holds more than about 400 timers per period,
+however many sessions there are, and a deadline is met within 0.25% of its period: 50 ms
+with the default 25 s / 20 s heartbeat, 1 ms with the 300 ms / 200 ms that tests and games
+use. The sessions count their close deadline from the PING's due time (see
+``engineio.session``), so the rounding of the PING and that of the close do not add up: a
+silent client is closed at most one resolution after ``pingInterval + pingTimeout``.
 """
 
 from __future__ import annotations
@@ -14,6 +22,16 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+SLOTS_PER_PERIOD = 400
+"""How finely the shortest heartbeat period is cut (see the module docstring)."""
+FINEST = 0.001
+COARSEST = 0.05
+
+
+def resolution_for(*periods: float) -> float:
+    """The slot length for heartbeats with these periods (seconds): see the module docstring."""
+    return min(COARSEST, max(FINEST, min(periods) / SLOTS_PER_PERIOD))
 
 
 class TimerWheel(Generic[T]):
