@@ -43,6 +43,7 @@ from typing import Any, Final, TypeVar
 from ..exceptions import StoreCorrupt, StoreError, StoreUnavailable
 from . import codec
 from .base import SessionRecord, Store, StreamEntry, parse_sequence
+from .batch import GroupCommit
 
 _T = TypeVar("_T")
 _Op = Callable[[sqlite3.Connection], Any]
@@ -168,8 +169,7 @@ class SqliteStore(Store):
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="roomcast-sqlite-reader")
         self._write_conn = _Connection(self._open_writer, self.path)
         self._read_conn = _Connection(self._open_reader, self.path)
-        self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
-        self._inflight: asyncio.Future[list[Any]] | None = None
+        self._batches: GroupCommit[_Op, Any] = GroupCommit(self._write_batch)
         self._last_sweep = float("-inf")
         self._floor = 0  # writer thread only: the floor this process last wrote
 
@@ -209,11 +209,7 @@ class SqliteStore(Store):
             raise StoreCorrupt(f"the SQLite store {self.path!r} is damaged: {row}", self.path)
 
     async def aclose(self) -> None:
-        while self._pending or self._inflight is not None:
-            if self._inflight is None:
-                self._flush()
-            assert self._inflight is not None
-            await asyncio.wait([self._inflight])  # _settle (registered first) has run
+        await self._batches.drain()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._writer, self._write_conn.close)
         await loop.run_in_executor(self._reader, self._read_conn.close)
@@ -225,43 +221,9 @@ class SqliteStore(Store):
     def _write(self, op: Callable[[sqlite3.Connection], _T]) -> asyncio.Future[_T]:
         """Queue ``op`` for the next batch: it runs inside that batch's transaction and the
         future resolves once the transaction committed."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[_T] = loop.create_future()
-        self._pending.append((op, future))
-        if self._inflight is None and len(self._pending) == 1:
-            loop.call_soon(self._flush)
-        return future
+        return self._batches.submit(op)
 
-    def _flush(self) -> None:
-        if self._inflight is not None or not self._pending:
-            return
-        batch, self._pending = self._pending, []
-        loop = asyncio.get_running_loop()
-        ops = [op for op, _ in batch]
-        done = loop.run_in_executor(self._writer, self._write_conn.run, self._batch(ops))
-        done.add_done_callback(lambda result: self._settle(batch, result))
-        self._inflight = done
-
-    def _settle(
-        self, batch: list[tuple[_Op, asyncio.Future[Any]]], result: asyncio.Future[list[Any]]
-    ) -> None:
-        self._inflight = None
-        exc = result.exception()
-        if exc is None:
-            self._count("commits")
-        else:
-            self._count("failures", len(batch))
-        for i, (_, future) in enumerate(batch):
-            if future.done():
-                continue
-            if exc is not None:
-                future.set_exception(exc)
-            else:
-                future.set_result(result.result()[i])
-        if self._pending:
-            self._flush()
-
-    def _batch(self, ops: list[_Op]) -> Callable[[sqlite3.Connection], list[Any]]:
+    async def _write_batch(self, ops: list[_Op]) -> list[Any]:
         def run(conn: sqlite3.Connection) -> list[Any]:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -274,7 +236,14 @@ class SqliteStore(Store):
                 raise
             return results
 
-        return run
+        loop = asyncio.get_running_loop()
+        try:
+            results = await loop.run_in_executor(self._writer, self._write_conn.run, run)
+        except StoreError:
+            self._count("failures", len(ops))
+            raise
+        self._count("commits")
+        return results
 
     async def _read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         def snapshot(conn: sqlite3.Connection) -> _T:
