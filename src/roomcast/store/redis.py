@@ -35,8 +35,8 @@ overrides' counts are not applied by this store.
 
 Costs: ``append`` is one pipelined round trip per event-loop tick (group commit);
 ``read_since`` reads the stream forward from the offset, 500 entries per round trip;
-``history(room)`` scans the stream backwards (``XREVRANGE``, 500 per round trip) and keeps
-the room's entries: up to the whole retained stream for a quiet room. Keep ``max_count``
+``history(room)`` scans the stream backwards (``XREVRANGE``, first ``2 * limit`` entries,
+then twice as many per round trip up to 500) and keeps the room's entries: up to the whole retained stream for a quiet room. Keep ``max_count``
 in proportion, or prefer the SQLite store when histories of quiet rooms matter.
 
 Failures: any Redis error (down, timeout, out of memory, read-only replica) raises
@@ -306,32 +306,37 @@ class RedisStore(Store):
         high = "+" if before is None else "(" + before
         now = self.clock()
         found: list[StreamEntry] = []
+        count = min(_PAGE, 2 * limit)  # a busy room fills the page in one small read
         try:
             if after is not None:
                 low = "(" + after
                 while len(found) < limit:
-                    page = await self._page(low, high)
+                    page = await self._page(low, high, count)
                     self._keep(page, namespace, room, now, found, limit)
-                    if len(page) < _PAGE:
+                    if len(page) < count:
                         break
                     low = "(" + page[-1][0]
+                    count = min(_PAGE, 2 * count)
                 return found
             while len(found) < limit:
-                page = await self._page("-", high, reverse=True)
+                page = await self._page("-", high, count, reverse=True)
                 self._keep(page, namespace, room, now, found, limit)
-                if len(page) < _PAGE:
+                if len(page) < count:
                     break
                 high = "(" + page[-1][0]
+                count = min(_PAGE, 2 * count)
         except RedisError as exc:
             raise self._unavailable(exc) from exc
         return found[::-1]
 
-    async def _page(self, low: str, high: str, *, reverse: bool = False) -> list[_Item]:
-        """One page of the stream between ``low`` and ``high``, backwards when ``reverse``."""
+    async def _page(
+        self, low: str, high: str, count: int = _PAGE, *, reverse: bool = False
+    ) -> list[_Item]:
+        """Up to ``count`` entries between ``low`` and ``high``, backwards when ``reverse``."""
         if reverse:
-            page = await self._redis.xrevrange(self.stream, high, low, count=_PAGE)
+            page = await self._redis.xrevrange(self.stream, high, low, count=count)
         else:
-            page = await self._redis.xrange(self.stream, low, high, count=_PAGE)
+            page = await self._redis.xrange(self.stream, low, high, count=count)
         return cast(list[_Item], page or [])
 
     @staticmethod
