@@ -35,9 +35,10 @@ overrides' counts are not applied by this store.
 
 Costs: ``append`` is one pipelined round trip per event-loop tick (group commit);
 ``read_since`` reads the stream forward from the offset, 500 entries per round trip;
-``history(room)`` scans the stream backwards (``XREVRANGE``, first ``2 * limit`` entries,
-then twice as many per round trip up to 500) and keeps the room's entries: up to the whole retained stream for a quiet room. Keep ``max_count``
-in proportion, or prefer the SQLite store when histories of quiet rooms matter.
+``history(room)`` scans the stream backwards (``XREVRANGE``: first ``2 * limit`` entries,
+then twice as many per round trip, up to 500) and keeps the room's entries: up to the whole
+retained stream for a quiet room. Keep ``max_count`` in proportion, or prefer the SQLite
+store when histories of quiet rooms matter.
 
 Failures: any Redis error (down, timeout, out of memory, read-only replica) raises
 ``StoreUnavailable``; redis-py reconnects on the next call, so the store comes back with
