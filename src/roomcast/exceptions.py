@@ -11,6 +11,10 @@ RoomcastError
 ├── ConnectionRefused              raised in middleware; .message, .data go to CONNECT_ERROR
 ├── NamespaceNotFound
 ├── AdapterError                   a cluster backend failed; original error in __cause__
+├── StoreError                     the durable store (recovery, history) failed
+│   ├── StoreUnavailable           its backend is out of reach for now (Redis down, disk
+│   │                              full, read-only file); later calls try again by themselves
+│   └── StoreCorrupt               its data cannot be read (a damaged SQLite file)
 └── AckTimeout(TimeoutError)       .responses: what arrived before the deadline (broadcasts)
 ```
 """
@@ -84,6 +88,30 @@ class NamespaceNotFound(RoomcastError):
 class AdapterError(RoomcastError):
     """The adapter's backend failed (a cluster bus is down, its buffer is full); the original
     error, if any, is in ``__cause__``."""
+
+
+class StoreError(RoomcastError):
+    """The store (connection-state recovery, room history) failed; the original error, if
+    any, is in ``__cause__``."""
+
+
+class StoreUnavailable(StoreError):
+    """The store's backend cannot be reached or written for now: Redis is down, the disk is
+    full, the file is read-only.
+
+    Nothing is lost that was acknowledged before. The store keeps no broken state: each later
+    call tries the backend again, so the caller may log once, keep serving live traffic
+    (recovery and history are degraded meanwhile) and carry on calling.
+    """
+
+
+class StoreCorrupt(StoreError):
+    """The store's data cannot be read: the SQLite file is damaged or is not a database.
+    ``path`` names it. Raised at start-up; an operator must repair or move the file."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class AckTimeout(RoomcastError, TimeoutError):
