@@ -1,7 +1,18 @@
-"""Socket.IO protocol v5, sans-IO: packets, the encoder and the incremental decoder."""
+"""Socket.IO protocol v5, sans-IO: packets, the encoder and the incremental decoder, and the
+state of one namespace connection (``ServerSession``)."""
 
 from __future__ import annotations
 
 from .packets import Decoder, Packet, PacketType, encode_packet
+from .session import ConnectRequest, ServerSession, SessionSnapshot, State
 
-__all__ = ["Decoder", "Packet", "PacketType", "encode_packet"]
+__all__ = [
+    "ConnectRequest",
+    "Decoder",
+    "Packet",
+    "PacketType",
+    "ServerSession",
+    "SessionSnapshot",
+    "State",
+    "encode_packet",
+]
