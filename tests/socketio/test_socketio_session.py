@@ -11,9 +11,19 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from roomcast.exceptions import AckTimeout, ConnectionClosed
-from roomcast.socketio import ConnectRequest, ServerSession, SessionSnapshot, State
+from roomcast.socketio import (
+    ConnectRequest,
+    Packet,
+    PacketType,
+    ServerSession,
+    SessionSnapshot,
+    State,
+    encode_packet,
+)
 from roomcast.socketio.acks import IN_PROGRESS
 from roomcast.socketio.events import AckSettled, Disconnected
 from roomcast.socketio.session import connect_error, new_id, stamp_offset
@@ -228,3 +238,21 @@ def test_receive_disconnect_and_disconnect() -> None:
     assert session.disconnect() == ["1/admin,"]
     assert session.receive_disconnect() == [Disconnected("client namespace disconnect")]
     assert session.disconnect() == []
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text() | st.binary(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(st.sampled_from(["/", "/admin"]), st.integers(0, 2**53), st.lists(JSON, max_size=3))
+def test_the_ack_shortcut_encodes_as_the_general_path(
+    namespace: str, ack_id: int, args: list[Any]
+) -> None:
+    """``send_ack`` without answers kept encodes inline (the echo path); with answers kept
+    it goes through ``encode_packet``: both give the same messages."""
+    fast = connected(namespace).send_ack(ack_id, args)
+    general = connected(namespace, answers=1).send_ack(ack_id, args)
+    assert fast == general == encode_packet(Packet(PacketType.ACK, namespace, args, ack_id))
