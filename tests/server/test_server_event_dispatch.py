@@ -187,3 +187,79 @@ async def test_outgoing_listeners_see_what_the_server_emits(start_sio: StartSio)
     await client.sio_connect()
     assert await client.recv_text() == '42["hello","there"]'
     assert outgoing == [("hello", "there")]
+
+
+async def test_with_ack_answers_a_retried_event_is_answered_again_not_handled_again(
+    start_sio: StartSio,
+) -> None:
+    harness = await start_sio(ack_answers=16)
+    calls: list[str] = []
+    release = asyncio.Event()
+
+    @harness.io.on("pay")
+    def pay(socket: roomcast.Socket, amount: int) -> str:
+        calls.append(f"pay {amount}")
+        return f"paid {amount}"
+
+    @harness.io.on("slow")
+    async def slow(socket: roomcast.Socket, n: int) -> int:
+        calls.append(f"slow {n}")
+        await release.wait()
+        return n
+
+    client = await harness.websocket()
+    await client.sio_connect()
+    await client.send('427["pay",5]')
+    assert await client.recv_text() == '437["paid 5"]'
+    await client.send('427["pay",5]')  # the same ack id: a retry
+    assert await client.recv_text() == '437["paid 5"]'
+    await client.send('428["slow",1]')
+    await client.send('428["slow",1]')  # while the first is still being handled: no answer
+    release.set()
+    assert await client.recv_text() == "438[1]"
+    await client.send('429["pay",6]')
+    assert await client.recv_text() == '439["paid 6"]'
+    assert calls == ["pay 5", "slow 1", "pay 6"]
+
+
+async def test_without_ack_answers_every_event_is_handled(start_sio: StartSio) -> None:
+    harness = await start_sio()
+    calls: list[int] = []
+    harness.io.on("pay", lambda socket, amount: calls.append(amount) or "ok")
+
+    client = await harness.websocket()
+    await client.sio_connect()
+    for _ in range(2):
+        await client.send('427["pay",5]')
+        assert await client.recv_text() == '437["ok"]'
+    assert calls == [5, 5]
+
+
+async def test_acks_the_server_waits_for_settle_or_time_out(start_sio: StartSio) -> None:
+    harness = await start_sio()
+    outcomes: list[Any] = []
+    both = asyncio.Event()
+    sockets: list[roomcast.Socket] = []
+    harness.io.on("connection", sockets.append)
+
+    def record(*outcome: Any) -> None:
+        outcomes.append(outcome)
+        if len(outcomes) == 2:
+            both.set()
+
+    client = await harness.websocket()
+    await client.sio_connect()
+    (socket,) = sockets
+    await socket.emit("ask", callback=record, timeout=WAIT)
+    await socket.emit("lost", callback=record, timeout=0.05)
+    assert await client.recv_text() == '420["ask"]'
+    assert await client.recv_text() == '421["lost"]'
+    waiting = asyncio.ensure_future(socket.emit_with_ack("later", timeout=0.1))
+    assert await client.recv_text() == '422["later"]'
+    with pytest.raises(roomcast.AckTimeout):
+        await waiting
+    await client.send('430["yes"]')
+    await asyncio.wait_for(both.wait(), WAIT)
+    (lost,), answered = outcomes
+    assert isinstance(lost, roomcast.AckTimeout)
+    assert answered == (None, "yes")

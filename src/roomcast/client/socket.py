@@ -1,9 +1,11 @@
-"""The client's handle on one namespace: handlers, emits and acks, the connection-state
-recovery fields; delivery (offline buffer, acks awaited, retries) is its ``Outbox``'s.
+"""The client's handle on one namespace: handlers, emits and acks.
 
-A ``ClientSocket`` never does I/O itself: it encodes packets and hands them to its
-``Manager`` (the connection it shares with the other namespaces), which feeds it what the
-server sends (``handle_packet``) and tells it when the connection opens and closes.
+The protocol state (connect and disconnect, the CONNECT payload and its answer, ack ids,
+acks awaited and their deadlines, the offline buffer, retries, the recovery fields pid and
+offset) is its ``ClientSession``'s. A ``ClientSocket`` feeds the session what its
+``Manager`` (the connection it shares with the other namespaces) hands it, writes what the
+session says to send through the manager, dispatches what it reports, and arms a timer for
+its next deadline.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, overload
 
 from ..exceptions import ConnectionClosed, ConnectionRefused, InvalidState
-from ..socketio import Packet, PacketType, encode_packet
+from ..socketio import ClientSession, Packet, PacketType
+from ..socketio.events import AckSettled, Connected, ConnectRefused, Disconnected, EventReceived
+from ..socketio.events import Event as SessionEvent
 from ..socketio.packets import RESERVED_EVENTS, ack_args, single_answer
-from .outbox import Outbox, Parts, Settle
 
 if TYPE_CHECKING:
     from .manager import Manager
@@ -29,6 +32,10 @@ H = TypeVar("H", bound=Handler)
 AuthData: TypeAlias = Mapping[str, Any]
 Auth: TypeAlias = AuthData | Callable[[], AuthData | Awaitable[AuthData]] | None
 """A CONNECT payload, or a function (sync or async) called for it at each (re)connection."""
+Settle: TypeAlias = Callable[[list[Any] | BaseException], None]
+"""Called once with the ack's arguments, or with why none will come."""
+
+_DISCONNECT: Final = PacketType.DISCONNECT
 
 
 class ClientSocket:
@@ -43,27 +50,45 @@ class ClientSocket:
     def __init__(self, manager: Manager, namespace: str, auth: Auth = None) -> None:
         self.namespace = namespace
         self.auth: Auth = auth
-        self.sid: str | None = None
-        """The id the server gave this socket; None while not connected."""
-        self.connected = False
-        self.recovered = False
-        """Whether the last connection restored the previous session (missed events follow)."""
-        self.active = False
-        """Whether the socket wants to be connected (and reconnects with its client)."""
         self._manager = manager
         self._handlers: dict[str, list[Handler]] = {}
         self._any: list[Handler] = []
         options = manager.options
-        self._outbox = Outbox(
-            namespace, manager.send, retries=options.retries, buffer_size=options.buffer_size
+        self._session = ClientSession(
+            namespace,
+            dumps=manager.dumps,
+            retries=options.retries,
+            buffer_size=options.buffer_size,
         )
-        self._received: list[Packet] = []
-        self._pid: str | None = None
-        self._offset: str | None = None
         self._waiters: list[asyncio.Future[None]] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         return f"<ClientSocket {self.namespace} {self.sid or 'disconnected'}>"
+
+    @property
+    def session(self) -> ClientSession:
+        """The protocol state of this namespace (sans-IO)."""
+        return self._session
+
+    @property
+    def sid(self) -> str | None:
+        """The id the server gave this socket; None while not connected."""
+        return self._session.sid
+
+    @property
+    def connected(self) -> bool:
+        return self._session.connected
+
+    @property
+    def recovered(self) -> bool:
+        """Whether the last connection restored the previous session (missed events follow)."""
+        return self._session.recovered
+
+    @property
+    def active(self) -> bool:
+        """Whether the socket wants to be connected (and reconnects with its client)."""
+        return self._session.active
 
     # -- listeners ------------------------------------------------------------------------
 
@@ -109,12 +134,11 @@ class ClientSocket:
             InvalidState: the buffer is full (``buffer_size`` packets wait already).
         """
         _check_event(event)
-        outbox = self._outbox
-        if outbox.retries and not volatile:
-            ack_id = outbox.next_id()
-            outbox.enqueue(self._encode([event, *args], ack_id), ack_id, self._ack_timeout(None))
-        elif self.connected or not volatile:
-            outbox.post(self._encode([event, *args], None))
+        now = asyncio.get_running_loop().time()
+        self._session.emit(
+            [event, *args], now=now, volatile=volatile, timeout=self._ack_timeout(None)
+        )
+        self._flush()
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
         """Send an event and wait for the server's ack: one argument comes back as itself,
@@ -127,84 +151,87 @@ class ClientSocket:
             InvalidState: the buffer is full.
         """
         _check_event(event)
-        outbox = self._outbox
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        ack_id = outbox.next_id()
-        parts = self._encode([event, *args], ack_id)
-        if outbox.retries:
-            outbox.enqueue(parts, ack_id, self._ack_timeout(timeout), _settler(future))
+        session = self._session
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        ack_id = session.emit_with_ack(
+            [event, *args], _settler(future), now=loop.time(), timeout=self._ack_timeout(timeout)
+        )
+        self._flush()
+        if session.retries:
             return single_answer(await future)
-        outbox.post(parts, ack_id)
-        outbox.expect(ack_id, _settler(future), self._ack_timeout(timeout))
         try:
             return single_answer(await future)
         finally:
-            outbox.forget(ack_id)
+            session.forget(ack_id)
+            self._arm()
 
     def _ack_timeout(self, timeout: float | None) -> float | None:
         return timeout if timeout is not None else self._manager.options.ack_timeout
-
-    def _encode(self, data: list[Any], ack_id: int | None) -> Parts:
-        packet = Packet(PacketType.EVENT, self.namespace, data, ack_id)
-        return encode_packet(packet, self._manager.dumps)
 
     # -- what the server sends --------------------------------------------------------------
 
     def handle_packet(self, packet: Packet) -> None:
         """Called by the manager with each packet of this namespace."""
-        kind = packet.type
-        if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
-            if self.connected:
-                self._on_event(packet)
-            elif self.active:  # a recovering server replays missed events before CONNECT
-                self._received.append(packet)
-        elif kind is PacketType.ACK or kind is PacketType.BINARY_ACK:
-            assert packet.id is not None
-            self._outbox.acked(packet.id, list(packet.data))
-        elif kind is PacketType.CONNECT:
-            self._on_connect(packet.data)
-        elif kind is PacketType.CONNECT_ERROR:
-            data = packet.data
-            if isinstance(data, dict):
-                error = ConnectionRefused(str(data.get("message", "")), data.get("data"))
-            else:
-                error = ConnectionRefused(str(data))
-            self._refused(error)
-        elif kind is PacketType.DISCONNECT:
-            self._deactivate()
-            if self.connected:
-                self._closed("io server disconnect")
+        self._session.receive_packet(packet, now=asyncio.get_running_loop().time())
+        self._flush()
+        if packet.type is _DISCONNECT:
             self._manager.socket_ended(self)
 
-    def _on_connect(self, data: Any) -> None:
-        if self.connected:
-            return  # a duplicate answer
-        if not self.active:  # given up meanwhile (timeout, disconnect()): leave again
-            self._manager.send(encode_packet(Packet(PacketType.DISCONNECT, self.namespace)))
-            return
-        if not isinstance(data, dict) or not isinstance(data.get("sid"), str):
-            self._refused(ConnectionRefused("invalid CONNECT answer (a Socket.IO v2 server?)"))
-            return
-        pid = data.get("pid") if isinstance(data.get("pid"), str) else None
-        self.sid = data["sid"]
-        self.recovered = pid is not None and pid == self._pid
-        self._pid = pid
-        self.connected = True
-        received, self._received = self._received, []
-        for event in received:
-            self._on_event(event)
-        self._outbox.went_online()
-        self._fire("connect")
-        self._wake_waiters(None)
+    def _flush(self) -> None:
+        """Write what the session has to send, dispatch what it reports (which may give it
+        more to send), and arm the timer for its next deadline."""
+        session = self._session
+        while True:
+            for parts in session.data_to_send():
+                self._manager.send(parts)
+            events = session.events_received()
+            if not events:
+                break
+            for event in events:
+                self._dispatch(event)
+        self._arm()
 
-    def _on_event(self, packet: Packet) -> None:
-        event, *args = packet.data
-        event = str(event)
+    def _dispatch(self, event: SessionEvent) -> None:
+        if isinstance(event, EventReceived):
+            self._on_event(event)
+        elif isinstance(event, AckSettled):
+            event.waiter(event.outcome)
+        elif isinstance(event, Connected):
+            self._fire("connect")
+            self._wake_waiters(None)
+        elif isinstance(event, Disconnected):
+            self._fire("disconnect", event.reason)
+        elif isinstance(event, ConnectRefused):
+            error = ConnectionRefused(event.message, event.data)
+            self._fire("connect_error", error)
+            self._wake_waiters(error)
+            self._manager.socket_ended(self)
+
+    def _arm(self) -> None:
+        """Have the timer fire at the session's next deadline (none: no timer)."""
+        deadline = self._session.next_deadline()
+        timer = self._timer
+        if timer is not None:
+            if timer.when() == deadline:
+                return
+            timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(deadline, self._on_deadline, loop, deadline)
+
+    def _on_deadline(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        self._timer = None
+        # a loop may run a timer a hair before its time: the deadline has come all the same
+        self._session.handle_timeout(now=max(loop.time(), deadline))
+        self._flush()
+
+    def _on_event(self, event: EventReceived) -> None:
+        name, args = event.name, event.args
         for listener in self._any:
-            self._run(listener, event, *args)
-        if self._pid is not None and args and isinstance(args[-1], str):
-            self._offset = args[-1]  # as socket.io-client: a recovering server's offset
-        handlers = self._handlers.get(event, ())
+            self._run(listener, name, *args)
+        handlers = self._handlers.get(name, ())
         if not handlers:
             return  # no ack either: as with socket.io-client, the server's wait times out
         first: Any = None
@@ -214,11 +241,11 @@ class ClientSocket:
                 first = result
             elif inspect.isawaitable(result):
                 self._manager.spawn(result)
-        if packet.id is not None:
+        if event.ack_id is not None:
             if inspect.isawaitable(first):
-                self._manager.spawn(self._ack_later(first, packet.id))
+                self._manager.spawn(self._ack_later(first, event.ack_id))
             else:
-                self._send_ack(packet.id, first)
+                self._send_ack(event.ack_id, first)
         elif inspect.isawaitable(first):
             self._manager.spawn(first)
 
@@ -226,15 +253,14 @@ class ClientSocket:
         self._send_ack(ack_id, await pending)
 
     def _send_ack(self, ack_id: int, result: Any) -> None:
-        if self.connected:
-            packet = Packet(PacketType.ACK, self.namespace, ack_args(result), ack_id)
-            self._manager.send(encode_packet(packet, self._manager.dumps))
+        self._session.send_ack(ack_id, ack_args(result))
+        self._flush()
 
     # -- what the manager tells -------------------------------------------------------------
 
     def activate(self) -> None:
         """Called by the manager when the socket should connect (now or when it can)."""
-        self.active = True
+        self._session.activate()
 
     async def send_connect(self) -> None:
         """Called by the manager once the connection is open: send CONNECT (auth evaluated
@@ -247,21 +273,15 @@ class ClientSocket:
             data = None if data is None else dict(data)
         except Exception as exc:
             logger.exception("error in the auth of %s", self.namespace)
-            self._refused(ConnectionRefused(f"auth failed: {exc!r}"))
-            return
-        if self._pid is not None:
-            recovery: dict[str, Any] = {"pid": self._pid}
-            if self._offset is not None:
-                recovery["offset"] = self._offset
-            data = {**recovery, **(data or {})}
-        if self.active:
-            self._manager.send(encode_packet(Packet(PacketType.CONNECT, self.namespace, data)))
+            self._session.refuse(f"auth failed: {exc!r}")
+        else:
+            self._session.connect(data)
+        self._flush()
 
     def connection_lost(self, reason: str) -> None:
         """Called by the manager when the connection closed under this socket."""
-        self._received.clear()
-        if self.connected:
-            self._closed(reason)
+        self._session.connection_lost(reason)
+        self._flush()
 
     def connect_failed(self, error: Exception) -> None:
         """Called by the manager when a connection attempt failed (it may try again)."""
@@ -270,7 +290,7 @@ class ClientSocket:
 
     def manager_stopped(self, error: BaseException) -> None:
         """Called by the manager when it stopped for good: waiters fail with ``error``."""
-        self._deactivate()
+        self._session.deactivate()
         self._wake_waiters(error)
 
     async def wait_connected(self) -> None:
@@ -289,14 +309,9 @@ class ClientSocket:
     def close(self, reason: str = "io client disconnect") -> None:
         """Leave the namespace: DISCONNECT is sent, ``disconnect`` fires, whatever waits
         (acks, buffer, retries) fails with ConnectionClosed. Called by ``disconnect()``."""
-        if self.connected:
-            self._manager.send(encode_packet(Packet(PacketType.DISCONNECT, self.namespace)))
-        self._deactivate()
-        if self.connected:
-            self._closed(reason)
-        self._outbox.close(reason)
-        failure = ConnectionClosed(reason)
-        self._wake_waiters(failure)
+        self._session.disconnect(reason)
+        self._flush()
+        self._wake_waiters(ConnectionClosed(reason))
 
     async def disconnect(self) -> None:
         """Leave this namespace (the connection stays while other namespaces use it)."""
@@ -322,27 +337,10 @@ class ClientSocket:
             async with asyncio.timeout(self._manager.options.timeout):
                 await self.wait_connected()
         except TimeoutError:
-            self._deactivate()
+            self._session.deactivate()
             raise
 
     # -- internals --------------------------------------------------------------------------
-
-    def _deactivate(self) -> None:
-        self.active = False
-
-    def _refused(self, error: ConnectionRefused) -> None:
-        self._deactivate()
-        self._received.clear()
-        self._fire("connect_error", error)
-        self._wake_waiters(error)
-        self._manager.socket_ended(self)
-
-    def _closed(self, reason: str) -> None:
-        self.connected = False
-        self.sid = None
-        self._received.clear()
-        self._outbox.went_offline(reason)
-        self._fire("disconnect", reason)
 
     def _wake_waiters(self, error: BaseException | None) -> None:
         waiters, self._waiters = self._waiters, []

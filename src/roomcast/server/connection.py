@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..socketio import Decoder, Packet, encode_packet
+from ..socketio import Decoder
+from ..socketio.session import Parts
 from ..transports.engine import EngineSocket
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ class Connection:
         """The connected sockets by namespace name."""
         self.connect_timer: asyncio.TimerHandle | None = None
 
-    def send_packet(self, packet: Packet, dumps: Callable[[Any], str]) -> None:
-        for part in encode_packet(packet, dumps):
-            self.engine.send(part)
+    def send(self, parts: Parts) -> None:
+        """Write the messages of one encoded packet."""
+        engine = self.engine
+        for part in parts:
+            engine.send(part)

@@ -45,7 +45,9 @@ class Namespace:
             self._middlewares = parent._middlewares
             self._server_side = parent._server_side
             parent.children.append(self)
-        self._ack_ids = itertools.count()
+        self.ack_ids = itertools.count()
+        """Ack ids, shared by the sockets' sessions and the broadcasts: one id never means
+        two things to a client."""
         self.adapter = server.adapter_factory(self)
 
     def __repr__(self) -> str:
@@ -103,7 +105,7 @@ class Namespace:
         self.adapter.discard_all(socket.id)
 
     def next_ack_id(self) -> int:
-        return next(self._ack_ids)
+        return next(self.ack_ids)
 
     def prepare(self, packet: Packet, *, volatile: bool = False) -> list[Outgoing]:
         """Encode a packet once into the messages every recipient gets."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from email.utils import formatdate
@@ -15,8 +14,9 @@ from ..adapters.memory import MemoryAdapter
 from ..engineio import CloseReason
 from ..exceptions import ConnectionRefused, RemoteProtocolError
 from ..handlers import is_awaitable
-from ..socketio import Decoder, Packet, PacketType
+from ..socketio import ConnectRequest, Decoder, Packet, PacketType, ServerSession
 from ..socketio.packets import json_dumps, json_loads, main_event
+from ..socketio.session import connect_error
 from ..transports.engine import AllowRequest, EngineServer, EngineSocket, Hosting
 from .broadcast import BroadcastOperator
 from .connection import Connection
@@ -50,6 +50,11 @@ class Server(Hosting):
 
     Handlers registered on the server apply to the main namespace ``/``; ``of(name)`` gives
     other namespaces. Host it with ``run``, ``listen``, ``attach`` (aiohttp) or ``asgi_app``.
+
+    ``ack_answers``: how many recent ack answers each socket keeps, so that an event sent
+    again with the same ack id (a client's retry, as with socket.io-client's ``retries``)
+    is answered again without running its handler a second time; 0 (the default): none
+    kept, every event is handled.
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class Server(Hosting):
         serve_client: bool = True,
         adapter: Callable[[Namespace], Adapter] = MemoryAdapter,
         max_write_buffer: int = 16 * 1024 * 1024,
+        ack_answers: int = 0,
     ) -> None:
         self._engine = EngineServer(
             path=path,
@@ -87,6 +93,7 @@ class Server(Hosting):
         self.engine.on("message", self._on_engine_message)
         self.engine.on("close", self._on_engine_close)
         self.connect_timeout = connect_timeout
+        self.ack_answers = ack_answers
         self.adapter_factory = adapter
         self.dumps, self.loads = _json_codec()
         self._namespaces: dict[str, Namespace] = {}
@@ -298,12 +305,9 @@ class Server(Hosting):
 
     async def _connect(self, conn: Connection, packet: Packet) -> None:
         name = packet.namespace
-        nsp = await self._resolve(name, _auth_of(packet))
+        nsp = await self._resolve(name, ConnectRequest.parse(packet.data).auth)
         if nsp is None:
-            conn.send_packet(
-                Packet(PacketType.CONNECT_ERROR, name, {"message": "Invalid namespace"}),
-                self.dumps,
-            )
+            conn.send(connect_error(name, {"message": "Invalid namespace"}, self.dumps))
             return
         socket = self._new_socket(conn, packet, nsp)
         if socket is None:
@@ -314,14 +318,11 @@ class Server(Hosting):
                 if is_awaitable(result):
                     await result
         except ConnectionRefused as exc:
-            conn.send_packet(Packet(PacketType.CONNECT_ERROR, name, exc.payload()), self.dumps)
+            conn.send(socket.session.refuse(exc.payload()))
             return
         except Exception as exc:
             logger.exception("error in a middleware of %s", nsp.name)
-            conn.send_packet(
-                Packet(PacketType.CONNECT_ERROR, name, {"message": str(exc)}),
-                self.dumps,
-            )
+            conn.send(socket.session.refuse({"message": str(exc)}))
             return
         self._admit(conn, socket)
 
@@ -329,11 +330,15 @@ class Server(Hosting):
         """The socket a CONNECT asks for; None if the connection has it or is gone."""
         if packet.namespace in conn.sockets or conn.engine.closed:
             return None
+        request = ConnectRequest.parse(packet.data)
+        session = ServerSession(
+            nsp.name, dumps=self.dumps, ack_ids=nsp.ack_ids, answers=self.ack_answers
+        )
         issued = time.time()
         handshake = Handshake.from_request(
-            conn.engine.request, _auth_of(packet), issued * 1000, formatdate(issued, usegmt=True)
+            conn.engine.request, request.auth, issued * 1000, formatdate(issued, usegmt=True)
         )
-        return Socket(nsp, conn, secrets.token_urlsafe(15), handshake)
+        return Socket(nsp, conn, session, handshake)
 
     def _admit(self, conn: Connection, socket: Socket) -> None:
         """The socket joins its namespace: CONNECT answered, connection handlers called."""
@@ -343,10 +348,10 @@ class Server(Hosting):
         if conn.connect_timer is not None:
             conn.connect_timer.cancel()
             conn.connect_timer = None
-        socket.connected = True
+        answer = socket.session.accept()
         nsp.add(socket)
         conn.sockets[name] = socket
-        conn.send_packet(Packet(PacketType.CONNECT, name, {"sid": socket.id}), self.dumps)
+        conn.send(answer)
         for handler in nsp.handlers("connection"):
             try:
                 result = handler(socket)
@@ -355,7 +360,3 @@ class Server(Hosting):
                 continue
             if is_awaitable(result):
                 self.spawn(result)
-
-
-def _auth_of(packet: Packet) -> dict[str, Any]:
-    return packet.data if isinstance(packet.data, dict) else {}

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 from ..engineio import CloseReason
 from ..exceptions import AckTimeout, ConnectionClosed
 from ..handlers import PLAIN_RESULTS, is_awaitable
-from ..socketio import Packet, PacketType
-from ..socketio.packets import RESERVED_EVENTS, ack_args, encode_ack, single_answer
+from ..socketio import Packet, PacketType, ServerSession
+from ..socketio.events import AckSettled, Disconnected
+from ..socketio.packets import RESERVED_EVENTS, ack_args, single_answer
+from ..socketio.session import State
 from ..transports.engine import EngineSocket
 from ..transports.http import HandshakeRequest
 from ..transports.websocket import Outgoing
@@ -27,6 +29,7 @@ logger = logging.getLogger("roomcast.socket")
 AckCallback = Callable[[list[Any]], None]
 _NO_ROOMS: frozenset[str] = frozenset()
 _ONE_ACK_ARG = frozenset({str, int, float, bool, list, dict})  # ack_args(x) == [x], in one step
+_CONNECTED = State.CONNECTED  # a module constant: an Enum class attribute costs ~55 ns a read
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +65,14 @@ class Handshake:
 
 
 class Socket:
-    """One client in one namespace. Handlers receive it as their first argument."""
+    """One client in one namespace. Handlers receive it as their first argument.
+
+    The protocol state (connected or not, acks awaited and their deadlines, answers kept
+    for retried packets) is its ``ServerSession``'s; the socket feeds it, writes what it
+    says to send, dispatches what it reports and arms a timer for its next deadline.
+    """
 
     __slots__ = (
-        "_acks",
         "_any",
         "_any_outgoing",
         "_conn",
@@ -73,21 +80,23 @@ class Socket:
         "_handlers",
         "_middlewares",
         "_rooms_at_close",
-        "connected",
+        "_session",
+        "_timer",
         "data",
         "handshake",
         "id",
         "nsp",
-        "recovered",
     )
 
-    def __init__(self, nsp: Namespace, conn: Connection, sid: str, handshake: Handshake) -> None:
-        self.id = sid
+    def __init__(
+        self, nsp: Namespace, conn: Connection, session: ServerSession, handshake: Handshake
+    ) -> None:
+        self.id = session.sid
         self.nsp = nsp
         self.handshake = handshake
         self.data: dict[str, Any] = {}
-        self.connected = False
-        self.recovered = False
+        self._session = session
+        self._timer: asyncio.TimerHandle | None = None
         self._conn = conn
         self._engine = conn.engine
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
@@ -96,7 +105,6 @@ class Socket:
         self._any: tuple[Callable[..., Any], ...] = ()
         self._any_outgoing: tuple[Callable[..., Any], ...] = ()
         self._middlewares: tuple[Callable[[str, list[Any]], Any], ...] = ()
-        self._acks: dict[int, AckCallback] = {}
         self._rooms_at_close: frozenset[str] = _NO_ROOMS
 
     def __repr__(self) -> str:
@@ -105,6 +113,20 @@ class Socket:
     @property
     def namespace(self) -> str:
         return self.nsp.name
+
+    @property
+    def session(self) -> ServerSession:
+        """The protocol state of this socket (sans-IO)."""
+        return self._session
+
+    @property
+    def connected(self) -> bool:
+        return self._session.state is _CONNECTED
+
+    @property
+    def recovered(self) -> bool:
+        """Whether the connection restored the client's previous session."""
+        return self._session.recovered
 
     @property
     def conn(self) -> EngineSocket:
@@ -153,10 +175,7 @@ class Socket:
             raise ValueError(f"{event!r} is a reserved event name")
         ack_id = None
         if callback is not None:
-            ack_id = self.nsp.next_ack_id()
-            self._expect_with_timeout(
-                ack_id, _callback_adapter(callback, self.nsp.server.spawn), timeout
-            )
+            ack_id = self._expect(_callback_adapter(callback, self.nsp.server.spawn), timeout)
         self.send_packet(Packet(PacketType.EVENT, self.nsp.name, [event, *args], ack_id), volatile)
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
@@ -168,8 +187,7 @@ class Socket:
             if not future.done():
                 future.set_result(args)
 
-        ack_id = self.nsp.next_ack_id()
-        self._expect_with_timeout(ack_id, settle, timeout)
+        ack_id = self._expect(settle, timeout)
         self.send_packet(Packet(PacketType.EVENT, self.nsp.name, [event, *args], ack_id))
         args_ = await future
         if args_ and isinstance(args_[0], AckTimeout | ConnectionClosed) and len(args_) == 1:
@@ -195,28 +213,38 @@ class Socket:
 
     def expect_ack(self, ack_id: int, callback: Callable[[Any], None]) -> None:
         """Hand the first argument of the ack ``ack_id`` to ``callback`` (broadcast acks)."""
-        self._acks[ack_id] = lambda args: callback(args[0] if args else None)
+        self._session.expect_ack(lambda args: callback(args[0] if args else None), ack_id=ack_id)
 
     def forget_ack(self, ack_id: int) -> None:
-        self._acks.pop(ack_id, None)
+        self._session.forget_ack(ack_id)
 
-    def _expect_with_timeout(self, ack_id: int, settle: AckCallback, timeout: float | None) -> None:
+    def _expect(self, settle: AckCallback, timeout: float | None) -> int:
+        """A fresh ack id whose ack goes to ``settle`` ([AckTimeout()] after ``timeout``)."""
         if timeout is None:
-            self._acks[ack_id] = settle
-            return
+            return self._session.expect_ack(settle)
         loop = asyncio.get_running_loop()
+        ack_id = self._session.expect_ack(settle, deadline=loop.time() + timeout)
+        self._arm(loop)
+        return ack_id
 
-        def expire() -> None:
-            if self._acks.pop(ack_id, None) is not None:
-                settle([AckTimeout()])
-
-        timer = loop.call_later(timeout, expire)
-
-        def answered(args: list[Any]) -> None:
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Have the timer fire at the session's next deadline (none: no timer)."""
+        deadline = self._session.next_deadline()
+        timer = self._timer
+        if timer is not None:
+            if timer.when() == deadline:
+                return
             timer.cancel()
-            settle(args)
+            self._timer = None
+        if deadline is not None:
+            self._timer = loop.call_at(deadline, self._on_deadline, loop, deadline)
 
-        self._acks[ack_id] = answered
+    def _on_deadline(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        self._timer = None
+        # a loop may run a timer a hair before its time: the deadline has come all the same
+        for settled in self._session.handle_timeout(now=max(loop.time(), deadline)):
+            _settle(settled)
+        self._arm(loop)
 
     # -- broadcasting from this socket -----------------------------------------------------
 
@@ -282,6 +310,14 @@ class Socket:
     def handle_event_data(self, data: list[Any], ack_id: int | None) -> None:
         """An EVENT from the client: ``data`` is [name, *args]."""
         event = data[0]
+        session = self._session
+        if ack_id is not None and session.answers is not None:  # retries are answered once
+            again = session.receive_event(ack_id)
+            if again is not None:  # a retry of a packet handled already: not handled again
+                engine = self._engine
+                for part in again:
+                    engine.send(part)
+                return
         if type(event) is str and not self._any and not self._middlewares:
             shared = self.nsp.handlers(event)
             if len(shared) == 1 and event not in self._handlers:  # the common case
@@ -292,9 +328,9 @@ class Socket:
                     result = None
                 if ack_id is None or type(result) not in _ONE_ACK_ARG:
                     self._answer(result, ack_id)
-                elif self.connected:  # a plain result: its ack as _send_ack makes it, sooner
-                    nsp, engine = self.nsp, self._engine
-                    for part in encode_ack(nsp.name, ack_id, [result], nsp.server.dumps):
+                else:  # a plain result: its ack as _send_ack makes it, sooner
+                    engine = self._engine
+                    for part in session.send_ack(ack_id, [result]):
                         engine.send(part)
                 return
         args = data[1:]
@@ -368,17 +404,16 @@ class Socket:
         self._send_ack(ack_id, await pending)
 
     def _send_ack(self, ack_id: int, result: Any) -> None:
-        if self.connected:
-            nsp, engine = self.nsp, self._engine
-            args = [result] if type(result) in _ONE_ACK_ARG else ack_args(result)
-            for part in encode_ack(nsp.name, ack_id, args, nsp.server.dumps):
-                engine.send(part)
+        args = [result] if type(result) in _ONE_ACK_ARG else ack_args(result)
+        engine = self._engine
+        for part in self._session.send_ack(ack_id, args):
+            engine.send(part)
 
     def handle_ack(self, packet: Packet) -> None:
         assert packet.id is not None
-        callback = self._acks.pop(packet.id, None)
-        if callback is not None:
-            callback(list(packet.data))
+        settled = self._session.receive_ack(packet.id, list(packet.data))
+        if settled is not None:
+            _settle(settled)
 
     def handle_close(self, reason: str) -> None:
         """The client left the namespace, or its connection closed."""
@@ -389,27 +424,39 @@ class Socket:
             self._run(handler, self, reason)
         for handler in self._handlers.get("disconnecting", ()):
             self._run(handler, reason)
-        self.connected = False
+        events = self._session.close(reason)
         self.nsp.remove(self)
         if self._conn.sockets.get(self.nsp.name) is self:
             del self._conn.sockets[self.nsp.name]
-        acks, self._acks = self._acks, {}
-        for callback in acks.values():
-            callback([ConnectionClosed(reason)])
-        for handler in self.nsp.handlers("disconnect"):
-            self._run(handler, self, reason)
-        for handler in self._handlers.get("disconnect", ()):
-            self._run(handler, reason)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for event in events:
+            if isinstance(event, AckSettled):
+                _settle(event)
+            elif isinstance(event, Disconnected):
+                for handler in self.nsp.handlers("disconnect"):
+                    self._run(handler, self, event.reason)
+                for handler in self._handlers.get("disconnect", ()):
+                    self._run(handler, event.reason)
 
     async def disconnect(self, close: bool = False) -> None:
         """Disconnect from the namespace (the client's reason: "io server disconnect");
         with ``close``, close the whole underlying connection too."""
         if not self.connected:
             return
-        self.send_packet(Packet(PacketType.DISCONNECT, self.nsp.name))
+        engine = self._engine
+        for part in self._session.disconnect():
+            engine.send(part)
         self.handle_close("server namespace disconnect")
         if close:
             self._engine.close(CloseReason.FORCED_CLOSE)
+
+
+def _settle(settled: AckSettled) -> None:
+    """Hand an ack's outcome to its callback: its arguments, or [the failure]."""
+    outcome = settled.outcome
+    settled.waiter(outcome if isinstance(outcome, list) else [outcome])
 
 
 def _callback_adapter(
