@@ -20,20 +20,28 @@ from .exceptions import (
     ProtocolError,
     RemoteProtocolError,
     RoomcastError,
+    StoreCorrupt,
+    StoreError,
+    StoreUnavailable,
 )
 from .server import BroadcastOperator, Handshake, Namespace, Server, Socket
+from .server.recovery import HistoryEntry, Recovery
+from .store import MemoryStore, Retention, SqliteStore, Store
+from .store import from_url as store_from_url
 from .transports.engine import EngineServer, EngineSocket
 from .transports.http import HandshakeRequest
 
 if TYPE_CHECKING:
     from .adapters.redis import RedisAdapter
     from .emitter import Emitter
+    from .store.redis import RedisStore
 
-_LAZY = {"Emitter": ".emitter", "RedisAdapter": ".adapters.redis"}
+_LAZY = {"Emitter": ".emitter", "RedisAdapter": ".adapters.redis", "RedisStore": ".store.redis"}
 
 
 def __getattr__(name: str) -> Any:
-    """``Emitter`` and ``RedisAdapter`` need the redis extra: imported on first use."""
+    """``Emitter``, ``RedisAdapter`` and ``RedisStore`` need the redis extra: imported on
+    first use."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'roomcast' has no attribute {name!r}")
@@ -59,17 +67,28 @@ __all__ = [
     "EngineSocket",
     "Handshake",
     "HandshakeRequest",
+    "HistoryEntry",
     "InvalidState",
     "LocalProtocolError",
     "MemoryAdapter",
+    "MemoryStore",
     "Namespace",
     "NamespaceNotFound",
     "PayloadTooLarge",
     "ProtocolError",
+    "Recovery",
     "RedisAdapter",
+    "RedisStore",
     "RemoteProtocolError",
+    "Retention",
     "RoomcastError",
     "Server",
     "Socket",
+    "SqliteStore",
+    "Store",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreUnavailable",
     "serve",
+    "store_from_url",
 ]

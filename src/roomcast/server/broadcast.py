@@ -14,6 +14,7 @@ from ..adapters.base import BroadcastOptions, ClusterResults
 from ..exceptions import AckTimeout
 from ..socketio import Packet, PacketType
 from ..socketio.packets import RESERVED_EVENTS
+from .recovery import HistoryEntry
 
 if TYPE_CHECKING:
     from .namespace import Namespace
@@ -80,13 +81,24 @@ class BroadcastOperator:
     def _targets(self) -> list[Namespace]:
         return self._nsp.targets()
 
-    async def emit(self, event: str, *args: Any) -> None:
-        """Send the event to every socket selected."""
+    async def emit(self, event: str, *args: Any) -> str | None:
+        """Send the event to every socket selected.
+
+        With a store (``Server(store=...)`` or ``recovery``), the event is stored first and
+        its offset returned (None when nothing was stored: volatile, or the store failed);
+        with a durable store it survives a crash of the server once this returns.
+        """
         if event in RESERVED_EVENTS:
             raise ValueError(f"{event!r} is a reserved event name")
+        opts = self._opts
+        durability = None if opts.volatile else self._nsp.server.durability
+        offset = None
         for nsp in self._targets():
             packet = Packet(PacketType.EVENT, nsp.name, [event, *args])
-            await nsp.adapter.broadcast(packet, self._opts)
+            if durability is not None:  # in the store before anyone is sent it
+                packet, offset = await durability.stamp(packet, opts.rooms, opts.except_rooms)
+            await nsp.adapter.broadcast(packet, opts)
+        return offset
 
     async def send(self, *args: Any) -> None:
         await self.emit("message", *args)
@@ -140,6 +152,31 @@ class BroadcastOperator:
                     socket.forget_ack(ack_id)
             raise AckTimeout(responses=list(responses)) from None
         return responses
+
+    async def history(
+        self, *, limit: int = 50, before: str | None = None, after: str | None = None
+    ) -> list[HistoryEntry]:
+        """What was broadcast to the room chosen with ``to``/``in_`` (exactly one), oldest
+        first, from the server's store:
+
+        - no bound: the newest ``limit`` events (the page to show on load);
+        - ``before``: the ``limit`` events before that offset (paging upwards);
+        - ``after``: the ``limit`` events after it (the live ones, with no gap or duplicate:
+          pass the newest offset shown, repeat while a page comes back full).
+
+        Raises ValueError without a store or without exactly one room, StoreUnavailable
+        when the store is out of reach.
+        """
+        durability = self._nsp.server.durability
+        if durability is None:
+            raise ValueError("no store: pass Server(store=...) or Server(recovery=...)")
+        if len(self._opts.rooms) != 1:
+            raise ValueError("history reads one room: io.in_(room).history(...)")
+        (room,) = self._opts.rooms
+        entries = await durability.history(
+            self._nsp.name, room, limit=limit, before=before, after=after
+        )
+        return [HistoryEntry.of(entry) for entry in entries]
 
     async def fetch_sockets(self) -> ClusterResults[Socket]:
         """The sockets selected (with a cluster adapter, remote ones too: ``.partial`` is set

@@ -126,9 +126,10 @@ class Namespace:
     def _operator(self) -> BroadcastOperator:
         return BroadcastOperator(self)
 
-    async def emit(self, event: str, *args: Any) -> None:
-        """Send an event to every socket of the namespace."""
-        await self._operator().emit(event, *args)
+    async def emit(self, event: str, *args: Any) -> str | None:
+        """Send an event to every socket of the namespace (its offset: see
+        ``BroadcastOperator.emit``)."""
+        return await self._operator().emit(event, *args)
 
     async def send(self, *args: Any) -> None:
         await self._operator().emit("message", *args)

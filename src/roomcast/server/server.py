@@ -16,11 +16,13 @@ from ..exceptions import ConnectionRefused, RemoteProtocolError
 from ..handlers import is_awaitable
 from ..socketio import ConnectRequest, Decoder, Packet, PacketType, ServerSession
 from ..socketio.packets import json_dumps, json_loads, main_event
-from ..socketio.session import connect_error
+from ..socketio.session import SessionSnapshot, connect_error
+from ..store import Store
 from ..transports.engine import AllowRequest, EngineServer, EngineSocket, Hosting
 from .broadcast import BroadcastOperator
 from .connection import Connection
 from .namespace import Handler, Middleware, Namespace
+from .recovery import Durability, Recovery
 from .socket import Handshake, Socket
 from .static import ClientBundle
 
@@ -53,8 +55,13 @@ class Server(Hosting):
 
     ``ack_answers``: how many recent ack answers each socket keeps, so that an event sent
     again with the same ack id (a client's retry, as with socket.io-client's ``retries``)
-    is answered again without running its handler a second time; 0 (the default): none
-    kept, every event is handled.
+    is answered again without running its handler a second time; 0: none kept, every event
+    is handled (the default without recovery; with it, ``Recovery.ack_answers``).
+
+    ``recovery``: connection-state recovery (``True`` for the defaults, or a ``Recovery``);
+    ``store``: where recoverable broadcasts and sessions are kept, and room history read
+    (a ``Store`` or a URL: ``memory://``, ``sqlite:///path``, ``redis://host:port/db``;
+    memory when recovery is on and no store is given). Neither: nothing is stored.
     """
 
     def __init__(
@@ -73,7 +80,9 @@ class Server(Hosting):
         serve_client: bool = True,
         adapter: Callable[[Namespace], Adapter] = MemoryAdapter,
         max_write_buffer: int = 16 * 1024 * 1024,
-        ack_answers: int = 0,
+        ack_answers: int | None = None,
+        recovery: Recovery | bool | None = None,
+        store: Store | str | None = None,
     ) -> None:
         self._engine = EngineServer(
             path=path,
@@ -93,7 +102,16 @@ class Server(Hosting):
         self.engine.on("message", self._on_engine_message)
         self.engine.on("close", self._on_engine_close)
         self.connect_timeout = connect_timeout
+        if recovery is True:
+            recovery = Recovery()
+        self.recovery: Recovery | None = recovery or None
+        if ack_answers is None:
+            ack_answers = self.recovery.ack_answers if self.recovery is not None else 0
         self.ack_answers = ack_answers
+        self.durability: Durability | None = (
+            Durability(store, self.recovery) if self.recovery is not None or store else None
+        )
+        """The store in use (recovery, history), or None when nothing is stored."""
         self.adapter_factory = adapter
         self.dumps, self.loads = _json_codec()
         self._namespaces: dict[str, Namespace] = {}
@@ -166,8 +184,8 @@ class Server(Hosting):
         """Handle ``event`` emitted by another server of the cluster (main namespace)."""
         return self.sockets.on_server_side(event, handler)
 
-    async def emit(self, event: str, *args: Any, namespace: str = "/") -> None:
-        await self.of(namespace).emit(event, *args)
+    async def emit(self, event: str, *args: Any, namespace: str = "/") -> str | None:
+        return await self.of(namespace).emit(event, *args)
 
     async def send(self, *args: Any) -> None:
         await self.sockets.send(*args)
@@ -224,6 +242,8 @@ class Server(Hosting):
     async def listen(self, host: str = "127.0.0.1", port: int = 0) -> Any:
         """Connect the adapters (a cluster adapter subscribes), then serve in the running
         loop; port 0 picks a free port. Returns a listener (``.port``, ``await .aclose()``)."""
+        if self.durability is not None:
+            await self.durability.start()  # StoreCorrupt stops here, with the file's path
         for nsp in list(self._namespaces.values()):
             await nsp.adapter.init()
         return await super().listen(host, port)
@@ -233,6 +253,8 @@ class Server(Hosting):
         await self.engine.aclose()
         for nsp in self.namespaces():
             await nsp.adapter.aclose()
+        if self.durability is not None:
+            await self.durability.aclose()  # the sessions of the clients just disconnected
 
     # -- Engine.IO events -----------------------------------------------------------------
 
@@ -269,7 +291,7 @@ class Server(Hosting):
         kind = packet.type
         if kind is _CONNECT:
             nsp = self._namespaces.get(packet.namespace)
-            if nsp is not None and not nsp.middlewares:
+            if nsp is not None and not nsp.middlewares and not self._recovering(packet):
                 self._connect_now(conn, packet, nsp)
             else:
                 self.spawn(self._connect(conn, packet))
@@ -303,15 +325,34 @@ class Server(Hosting):
         if socket is not None:
             self._admit(conn, socket)
 
+    def _recovering(self, packet: Packet) -> bool:
+        """Whether a CONNECT asks to recover a session (recovery on, pid and offset sent)."""
+        data = packet.data
+        return (
+            self.recovery is not None
+            and isinstance(data, dict)
+            and type(data.get("pid")) is str
+            and type(data.get("offset")) is str
+        )
+
     async def _connect(self, conn: Connection, packet: Packet) -> None:
         name = packet.namespace
-        nsp = await self._resolve(name, ConnectRequest.parse(packet.data).auth)
+        request = ConnectRequest.parse(packet.data)
+        nsp = await self._resolve(name, request.auth)
         if nsp is None:
             conn.send(connect_error(name, {"message": "Invalid namespace"}, self.dumps))
+            return
+        if self._recovering(packet) and await self._recover(conn, packet, nsp, request):
             return
         socket = self._new_socket(conn, packet, nsp)
         if socket is None:
             return
+        if await self._run_middlewares(conn, socket):
+            self._admit(conn, socket)
+
+    async def _run_middlewares(self, conn: Connection, socket: Socket) -> bool:
+        """Whether the namespace's middlewares let ``socket`` in (refused: CONNECT_ERROR)."""
+        nsp = socket.nsp
         try:
             for middleware in nsp.middlewares:
                 result = middleware(socket)
@@ -319,26 +360,75 @@ class Server(Hosting):
                     await result
         except ConnectionRefused as exc:
             conn.send(socket.session.refuse(exc.payload()))
-            return
+            return False
         except Exception as exc:
             logger.exception("error in a middleware of %s", nsp.name)
             conn.send(socket.session.refuse({"message": str(exc)}))
-            return
-        self._admit(conn, socket)
+            return False
+        return True
 
-    def _new_socket(self, conn: Connection, packet: Packet, nsp: Namespace) -> Socket | None:
-        """The socket a CONNECT asks for; None if the connection has it or is gone."""
+    async def _recover(
+        self, conn: Connection, packet: Packet, nsp: Namespace, request: ConnectRequest
+    ) -> bool:
+        """Restore the session a CONNECT names: same sid, rooms and data, what it missed
+        written before the CONNECT answer. False: nothing to restore (a fresh session)."""
+        durability, recovery = self.durability, self.recovery
+        pid, offset = request.pid, request.offset
+        if durability is None or recovery is None or pid is None or offset is None:
+            return False
+        snapshot = await durability.take(nsp.name, pid)
+        if snapshot is None or conn.engine.closed or nsp.name in conn.sockets:
+            return False
+        socket = self._new_socket(conn, packet, nsp, snapshot)
+        if socket is None:
+            return False
+        if not recovery.skip_middlewares and not await self._run_middlewares(conn, socket):
+            return True
+        old = nsp.sockets.get(socket.id)
+        if old is not None:  # the client came back before its old connection timed out
+            durability.forget(old)
+            old.handle_close("transport close")
+        # in its rooms from now on, what broadcasts bring is held until the replay is done
+        holding = socket.hold()
+        nsp.add(socket)
+        nsp.adapter.add_all(socket.id, snapshot.rooms)
+        missed = await durability.missed(nsp.name, offset, snapshot.rooms)
+        if missed is None or conn.engine.closed or nsp.name in conn.sockets:
+            nsp.remove(socket)
+            durability.keep_snapshot(snapshot)  # as it was: the client may try again
+            return missed is not None  # an unknown offset: a fresh session (as Node)
+        socket.release(holding, [(entry.offset, entry.data) for entry in missed])
+        self._admit(conn, socket)
+        return True
+
+    def _new_socket(
+        self,
+        conn: Connection,
+        packet: Packet,
+        nsp: Namespace,
+        restore: SessionSnapshot | None = None,
+    ) -> Socket | None:
+        """The socket a CONNECT asks for (``restore``: the one it recovers); None if the
+        connection has it or is gone."""
         if packet.namespace in conn.sockets or conn.engine.closed:
             return None
         request = ConnectRequest.parse(packet.data)
         session = ServerSession(
-            nsp.name, dumps=self.dumps, ack_ids=nsp.ack_ids, answers=self.ack_answers
+            nsp.name,
+            dumps=self.dumps,
+            ack_ids=nsp.ack_ids,
+            recovery=self.recovery is not None,
+            answers=self.ack_answers,
+            restore=restore,
         )
         issued = time.time()
         handshake = Handshake.from_request(
             conn.engine.request, request.auth, issued * 1000, formatdate(issued, usegmt=True)
         )
-        return Socket(nsp, conn, session, handshake)
+        socket = Socket(nsp, conn, session, handshake)
+        if restore is not None and isinstance(restore.data, dict):
+            socket.data = restore.data
+        return socket
 
     def _admit(self, conn: Connection, socket: Socket) -> None:
         """The socket joins its namespace: CONNECT answered, connection handlers called."""
@@ -352,6 +442,8 @@ class Server(Hosting):
         nsp.add(socket)
         conn.sockets[name] = socket
         conn.send(answer)
+        if self.durability is not None and socket.session.pid is not None:
+            self.durability.connected(socket)
         for handler in nsp.handlers("connection"):
             try:
                 result = handler(socket)

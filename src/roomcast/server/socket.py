@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engineio import CloseReason
 from ..exceptions import AckTimeout, ConnectionClosed
@@ -14,7 +14,7 @@ from ..handlers import PLAIN_RESULTS, is_awaitable
 from ..socketio import Packet, PacketType, ServerSession
 from ..socketio.events import AckSettled, Disconnected
 from ..socketio.packets import RESERVED_EVENTS, ack_args, single_answer
-from ..socketio.session import State
+from ..socketio.session import SessionSnapshot, State, stamp_offset
 from ..transports.engine import EngineSocket
 from ..transports.http import HandshakeRequest
 from ..transports.websocket import Outgoing
@@ -64,6 +64,51 @@ class Handshake:
         )
 
 
+class Sink(Protocol):
+    """Where a socket writes its messages: its Engine.IO connection, or a ``Holding``."""
+
+    def send(self, data: str | bytes) -> None: ...
+    def send_outgoing(self, message: Outgoing) -> None: ...
+
+
+class Holding:
+    """Stands in for the connection of a recovering socket while what it missed is read:
+    the broadcasts delivered meanwhile are kept, each with its offset (its last argument),
+    to be written after the missed ones, those among them left out."""
+
+    __slots__ = ("_groups",)
+
+    def __init__(self) -> None:
+        self._groups: list[tuple[Any, list[Any]]] = []
+
+    def mark(self, *data: Any) -> None:
+        """An outgoing listener: an EVENT starts (its messages follow)."""
+        self._groups.append((data[-1] if data else None, []))
+
+    def send(self, data: str | bytes) -> None:
+        self._current().append(data)
+
+    def send_outgoing(self, message: Outgoing) -> None:
+        self._current().append(message)
+
+    def _current(self) -> list[Any]:
+        if not self._groups:
+            self._groups.append((None, []))
+        return self._groups[-1][1]
+
+    def release(self, to: EngineSocket, skip: set[str]) -> None:
+        """Write what was kept to ``to``, but the packets whose offset is in ``skip``."""
+        for offset, messages in self._groups:
+            if type(offset) is str and offset in skip:
+                continue
+            for message in messages:
+                if isinstance(message, Outgoing):
+                    to.send_outgoing(message)
+                else:
+                    to.send(message)
+        self._groups.clear()
+
+
 class Socket:
     """One client in one namespace. Handlers receive it as their first argument.
 
@@ -81,6 +126,7 @@ class Socket:
         "_middlewares",
         "_rooms_at_close",
         "_session",
+        "_sink",
         "_timer",
         "data",
         "handshake",
@@ -99,6 +145,9 @@ class Socket:
         self._timer: asyncio.TimerHandle | None = None
         self._conn = conn
         self._engine = conn.engine
+        self._sink: Sink = conn.engine
+        """Where this socket's messages go: its connection, or a ``Holding`` while a
+        recovering socket's missed packets are read (see ``hold``)."""
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
         # tuples, rebuilt on the rare registration: an empty tuple is shared and not tracked
         # by the garbage collector, where three empty lists per socket were
@@ -150,10 +199,41 @@ class Socket:
         """Join one room or several."""
         if self.connected:
             self.nsp.adapter.add_all(self.id, [rooms] if isinstance(rooms, str) else rooms)
+            durability = self.nsp.server.durability
+            if durability is not None:
+                durability.rooms_changed(self)
 
     def leave(self, room: str) -> None:
         if self.connected:
             self.nsp.adapter.discard(self.id, room)
+            durability = self.nsp.server.durability
+            if durability is not None:
+                durability.rooms_changed(self)
+
+    # -- recovery ---------------------------------------------------------------------------
+
+    def snapshot(self) -> SessionSnapshot:
+        """What a recovery of this socket restores: sid, pid, rooms, ``data``, the answers
+        to its recent acks (the socket must have a pid: recovery on)."""
+        return self._session.snapshot(frozenset(self.rooms), self.data)
+
+    def hold(self) -> Holding:
+        """Keep what is sent to this socket until ``release`` (a recovery in progress)."""
+        holding = Holding()
+        self._sink = holding
+        self._any_outgoing = (holding.mark, *self._any_outgoing)
+        return holding
+
+    def release(self, holding: Holding, missed: Iterable[tuple[str, list[Any]]]) -> None:
+        """Write the ``missed`` events (offset, data), then what ``hold`` kept (but the
+        packets among the missed ones), then write to the connection again."""
+        self._any_outgoing = tuple(h for h in self._any_outgoing if h != holding.mark)
+        self._sink = self._engine
+        replayed = set()
+        for offset, data in missed:
+            replayed.add(offset)
+            self.send_packet(Packet(PacketType.EVENT, self.nsp.name, stamp_offset(data, offset)))
+        holding.release(self._engine, replayed)
 
     # -- emitting -------------------------------------------------------------------------
 
@@ -173,10 +253,16 @@ class Socket:
         """
         if event in RESERVED_EVENTS:
             raise ValueError(f"{event!r} is a reserved event name")
-        ack_id = None
         if callback is not None:
             ack_id = self._expect(_callback_adapter(callback, self.nsp.server.spawn), timeout)
-        self.send_packet(Packet(PacketType.EVENT, self.nsp.name, [event, *args], ack_id), volatile)
+            packet = Packet(PacketType.EVENT, self.nsp.name, [event, *args], ack_id)
+        else:
+            packet = Packet(PacketType.EVENT, self.nsp.name, [event, *args])
+            durability = self.nsp.server.durability
+            if not volatile and durability is not None and durability.recovers_direct:
+                # in the store (this socket's own room) before it is sent: recovered too
+                packet, _ = await durability.stamp(packet, (self.id,), ())
+        self.send_packet(packet, volatile)
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
         """Send an event and wait for the client's ack: one argument comes back as itself,
@@ -207,9 +293,9 @@ class Socket:
         if self._any_outgoing and packet.type == PacketType.EVENT:
             for listener in self._any_outgoing:
                 self._run(listener, *packet.data)
-        engine = self._engine
+        sink = self._sink
         for message in messages:
-            engine.send_outgoing(message)
+            sink.send_outgoing(message)
 
     def expect_ack(self, ack_id: int, callback: Callable[[Any], None]) -> None:
         """Hand the first argument of the ack ``ack_id`` to ``callback`` (broadcast acks)."""
@@ -425,6 +511,9 @@ class Socket:
         for handler in self._handlers.get("disconnecting", ()):
             self._run(handler, reason)
         events = self._session.close(reason)
+        durability = self.nsp.server.durability
+        if durability is not None and self._session.pid is not None:
+            durability.disconnected(self, reason)
         self.nsp.remove(self)
         if self._conn.sockets.get(self.nsp.name) is self:
             del self._conn.sockets[self.nsp.name]
