@@ -21,8 +21,8 @@ from .exceptions import (
     RemoteProtocolError,
     RoomcastError,
 )
-from .server import BroadcastOperator, Handshake, Namespace, Server, Socket
-from .transports.engine import EngineServer, EngineSocket
+from .server import BroadcastOperator, EngineServer, Handshake, Namespace, Server, Socket
+from .transports.engine import EngineSocket
 from .transports.http import HandshakeRequest
 
 if TYPE_CHECKING:

@@ -27,8 +27,13 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
     PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS = 1005
+    ABNORMAL = 1006
     INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
 
 
 _CONTROL: Final = frozenset({Opcode.CLOSE, Opcode.PING, Opcode.PONG})
@@ -82,6 +87,13 @@ def close_reply(payload: bytes) -> tuple[int, str]:
     except UnicodeDecodeError:
         return CloseCode.INVALID_DATA, "invalid UTF-8 in the close reason"
     return code, ""
+
+
+def parse_close(payload: bytes) -> tuple[int, str]:
+    """The code and reason of a valid CLOSE frame's payload (1005 when it has none)."""
+    if len(payload) < 2:
+        return CloseCode.NO_STATUS, ""
+    return int.from_bytes(payload[:2], "big"), payload[2:].decode(errors="replace")
 
 
 @dataclass(frozen=True, slots=True)
