@@ -20,10 +20,12 @@ from .exceptions import (
     ProtocolError,
     RemoteProtocolError,
     RoomcastError,
+    WebSocketRefused,
 )
 from .server import BroadcastOperator, EngineServer, Handshake, Namespace, Server, Socket
 from .transports.engine import EngineSocket
 from .transports.http import HandshakeRequest
+from .websocket import WebSocket, WebSocketEndpoint
 
 if TYPE_CHECKING:
     from .adapters.redis import RedisAdapter
@@ -71,5 +73,8 @@ __all__ = [
     "RoomcastError",
     "Server",
     "Socket",
+    "WebSocket",
+    "WebSocketEndpoint",
+    "WebSocketRefused",
     "serve",
 ]

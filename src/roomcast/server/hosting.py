@@ -2,7 +2,7 @@
 aiohttp application (``attach``) or as an ASGI application (``asgi_app``).
 
 Whatever is hosted is one route table: the Engine.IO path of a server, its static files,
-and the routes added with ``mount``. The transports
+and the plain WebSocket endpoints added with ``websocket`` or ``mount``. The transports
 below serve a table and know nothing of who built it.
 """
 
@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl as _ssl
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..transports.asgi import ASGIApp, ASGIApplication
 from ..transports.native import HttpProtocol
 from ..transports.routes import Route, RouteTable
+from ..websocket import WebSocketEndpoint, WebSocketHandler
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -31,22 +33,24 @@ class NativeListener:
         self,
         server: asyncio.Server,
         routes: RouteTable,
-        host: str,
+        host: str | None,
         port: int,
         connections: set[HttpProtocol],
         engine: Any = None,
+        secure: bool = False,
     ) -> None:
         self.server = server
         self.routes = routes
         self.engine = engine
         """The Engine.IO server of the hosted app, if it has one."""
-        self.host = host
+        self.host = host or "127.0.0.1"
         self.port = port
         self._connections = connections
+        self._secure = secure
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self._secure else 'http'}://{self.host}:{self.port}"
 
     async def aclose(self) -> None:
         """Close every client (polling ones collect their CLOSE first), then stop serving."""
@@ -59,7 +63,7 @@ class NativeListener:
 
 
 async def listen(
-    routes: RouteTable, host: str = "127.0.0.1", port: int = 0, **options: Any
+    routes: RouteTable, host: str | None = "127.0.0.1", port: int = 0, **options: Any
 ) -> NativeListener:
     """Serve ``routes`` on ``host:port`` in the running loop; port 0 picks a free port."""
     loop = asyncio.get_running_loop()
@@ -68,7 +72,33 @@ async def listen(
         lambda: HttpProtocol(routes, connections), host, port, **options
     )
     bound = server.sockets[0].getsockname()[1]
-    return NativeListener(server, routes, host, int(bound), connections)
+    secure = options.get("ssl") is not None
+    return NativeListener(server, routes, host, int(bound), connections, secure=secure)
+
+
+def tls_context(certfile: str, keyfile: str | None = None) -> _ssl.SSLContext:
+    """A server TLS context for a certificate chain and its key (ALPN: http/1.1).
+
+    Raises ValueError, saying which file, when they cannot be loaded."""
+    context = _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH)
+    context.set_alpn_protocols(["http/1.1"])
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except (OSError, _ssl.SSLError) as exc:
+        raise ValueError(
+            f"cannot load the TLS certificate {certfile!r} with the key {keyfile!r}: {exc}"
+        ) from exc
+    return context
+
+
+def _tls_options(
+    ssl: _ssl.SSLContext | None, certfile: str | None, keyfile: str | None
+) -> dict[str, Any]:
+    if ssl is None and certfile is not None:
+        ssl = tls_context(certfile, keyfile)
+    elif keyfile is not None and certfile is None:
+        raise ValueError("a keyfile needs its certfile")
+    return {} if ssl is None else {"ssl": ssl}
 
 
 def run_until_interrupted(main: Callable[[], Any]) -> None:
@@ -84,8 +114,8 @@ def run_until_interrupted(main: Callable[[], Any]) -> None:
 
 
 class Hosting:
-    """``run``, ``listen``, ``attach`` and ``asgi_app`` for a server that serves routes
-    (``Server``, ``EngineServer``)."""
+    """``run``, ``listen``, ``attach``, ``asgi_app`` and plain WebSocket endpoints, for a
+    server that serves routes (``Server``, ``EngineServer``)."""
 
     _table: RouteTable | None = None
     _mounted: tuple[Route, ...] = ()
@@ -105,21 +135,50 @@ class Hosting:
             self._table = RouteTable([*self.base_routes(), *self._mounted])
         return self._table
 
+    # -- plain WebSocket endpoints ----------------------------------------------------------
+
     def mount(self, route: Route) -> Route:
-        """Serve ``route`` beside this server."""
+        """Serve ``route`` (a ``WebSocketEndpoint``, or any route) beside this server."""
         self._mounted = (*self._mounted, route)
         if self._table is not None:
             self._table.add(route)
         return route
 
+    def websocket(
+        self, path: str, handler: WebSocketHandler | None = None, **options: Any
+    ) -> WebSocketEndpoint:
+        """A plain WebSocket endpoint at ``path``, served beside this server (see
+        ``WebSocketEndpoint`` for the options). Also a decorator, the handler becoming the
+        endpoint's::
+
+            @io.websocket("/echo")
+            async def echo(ws):
+                async for message in ws:
+                    await ws.send(message)
+
+            chat = io.websocket("/chat")  # hooks and broadcasts: chat.on_message...
+        """
+        return cast(WebSocketEndpoint, self.mount(WebSocketEndpoint(path, handler, **options)))
+
     # -- hosts --------------------------------------------------------------------------
 
-    def run(self, host: str = "127.0.0.1", port: int = 3000) -> None:
-        """Serve until interrupted (the native server; uvloop when installed)."""
+    def run(
+        self,
+        host: str | None = "127.0.0.1",
+        port: int = 3000,
+        *,
+        ssl: _ssl.SSLContext | None = None,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+    ) -> None:
+        """Serve until interrupted (the native server; uvloop when installed). ``ssl``, or
+        ``certfile`` and ``keyfile``, serve TLS (``wss://``, ``https://``); host None
+        listens on every interface."""
+        options = _tls_options(ssl, certfile, keyfile)  # a bad key fails before serving
 
         async def main() -> None:
-            listener = await self.listen(host, port)
-            logger.info("roomcast listening on http://%s:%s", host, listener.port)
+            listener = await self.listen(host, port, **options)
+            logger.info("roomcast listening on %s", listener.url)
             try:
                 await asyncio.Event().wait()
             finally:
@@ -127,12 +186,23 @@ class Hosting:
 
         run_until_interrupted(main)
 
-    async def listen(self, host: str = "127.0.0.1", port: int = 0, **options: Any) -> Any:
+    async def listen(
+        self,
+        host: str | None = "127.0.0.1",
+        port: int = 0,
+        *,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+        **options: Any,
+    ) -> Any:
         """Serve in the running loop (the native server); port 0 picks a free port.
-        ``options`` go to ``loop.create_server`` (``ssl=...``).
+        ``certfile`` and ``keyfile`` serve TLS; other ``options`` go to
+        ``loop.create_server`` (``ssl=context``, ``backlog``...).
 
         Returns a listener: ``.port``, ``.url``, ``await .aclose()``.
         """
+        if certfile is not None or keyfile is not None:
+            options.update(_tls_options(options.pop("ssl", None), certfile, keyfile))
         listener = await listen(self.routes(), host, port, **options)
         listener.engine = self.hosted_engine
         return listener

@@ -223,7 +223,7 @@ class Server(Hosting):
         """Run a handler's coroutine as a task the server tracks (and waits for on close)."""
         self.engine.spawn(awaitable)
 
-    async def listen(self, host: str = "127.0.0.1", port: int = 0, **options: Any) -> Any:
+    async def listen(self, host: str | None = "127.0.0.1", port: int = 0, **options: Any) -> Any:
         """Connect the adapters (a cluster adapter subscribes), then serve in the running
         loop; port 0 picks a free port. Returns a listener (``.port``, ``await .aclose()``)."""
         for nsp in list(self._namespaces.values()):

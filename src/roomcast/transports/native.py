@@ -69,6 +69,8 @@ class NativeLink(CorkedLink):
         is read and dropped (closing at once would reset the connection, and the client
         would lose the close frame). The connection closes after ``CLOSE_TIMEOUT`` anyway."""
         self.socket = None
+        if self.closing:
+            return
         self.closing = True
         self.flush()
         transport = self._transport
