@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from ..exceptions import WebSocketRefused
+from ..exceptions import ConnectionClosed, WebSocketRefused
 from ..handlers import is_awaitable
 from ..transports.frames import CloseCode
 from ..transports.handshake import offered_subprotocols, refusal
@@ -214,6 +214,8 @@ class WebSocketEndpoint(Route):
     async def _serve(self, ws: WebSocket, handler: WebSocketHandler) -> None:
         try:
             await handler(ws)
+        except ConnectionClosed:
+            pass  # sent to a client that had gone: the end of its handler
         except Exception:
             logger.exception("error in the WebSocket handler of %s", self.path)
             await ws.close(CloseCode.INTERNAL_ERROR, "internal error")
