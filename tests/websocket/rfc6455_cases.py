@@ -105,87 +105,224 @@ def _cases() -> list[Case]:
     add(Case("2.6-ping-chopped", [frame(PING, b"\xfe" * 125)], pongs=[b"\xfe" * 125], chop=1))
     add(Case("2.7-unsolicited-pong", [frame(PONG), frame(TEXT, b"after")], ["after"]))
     add(Case("2.8-unsolicited-pong-payload", [frame(PONG, b"unsolicited")]))
-    add(Case("2.10-ten-pings", [frame(PING, b"%d" % i) for i in range(10)],
-             pongs=[b"%d" % i for i in range(10)]))  # fmt: skip
+    add(
+        Case(
+            "2.10-ten-pings",
+            [frame(PING, b"%d" % i) for i in range(10)],
+            pongs=[b"%d" % i for i in range(10)],
+        )
+    )
     # -- 3 reserved bits
     for rsv in range(1, 8):
         add(Case(f"3-rsv{rsv}-text", [frame(TEXT, b"Hello", rsv=rsv)], close_codes=PROTOCOL_ERROR))
-    add(Case("3.2-rsv-after-echo", [frame(TEXT, b"ok"), frame(TEXT, b"x", rsv=2)], ["ok"],
-             close_codes=PROTOCOL_ERROR))  # fmt: skip
+    add(
+        Case(
+            "3.2-rsv-after-echo",
+            [frame(TEXT, b"ok"), frame(TEXT, b"x", rsv=2)],
+            ["ok"],
+            close_codes=PROTOCOL_ERROR,
+        )
+    )
     add(Case("3.6-rsv-ping", [frame(PING, b"p", rsv=5)], close_codes=PROTOCOL_ERROR))
     add(Case("3.7-rsv-close", [frame(CLOSE, b"", rsv=7)], close_codes=PROTOCOL_ERROR))
     # -- 4 opcodes
     for op in (3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF):
-        add(Case(f"4-opcode-{op:x}", [frame(TEXT, b"ok"), frame(op, b"x")], ["ok"],
-                 close_codes=PROTOCOL_ERROR))  # fmt: skip
+        add(
+            Case(
+                f"4-opcode-{op:x}",
+                [frame(TEXT, b"ok"), frame(op, b"x")],
+                ["ok"],
+                close_codes=PROTOCOL_ERROR,
+            )
+        )
     # -- 5 fragmentation
-    add(Case("5.1-ping-fragmented", [frame(PING, b"a", fin=False), frame(CONT, b"b")],
-             close_codes=PROTOCOL_ERROR))  # fmt: skip
-    add(Case("5.2-pong-fragmented", [frame(PONG, b"a", fin=False), frame(CONT, b"b")],
-             close_codes=PROTOCOL_ERROR))  # fmt: skip
-    add(Case("5.3-text-two-fragments", [frame(TEXT, b"frag", fin=False), frame(CONT, b"ment")],
-             ["fragment"]))  # fmt: skip
-    add(Case("5.5-text-two-fragments-chopped",
-             [frame(TEXT, b"frag", fin=False), frame(CONT, b"ment")], ["fragment"], chop=1))  # fmt: skip
-    add(Case("5.6-ping-between-fragments",
-             [frame(TEXT, b"frag", fin=False), frame(PING, b"ping"), frame(CONT, b"ment")],
-             ["fragment"], pongs=[b"ping"]))  # fmt: skip
-    add(Case("5.8-ping-between-fragments-chopped",
-             [frame(TEXT, b"frag", fin=False), frame(PING, b"ping"), frame(CONT, b"ment")],
-             ["fragment"], pongs=[b"ping"], chop=1))  # fmt: skip
-    add(Case("5.9-continuation-first", [frame(CONT, b"x"), frame(TEXT, b"ok")],
-             close_codes=PROTOCOL_ERROR))  # fmt: skip
-    add(Case("5.10-continuation-non-final-first", [frame(CONT, b"x", fin=False)],
-             close_codes=PROTOCOL_ERROR))  # fmt: skip
-    add(Case("5.15-text-while-fragmented",
-             [frame(TEXT, b"a", fin=False), frame(CONT, b"b", fin=False), frame(TEXT, b"c")],
-             close_codes=PROTOCOL_ERROR))  # fmt: skip
-    add(Case("5.17-binary-while-fragmented",
-             [frame(BINARY, b"a", fin=False), frame(BINARY, b"b")], close_codes=PROTOCOL_ERROR))  # fmt: skip
-    add(Case("5.19-many-fragments-pings-between",
-             [frame(TEXT, b"a", fin=False), frame(CONT, b"b", fin=False), frame(PING, b"1"),
-              frame(CONT, b"c", fin=False), frame(PING, b"2"), frame(CONT, b"d")],
-             ["abcd"], pongs=[b"1", b"2"]))  # fmt: skip
-    add(Case("5.x-empty-fragments",
-             [frame(TEXT, b"", fin=False), frame(CONT, b"", fin=False), frame(CONT, b"")], [""]))  # fmt: skip
-    add(Case("5.x-binary-empty-first-fragment",
-             [frame(BINARY, b"", fin=False), frame(CONT, b"")], [b""]))  # fmt: skip
-    add(Case("5.x-close-between-fragments",
-             [frame(TEXT, b"a", fin=False), close(1000)], close_codes=frozenset({1000})))  # fmt: skip
+    add(
+        Case(
+            "5.1-ping-fragmented",
+            [frame(PING, b"a", fin=False), frame(CONT, b"b")],
+            close_codes=PROTOCOL_ERROR,
+        )
+    )
+    add(
+        Case(
+            "5.2-pong-fragmented",
+            [frame(PONG, b"a", fin=False), frame(CONT, b"b")],
+            close_codes=PROTOCOL_ERROR,
+        )
+    )
+    add(
+        Case(
+            "5.3-text-two-fragments",
+            [frame(TEXT, b"frag", fin=False), frame(CONT, b"ment")],
+            ["fragment"],
+        )
+    )
+    add(
+        Case(
+            "5.5-text-two-fragments-chopped",
+            [frame(TEXT, b"frag", fin=False), frame(CONT, b"ment")],
+            ["fragment"],
+            chop=1,
+        )
+    )
+    add(
+        Case(
+            "5.6-ping-between-fragments",
+            [frame(TEXT, b"frag", fin=False), frame(PING, b"ping"), frame(CONT, b"ment")],
+            ["fragment"],
+            pongs=[b"ping"],
+        )
+    )
+    add(
+        Case(
+            "5.8-ping-between-fragments-chopped",
+            [frame(TEXT, b"frag", fin=False), frame(PING, b"ping"), frame(CONT, b"ment")],
+            ["fragment"],
+            pongs=[b"ping"],
+            chop=1,
+        )
+    )
+    add(
+        Case(
+            "5.9-continuation-first",
+            [frame(CONT, b"x"), frame(TEXT, b"ok")],
+            close_codes=PROTOCOL_ERROR,
+        )
+    )
+    add(
+        Case(
+            "5.10-continuation-non-final-first",
+            [frame(CONT, b"x", fin=False)],
+            close_codes=PROTOCOL_ERROR,
+        )
+    )
+    add(
+        Case(
+            "5.15-text-while-fragmented",
+            [frame(TEXT, b"a", fin=False), frame(CONT, b"b", fin=False), frame(TEXT, b"c")],
+            close_codes=PROTOCOL_ERROR,
+        )
+    )
+    add(
+        Case(
+            "5.17-binary-while-fragmented",
+            [frame(BINARY, b"a", fin=False), frame(BINARY, b"b")],
+            close_codes=PROTOCOL_ERROR,
+        )
+    )
+    add(
+        Case(
+            "5.19-many-fragments-pings-between",
+            [
+                frame(TEXT, b"a", fin=False),
+                frame(CONT, b"b", fin=False),
+                frame(PING, b"1"),
+                frame(CONT, b"c", fin=False),
+                frame(PING, b"2"),
+                frame(CONT, b"d"),
+            ],
+            ["abcd"],
+            pongs=[b"1", b"2"],
+        )
+    )
+    add(
+        Case(
+            "5.x-empty-fragments",
+            [frame(TEXT, b"", fin=False), frame(CONT, b"", fin=False), frame(CONT, b"")],
+            [""],
+        )
+    )
+    add(
+        Case(
+            "5.x-binary-empty-first-fragment",
+            [frame(BINARY, b"", fin=False), frame(CONT, b"")],
+            [b""],
+        )
+    )
+    add(
+        Case(
+            "5.x-close-between-fragments",
+            [frame(TEXT, b"a", fin=False), close(1000)],
+            close_codes=frozenset({1000}),
+        )
+    )
     # -- 6 UTF-8
     for i, text in enumerate(UTF8_VALID):
         add(Case(f"6-valid-{i}", [frame(TEXT, text)], [text.decode()]))
         cut = len(text) // 2 + 1  # split inside a code point where there is one
-        add(Case(f"6-valid-split-{i}", [frame(TEXT, text[:cut], fin=False), frame(CONT, text[cut:])],
-                 [text.decode()]))  # fmt: skip
-        add(Case(f"6-valid-bytewise-{i}",
-                 [frame(TEXT, text[:1], fin=False)]
-                 + [frame(CONT, text[j : j + 1], fin=False) for j in range(1, len(text))]
-                 + [frame(CONT, b"")], [text.decode()]))  # fmt: skip
+        add(
+            Case(
+                f"6-valid-split-{i}",
+                [frame(TEXT, text[:cut], fin=False), frame(CONT, text[cut:])],
+                [text.decode()],
+            )
+        )
+        add(
+            Case(
+                f"6-valid-bytewise-{i}",
+                [frame(TEXT, text[:1], fin=False)]
+                + [frame(CONT, text[j : j + 1], fin=False) for j in range(1, len(text))]
+                + [frame(CONT, b"")],
+                [text.decode()],
+            )
+        )
     for i, bad in enumerate(UTF8_INVALID):
         add(Case(f"6-invalid-{i}", [frame(TEXT, bad)], close_codes=INVALID_DATA))
-        add(Case(f"6-invalid-fragmented-{i}",
-                 [frame(TEXT, b"ok ", fin=False), frame(CONT, bad, fin=False), frame(CONT, b"")],
-                 close_codes=INVALID_DATA))  # fmt: skip
+        add(
+            Case(
+                f"6-invalid-fragmented-{i}",
+                [frame(TEXT, b"ok ", fin=False), frame(CONT, bad, fin=False), frame(CONT, b"")],
+                close_codes=INVALID_DATA,
+            )
+        )
     # fail fast: the invalid fragment closes the connection before the message ends
-    add(Case("6.4-fail-fast", [frame(TEXT, b"\xce\xba\xf4\x90\x80\x80", fin=False)],
-             close_codes=INVALID_DATA))  # fmt: skip
+    add(
+        Case(
+            "6.4-fail-fast",
+            [frame(TEXT, b"\xce\xba\xf4\x90\x80\x80", fin=False)],
+            close_codes=INVALID_DATA,
+        )
+    )
     # -- 7 closing
-    add(Case("7.1.1-echo-then-close", [frame(TEXT, b"Hello"), close(1000)], ["Hello"],
-             close_codes=frozenset({1000})))  # fmt: skip
+    add(
+        Case(
+            "7.1.1-echo-then-close",
+            [frame(TEXT, b"Hello"), close(1000)],
+            ["Hello"],
+            close_codes=frozenset({1000}),
+        )
+    )
     add(Case("7.1.2-close-twice", [close(1000), close(1000)], close_codes=frozenset({1000})))
-    add(Case("7.1.3-ping-after-close", [close(1000), frame(PING, b"late")],
-             close_codes=frozenset({1000})))  # fmt: skip
-    add(Case("7.1.4-text-after-close", [close(1000), frame(TEXT, b"late")],
-             close_codes=frozenset({1000})))  # fmt: skip
+    add(
+        Case(
+            "7.1.3-ping-after-close",
+            [close(1000), frame(PING, b"late")],
+            close_codes=frozenset({1000}),
+        )
+    )
+    add(
+        Case(
+            "7.1.4-text-after-close",
+            [close(1000), frame(TEXT, b"late")],
+            close_codes=frozenset({1000}),
+        )
+    )
     add(Case("7.3.1-close-empty", [close()], close_codes=frozenset({1000})))
     add(Case("7.3.2-close-one-byte", [frame(CLOSE, b"\x03")], close_codes=PROTOCOL_ERROR))
-    add(Case("7.3.4-close-with-reason", [close(1000, b"Hello World!")],
-             close_codes=frozenset({1000})))  # fmt: skip
+    add(
+        Case(
+            "7.3.4-close-with-reason", [close(1000, b"Hello World!")], close_codes=frozenset({1000})
+        )
+    )
     add(Case("7.3.5-close-reason-123", [close(1000, b"*" * 123)], close_codes=frozenset({1000})))
     add(Case("7.3.6-close-reason-124", [close(1000, b"*" * 124)], close_codes=PROTOCOL_ERROR))
-    add(Case("7.5.1-close-reason-invalid-utf8", [close(1000, b"\xce\xba\xed\xa0\x80")],
-             close_codes=frozenset({1002, 1007})))  # fmt: skip
+    add(
+        Case(
+            "7.5.1-close-reason-invalid-utf8",
+            [close(1000, b"\xce\xba\xed\xa0\x80")],
+            close_codes=frozenset({1002, 1007}),
+        )
+    )
     for code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999):
         add(Case(f"7.7-valid-code-{code}", [close(code)], close_codes=frozenset({code})))
     for code in (0, 999, 1004, 1005, 1006, 1016, 1100, 2000, 2999, 5000, 65535):
@@ -193,21 +330,43 @@ def _cases() -> list[Case]:
     # -- 9 (small sizes) and the size limit
     add(Case("9.1-text-256k", [frame(TEXT, b"x" * 262144)], ["x" * 262144], chop=65536))
     add(Case("9.2-binary-256k", [frame(BINARY, b"\x00" * 262144)], [b"\x00" * 262144]))
-    add(Case("9.x-fragmented-64-by-4k",
-             [frame(BINARY, b"\x01" * 4096, fin=False)]
-             + [frame(CONT, b"\x01" * 4096, fin=False) for _ in range(62)]
-             + [frame(CONT, b"\x01" * 4096)], [b"\x01" * 4096 * 64]))  # fmt: skip
+    add(
+        Case(
+            "9.x-fragmented-64-by-4k",
+            [frame(BINARY, b"\x01" * 4096, fin=False)]
+            + [frame(CONT, b"\x01" * 4096, fin=False) for _ in range(62)]
+            + [frame(CONT, b"\x01" * 4096)],
+            [b"\x01" * 4096 * 64],
+        )
+    )
     # -- masking, and the limit (max_message_size: 1 MiB in the tests)
-    add(Case("masking-unmasked-text", [frame(TEXT, b"plain", masked=False)],
-             close_codes=PROTOCOL_ERROR))  # fmt: skip
-    add(Case("limit-message-too-big", [frame(BINARY, b"\x00" * (2 * 2**20))],
-             close_codes=TOO_BIG))  # fmt: skip
-    add(Case("limit-fragments-too-big",
-             [frame(BINARY, b"\x00" * 2**19, fin=False), frame(CONT, b"\x00" * 2**19, fin=False),
-              frame(CONT, b"\x00" * 2**19)],
-             close_codes=TOO_BIG))  # fmt: skip
-    add(Case("limit-10-mb-frame", [frame(BINARY, b"\x00" * (10 * 2**20))], close_codes=TOO_BIG,
-             chop=65536))  # fmt: skip
+    add(
+        Case(
+            "masking-unmasked-text",
+            [frame(TEXT, b"plain", masked=False)],
+            close_codes=PROTOCOL_ERROR,
+        )
+    )
+    add(Case("limit-message-too-big", [frame(BINARY, b"\x00" * (2 * 2**20))], close_codes=TOO_BIG))
+    add(
+        Case(
+            "limit-fragments-too-big",
+            [
+                frame(BINARY, b"\x00" * 2**19, fin=False),
+                frame(CONT, b"\x00" * 2**19, fin=False),
+                frame(CONT, b"\x00" * 2**19),
+            ],
+            close_codes=TOO_BIG,
+        )
+    )
+    add(
+        Case(
+            "limit-10-mb-frame",
+            [frame(BINARY, b"\x00" * (10 * 2**20))],
+            close_codes=TOO_BIG,
+            chop=65536,
+        )
+    )
     return cases
 
 
