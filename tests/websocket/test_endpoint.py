@@ -168,7 +168,8 @@ async def test_on_handshake_refuses_before_accepting(
     assert not endpoint.clients
     got = await ws_peer(f"{base}?token=good", close=[1000])
     assert got["close"][0] == 1000
-    assert requests[0].path == "/auth" and requests[0].address == "127.0.0.1"
+    assert requests[0].path == "/auth"
+    assert requests[0].address == "127.0.0.1"
 
 
 async def test_close_from_the_server_with_code_and_reason(serve: Serve) -> None:
@@ -206,7 +207,8 @@ async def test_keepalive_keeps_a_client_that_pongs(serve: Serve) -> None:
         await client.send(frame(0xA, payload))
     await client.send(frame(TEXT, b"alive") + close(1000))
     got = await client.receive_all()
-    assert got.messages == ["alive"] and got.close_code == 1000
+    assert got.messages == ["alive"]
+    assert got.close_code == 1000
     await client.aclose()
 
 
@@ -266,7 +268,8 @@ async def test_message_over_the_limit_is_1009_and_others_go_on(serve: Serve) -> 
     client, _, _ = await RawWebSocket.open(listener.port, "/echo")
     await client.send(frame(0x2, b"\x00" * 1001))
     got = await client.receive_all()
-    assert got.close_code == 1009 and got.eof_after_close
+    assert got.close_code == 1009
+    assert got.eof_after_close
     await bystander.send(frame(TEXT, b"still") + close(1000))
     assert (await bystander.receive_all()).messages == ["still"]
     for each in (client, bystander):
