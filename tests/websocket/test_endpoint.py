@@ -60,13 +60,9 @@ async def test_echo_with_node_ws(serve: Serve, path: str) -> None:
 async def test_broadcast_reaches_every_other_client(serve: Serve) -> None:
     io = roomcast.Server(serve_client=False)
     chat = io.websocket("/chat")
-    joined = asyncio.Event()
+    joined, gone = Tally(), Tally()
     left: list[int | None] = []
-
-    @chat.on_connect
-    def on_connect(ws: roomcast.WebSocket) -> None:
-        if len(chat.clients) == 3:
-            joined.set()
+    chat.on_connect(joined)
 
     @chat.on_message
     def relay(ws: roomcast.WebSocket, message: str | bytes) -> None:
@@ -75,31 +71,47 @@ async def test_broadcast_reaches_every_other_client(serve: Serve) -> None:
     @chat.on_disconnect
     def on_disconnect(ws: roomcast.WebSocket) -> None:
         left.append(ws.close_code)
+        gone()
 
     listener = await serve(io)
     url = f"ws://127.0.0.1:{listener.port}/chat"
     receivers = [asyncio.create_task(ws_peer(url, expect=2, close=[1000, "bye"])) for _ in range(2)]
-    await asyncio.wait_for(_until(lambda: len(chat.clients) == 2), WAIT)
+    await joined.reaches(2)
     sender = await ws_peer(url, send=[{"text": "hi"}, {"bin": b64(b"\x01\x02")}], close=[1000])
     for got in await asyncio.gather(*receivers):
         assert got["messages"] == [{"text": "hi"}, {"bin": b64(b"\x01\x02")}]
     assert sender["messages"] == []  # not to the sender
-    await asyncio.wait_for(_until(lambda: len(left) == 3), WAIT)
+    await gone.reaches(3)
     assert left == [1000, 1000, 1000]
     assert not chat.clients
 
 
-async def _until(predicate: Any) -> None:
-    while not predicate():
-        await asyncio.sleep(0.005)
+class Tally:
+    """Counts calls; ``await tally.reaches(n)`` waits (with a timeout) for the n-th."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._changed = asyncio.Event()
+
+    def __call__(self, *_: Any) -> None:
+        self.count += 1
+        self._changed.set()
+
+    async def reaches(self, n: int) -> None:
+        async with asyncio.timeout(WAIT):
+            while self.count < n:
+                self._changed.clear()
+                await self._changed.wait()
 
 
 async def test_broadcast_builds_the_frame_once(serve: Serve) -> None:
     io = roomcast.Server(serve_client=False)
     hub = io.websocket("/hub")
+    joined = Tally()
+    hub.on_connect(joined)
     listener = await serve(io)
     clients = [(await RawWebSocket.open(listener.port, "/hub"))[0] for _ in range(3)]
-    await asyncio.wait_for(_until(lambda: len(hub.clients) == 3), WAIT)
+    await joined.reaches(3)
     built: list[bytes] = []
     original = roomcast.transports.websocket.RawOutgoing.frame  # type: ignore[attr-defined]
 
@@ -123,8 +135,14 @@ async def test_broadcast_builds_the_frame_once(serve: Serve) -> None:
 async def test_subprotocol_is_negotiated(serve: Serve) -> None:
     io = roomcast.Server(serve_client=False)
     seen: list[str | None] = []
+    joined = Tally()
     endpoint = io.websocket("/proto", subprotocols=["v2.chat", "v1.chat"])
-    endpoint.on_connect(lambda ws: seen.append(ws.subprotocol))
+
+    @endpoint.on_connect
+    def on_connect(ws: roomcast.WebSocket) -> None:
+        seen.append(ws.subprotocol)
+        joined()
+
     listener = await serve(io)
     url = f"ws://127.0.0.1:{listener.port}/proto"
     got = await ws_peer(url, protocols=["v1.chat", "v2.chat"], close=[1000])
@@ -132,7 +150,7 @@ async def test_subprotocol_is_negotiated(serve: Serve) -> None:
     # none agreed: the server accepts without one (RFC 6455 4.2.2); ws then gives up
     got = await ws_peer(url, protocols=["other"], close=[1000])
     assert got["error"] == "Server sent no subprotocol"
-    await asyncio.wait_for(_until(lambda: len(seen) == 2), WAIT)
+    await joined.reaches(2)
     assert seen == ["v2.chat", None]
 
 
