@@ -107,6 +107,13 @@ class FakeTransport:
         return default
 
 
+def served(io: Any) -> Any:
+    """What ``HttpProtocol`` serves: the server's route table (its engine before there was
+    one, for ``--at`` older commits)."""
+    routes = getattr(io, "routes", None)
+    return routes() if callable(routes) else io.engine
+
+
 async def ticks(n: int = 3) -> None:
     for _ in range(n):
         await asyncio.sleep(0)
@@ -179,7 +186,7 @@ async def run(seconds: float, with_profile: bool) -> dict[str, Any]:
     from roomcast.transports.native import HttpProtocol
 
     io = build(16 * 2**20)
-    engine = io.engine
+    engine = served(io)
     results: dict[str, Any] = {}
 
     echo_conns = await connect(engine, HttpProtocol, 50)
@@ -250,7 +257,7 @@ async def echo_steps(steps: int) -> None:
 
     from roomcast.transports.native import HttpProtocol
 
-    conns = await connect(build(16 * 2**20).engine, HttpProtocol, ECHO_CONNECTIONS)
+    conns = await connect(served(build(16 * 2**20)), HttpProtocol, ECHO_CONNECTIONS)
     frames = [client_frame(f'42{i}["echo","{PAYLOAD}"]') for i in range(1, ECHO_CONNECTIONS)]
     for _ in range(steps):
         for (proto, _), frame in zip(conns, frames, strict=False):

@@ -23,13 +23,15 @@ from .exceptions import (
     StoreCorrupt,
     StoreError,
     StoreUnavailable,
+    WebSocketRefused,
 )
-from .server import BroadcastOperator, Handshake, Namespace, Server, Socket
+from .server import BroadcastOperator, EngineServer, Handshake, Namespace, Server, Socket
 from .server.recovery import HistoryEntry, Recovery
 from .store import MemoryStore, Retention, SqliteStore, Store
 from .store import from_url as store_from_url
-from .transports.engine import EngineServer, EngineSocket
+from .transports.engine import EngineSocket
 from .transports.http import HandshakeRequest
+from .websocket import WebSocket, WebSocketEndpoint
 
 if TYPE_CHECKING:
     from .adapters.redis import RedisAdapter
@@ -89,6 +91,9 @@ __all__ = [
     "StoreCorrupt",
     "StoreError",
     "StoreUnavailable",
+    "WebSocket",
+    "WebSocketEndpoint",
+    "WebSocketRefused",
     "serve",
     "store_from_url",
 ]

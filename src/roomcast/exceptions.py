@@ -9,6 +9,7 @@ RoomcastError
 ├── InvalidState                   operation not allowed in the current state
 ├── ConnectionClosed               use after close; .reason
 ├── ConnectionRefused              raised in middleware; .message, .data go to CONNECT_ERROR
+├── WebSocketRefused               raised before a plain WebSocket is accepted; .status, .reason
 ├── NamespaceNotFound
 ├── AdapterError                   a cluster backend failed; original error in __cause__
 ├── StoreError                     the durable store (recovery, history) failed
@@ -79,6 +80,16 @@ class ConnectionRefused(RoomcastError):
         if self.data is not None:
             payload["data"] = self.data
         return payload
+
+
+class WebSocketRefused(RoomcastError):
+    """Raise it in a plain WebSocket endpoint's ``on_handshake`` to refuse the client: it gets
+    an HTTP ``status`` answer with ``reason`` as its body, and no WebSocket."""
+
+    def __init__(self, status: int = 403, reason: str = "Forbidden") -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
 
 
 class NamespaceNotFound(RoomcastError):

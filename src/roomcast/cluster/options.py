@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..exceptions import RoomcastError
-from ..server import Server
-from ..transports.engine import EngineServer
+from ..server import EngineServer, Server
 
 if TYPE_CHECKING:
     from ..server.namespace import Namespace

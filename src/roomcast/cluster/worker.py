@@ -123,8 +123,10 @@ async def _serve(
         for nsp in namespaces_of(io):
             await nsp.adapter.init()
 
+    routes = io.routes()
+
     def protocol() -> HttpProtocol:
-        return HttpProtocol(engine)
+        return HttpProtocol(routes)
 
     public = await loop.create_server(protocol, sock=sockets.public)
     servers = [public, await loop.create_unix_server(protocol, sock=sockets.private)]

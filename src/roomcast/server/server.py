@@ -18,9 +18,11 @@ from ..socketio import ConnectRequest, Decoder, Packet, PacketType, ServerSessio
 from ..socketio.packets import json_dumps, json_loads, main_event
 from ..socketio.session import SessionSnapshot, connect_error
 from ..store import Store
-from ..transports.engine import AllowRequest, EngineServer, EngineSocket, Hosting
+from ..transports.engine import AllowRequest, EngineServer, EngineSocket
+from ..transports.routes import Route
 from .broadcast import BroadcastOperator
 from .connection import Connection
+from .hosting import Hosting
 from .namespace import Handler, Middleware, Namespace
 from .recovery import Durability, Recovery
 from .socket import Handshake, Socket
@@ -96,8 +98,7 @@ class Server(Hosting):
             allow_request=allow_request,
             max_write_buffer=max_write_buffer,
         )
-        if serve_client:
-            self._engine.static_route = ClientBundle(self.engine.path)
+        self._bundle = ClientBundle(self.engine.path) if serve_client else None
         self.engine.on("connection", self._on_engine_connection)
         self.engine.on("message", self._on_engine_message)
         self.engine.on("close", self._on_engine_close)
@@ -122,6 +123,14 @@ class Server(Hosting):
     @property
     def engine(self) -> EngineServer:
         """The Engine.IO server underneath."""
+        return self._engine
+
+    def base_routes(self) -> Sequence[Route]:
+        """The client bundle's files (``serve_client``) and the Engine.IO path."""
+        return (self.engine,) if self._bundle is None else (self._bundle, self.engine)
+
+    @property
+    def hosted_engine(self) -> EngineServer:
         return self._engine
 
     # -- namespaces -----------------------------------------------------------------------
@@ -239,14 +248,14 @@ class Server(Hosting):
         """Run a handler's coroutine as a task the server tracks (and waits for on close)."""
         self.engine.spawn(awaitable)
 
-    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> Any:
+    async def listen(self, host: str | None = "127.0.0.1", port: int = 0, **options: Any) -> Any:
         """Connect the adapters (a cluster adapter subscribes), then serve in the running
         loop; port 0 picks a free port. Returns a listener (``.port``, ``await .aclose()``)."""
         if self.durability is not None:
             await self.durability.start()  # StoreCorrupt stops here, with the file's path
         for nsp in list(self._namespaces.values()):
             await nsp.adapter.init()
-        return await super().listen(host, port)
+        return await super().listen(host, port, **options)
 
     async def aclose(self) -> None:
         """Disconnect every client ("server shutting down"), then close the adapters."""

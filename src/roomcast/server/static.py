@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 from typing import Final
 
-from ..transports.http import HandshakeRequest, HttpResponse
+from ..transports.http import HandshakeRequest, HttpResponse, ReadBody
+from ..transports.routes import Route
 
 logger = logging.getLogger("roomcast.static")
 
@@ -44,21 +45,32 @@ def find_client_dir() -> Path | None:
     return None
 
 
-class ClientBundle:
-    """Answers GET ``<path>socket.io.js`` (and the other bundle files) with ETag caching."""
+class ClientBundle(Route):
+    """The route of ``<path>socket.io.js`` and the other bundle files: GET with ETag caching."""
+
+    max_message_size = 0  # no request bodies
 
     def __init__(self, path: str, folder: Path | None = None) -> None:
+        super().__init__()
         self._prefix = path
         self._folder = folder if folder is not None else find_client_dir()
         self._cache: dict[str, tuple[bytes, str]] = {}
         self._warned = False
 
-    def __call__(self, request: HandshakeRequest) -> HttpResponse | None:
-        if not request.path.startswith(self._prefix):
-            return None
+    def exact_paths(self) -> tuple[str, ...]:
+        return tuple(self._prefix + name for name in FILES)
+
+    def answer_now(self, request: HandshakeRequest, body: bytes | None) -> HttpResponse | None:
+        return self.answer(request)
+
+    async def handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:
+        return self.answer(request)
+
+    def answer(self, request: HandshakeRequest) -> HttpResponse:
+        """The file a GET asks for (405 for other methods)."""
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponse(405, b"Method Not Allowed", {"Allow": "GET, HEAD"})
         name = request.path[len(self._prefix) :]
-        if name not in FILES:
-            return None
         loaded = self._load(name)
         if loaded is None:
             if not self._warned:

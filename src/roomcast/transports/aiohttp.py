@@ -1,21 +1,26 @@
-"""Hosting on aiohttp: standalone (``run``, ``listen``) or mounted in an existing app."""
+"""Serving a route table inside aiohttp: an aiohttp handler for its routes' paths.
+
+aiohttp parses HTTP and reads WebSocket frames; writes go through the same corked link as
+on the native server (ready frames straight to aiohttp's transport).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..exceptions import PayloadTooLarge
-from .engine import EngineServer
 from .http import HandshakeRequest, HttpResponse, ReadBody
+from .routes import Route, RouteTable, not_found
 from .websocket import Cork, CorkedLink
 
 logger = logging.getLogger("roomcast.aiohttp")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class AiohttpLink(CorkedLink):
@@ -39,12 +44,16 @@ class AiohttpLink(CorkedLink):
             return bytes(msg.data)
         if msg.type is WSMsgType.ERROR:
             self.failure = f"WebSocket error: {msg.data}"
+            if self._ws.close_code == WSCloseCode.MESSAGE_TOO_BIG:
+                self.failure = "message too big"
+        elif msg.type is WSMsgType.CLOSE:
+            self.close_code, self.close_reason = int(msg.data), str(msg.extra or "")
         return None
 
-    async def aclose(self) -> None:
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
         self.flush()
         with contextlib.suppress(Exception):
-            await self._ws.close()
+            await self._ws.close(code=code, message=reason.encode())
 
 
 def handshake_request(request: web.Request) -> HandshakeRequest:
@@ -76,30 +85,44 @@ def _body_reader(request: web.Request) -> ReadBody:
     return read_body
 
 
-def request_handler(engine: EngineServer) -> Any:
-    """The aiohttp handler that serves ``engine.path``."""
+def request_handler(routes: RouteTable) -> Handler:
+    """The aiohttp handler that serves the paths of ``routes``."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         hreq = handshake_request(request)
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            return await _websocket(engine, request, hreq)
-        response = await engine.handle_http(hreq, _body_reader(request))
+        route = routes.find(hreq.path)
+        if route is None:
+            return await _send(request, not_found())
+        if request.headers.get("Upgrade", "").lower() == "websocket" and route.accepts_websocket:
+            return await _websocket(route, request, hreq)
+        response = await route.handle_http(hreq, _body_reader(request))
         return await _send(request, response)
 
     return handle
 
 
+def path_patterns(routes: RouteTable) -> list[str]:
+    """aiohttp route patterns for every path of ``routes``."""
+    patterns: list[str] = []
+    for route in routes.routes:
+        patterns.extend(route.exact_paths())
+        patterns.extend(prefix + "{tail:.*}" for prefix in route.prefixes())
+    return patterns
+
+
 async def _websocket(
-    engine: EngineServer, request: web.Request, hreq: HandshakeRequest
+    route: Route, request: web.Request, hreq: HandshakeRequest
 ) -> web.StreamResponse:
-    error = await engine.check_websocket(hreq)
+    error = await route.check_websocket(hreq)
     if error is not None:
         return web.Response(status=error.status, body=error.body, headers=error.headers)
+    subprotocol = route.subprotocol(hreq)
     ws = web.WebSocketResponse(
-        max_msg_size=engine.config.max_payload,
+        protocols=() if subprotocol is None else (subprotocol,),
+        max_msg_size=route.max_message_size,
         compress=False,
         autoping=True,
-        heartbeat=None,
+        heartbeat=route.ping_interval,
     )
     try:
         await ws.prepare(request)
@@ -107,8 +130,8 @@ async def _websocket(
         return ws
     transport = request.transport
     assert transport is not None
-    link = AiohttpLink(ws, transport, engine.cork, engine.max_write_buffer)
-    await engine.serve_websocket(hreq, link)
+    link = AiohttpLink(ws, transport, route.cork, route.max_write_buffer)
+    await route.serve_websocket(hreq, link)
     return ws
 
 
@@ -122,81 +145,3 @@ async def _send(request: web.Request, response: HttpResponse) -> web.StreamRespo
         if response.undelivered is not None:
             response.undelivered()
     return reply
-
-
-def attach(engine: EngineServer, app: web.Application) -> None:
-    """Serve ``engine`` under its path in an existing aiohttp application."""
-    handler = request_handler(engine)
-    app.router.add_route("*", engine.path.rstrip("/"), handler)
-    app.router.add_route("*", engine.path + "{tail:.*}", handler)
-
-    async def on_shutdown(_: web.Application) -> None:
-        await engine.aclose()
-
-    app.on_shutdown.append(on_shutdown)
-
-
-@dataclass
-class Listener:
-    """A running standalone server (from ``listen``)."""
-
-    runner: web.AppRunner
-    engine: EngineServer
-    host: str
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    async def aclose(self) -> None:
-        """Close every client (polling ones collect their CLOSE first), then stop serving."""
-        await self.engine.aclose()
-        await self.runner.cleanup()
-
-
-async def listen(
-    engine: EngineServer,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    app: web.Application | None = None,
-) -> Listener:
-    """Start serving in the running loop; port 0 picks a free port."""
-    app = app if app is not None else web.Application()
-    attach(engine, app)
-    runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=1.0, handler_cancellation=True
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0]
-    return Listener(runner, engine, host, int(bound[1]))
-
-
-def run(
-    engine: EngineServer,
-    host: str = "127.0.0.1",
-    port: int = 3000,
-    app: web.Application | None = None,
-) -> None:
-    """Serve until interrupted (uvloop when installed)."""
-    app = app if app is not None else web.Application()
-    attach(engine, app)
-    loop_factory = None
-    try:
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    except ImportError:
-        pass
-    logger.info("roomcast listening on http://%s:%s%s", host, port, engine.path)
-    web.run_app(
-        app,
-        handler_cancellation=True,
-        host=host,
-        port=port,
-        access_log=None,
-        print=None,
-        loop=loop_factory() if loop_factory else None,
-    )

@@ -1,4 +1,4 @@
-"""Hosting as an ASGI application (uvicorn, Starlette, FastAPI...)."""
+"""Serving a route table as an ASGI application (uvicorn, Starlette, FastAPI...)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ..exceptions import PayloadTooLarge
-from .engine import EngineServer
 from .http import HandshakeRequest, HttpResponse, ReadBody, make_headers
+from .routes import Route, RouteTable, not_found
 from .websocket import QueuedLink
 
 Scope = MutableMapping[str, Any]
@@ -37,19 +37,19 @@ def handshake_request(scope: Scope) -> HandshakeRequest:
 
 
 class ASGIApp:
-    """Serves an Engine.IO / Socket.IO server under its path; other paths go to ``other_app``."""
+    """Serves the paths of a route table; other paths go to ``other_app``."""
 
-    def __init__(self, engine: EngineServer, other_app: ASGIApplication | None = None) -> None:
-        self.engine = engine
+    def __init__(self, routes: RouteTable, other_app: ASGIApplication | None = None) -> None:
+        self.routes = routes
         self.other_app = other_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind in ("http", "websocket") and self._serves(scope["path"]):
-            if kind == "http":
-                await self._http(scope, receive, send)
-            else:
-                await self._websocket(scope, receive, send)
+        route = self.routes.find(scope["path"]) if kind in ("http", "websocket") else None
+        if route is not None and kind == "http":
+            await self._http(route, scope, receive, send)
+        elif route is not None and route.accepts_websocket:
+            await self._websocket(route, scope, receive, send)
         elif self.other_app is not None and kind == "lifespan":
             await self.other_app(scope, self._closing_on_shutdown(receive), send)
         elif self.other_app is not None:
@@ -57,9 +57,9 @@ class ASGIApp:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif kind == "http":
-            await _respond(send, HttpResponse(404, b"Not Found", {"Content-Type": "text/plain"}))
+            await _respond(send, not_found())
         elif kind == "websocket":
-            await send({"type": "websocket.close", "code": 1000})
+            await _refuse(scope, send, not_found())
 
     def _closing_on_shutdown(self, receive: Receive) -> Receive:
         """The other app's lifespan ``receive``: our clients are closed before its shutdown."""
@@ -67,13 +67,10 @@ class ASGIApp:
         async def wrapped() -> MutableMapping[str, Any]:
             message = await receive()
             if message["type"] == "lifespan.shutdown":
-                await self.engine.aclose()
+                await self.routes.aclose()
             return message
 
         return wrapped
-
-    def _serves(self, path: str) -> bool:
-        return path.startswith(self.engine.path) or path == self.engine.path.rstrip("/")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -81,29 +78,48 @@ class ASGIApp:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.engine.aclose()
+                await self.routes.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await self.engine.handle_http(handshake_request(scope), _body_reader(receive))
+    async def _http(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await route.handle_http(handshake_request(scope), _body_reader(receive))
         try:
             await _respond(send, response)
         except OSError:  # the client went away
             if response.undelivered is not None:
                 response.undelivered()
 
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _websocket(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
         request = handshake_request(scope)
         if (await receive())["type"] != "websocket.connect":
             return
-        error = await self.engine.check_websocket(request)
+        error = await route.check_websocket(request)
         if error is not None:
-            await send({"type": "websocket.close", "code": 1008})
+            await _refuse(scope, send, error)
             return
-        await send({"type": "websocket.accept"})
-        link = AsgiLink(receive, send, self.engine.config.max_payload)
-        await self.engine.serve_websocket(request, link)
+        accept: dict[str, Any] = {"type": "websocket.accept"}
+        subprotocol = route.subprotocol(request)
+        if subprotocol is not None:
+            accept["subprotocol"] = subprotocol
+        await send(accept)
+        link = AsgiLink(receive, send, route.max_message_size)
+        await route.serve_websocket(request, link)
+
+
+async def _refuse(scope: Scope, send: Send, response: HttpResponse) -> None:
+    """Refuse a WebSocket with ``response`` where the server can send one (the ASGI
+    ``websocket.http.response`` extension), else with a close before accepting (403)."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    headers = [
+        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()
+    ]
+    await send(
+        {"type": "websocket.http.response.start", "status": response.status, "headers": headers}
+    )
+    await send({"type": "websocket.http.response.body", "body": response.body})
 
 
 class AsgiLink(QueuedLink):
@@ -128,22 +144,25 @@ class AsgiLink(QueuedLink):
         message = await self._receive()
         if message["type"] != "websocket.receive":
             self._closed = True
+            if message["type"] == "websocket.disconnect":
+                self.close_code = int(message.get("code", 1005))
+                self.close_reason = str(message.get("reason") or "")
             return None
         data: str | bytes | None = message.get("text")
         if data is None:
             data = message.get("bytes") or b""
         if len(data) > self._max_size:
             self.failure = f"message of {len(data)} bytes over the limit of {self._max_size}"
-            await self.aclose(code=1009)
+            await self.aclose(1009, "message too big")
             return None
         return data
 
-    async def aclose(self, code: int = 1000) -> None:
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
         await self.drain()
         if not self._closed:
             self._closed = True
             with contextlib.suppress(Exception):
-                await self._send({"type": "websocket.close", "code": code})
+                await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
 
 def _body_reader(receive: Receive) -> ReadBody:

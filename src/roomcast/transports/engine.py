@@ -40,13 +40,13 @@ from .http import (
     error_response,
     text_response,
 )
+from .routes import Route
 from .timers import TimerWheel, resolution_for
 from .websocket import Cork, Outgoing, WebSocketLink
 
 logger = logging.getLogger("roomcast.engine")
 
 AllowRequest = Callable[[HandshakeRequest], bool | Awaitable[bool]]
-StaticRoute = Callable[[HandshakeRequest], HttpResponse | None]
 
 
 class SessionRouter(Protocol):
@@ -399,50 +399,20 @@ class EngineSocket:
         self.websocket_closed(link, link.failure)
 
 
-class Hosting:
-    """``run``, ``listen``, ``attach`` and ``asgi_app`` for anything that wraps an EngineServer."""
-
-    @property
-    def engine(self) -> EngineServer:
-        raise NotImplementedError
-
-    def run(self, host: str = "127.0.0.1", port: int = 3000) -> None:
-        """Serve until interrupted (the native server; uvloop when installed)."""
-        from .native import run
-
-        run(self.engine, host, port)
-
-    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> Any:
-        """Serve in the running loop (the native server); port 0 picks a free port.
-
-        Returns a listener: ``.port``, ``.url``, ``await .aclose()``.
-        """
-        from .native import listen
-
-        return await listen(self.engine, host, port)
-
-    def attach(self, app: Any) -> None:
-        """Mount into an existing ``aiohttp.web.Application``."""
-        from .aiohttp import attach
-
-        attach(self.engine, app)
-
-    def asgi_app(self, other_asgi_app: Any = None) -> Any:
-        """An ASGI application serving this server (and ``other_asgi_app`` for other paths)."""
-        from .asgi import ASGIApp
-
-        return ASGIApp(self.engine, other_asgi_app)
-
-
 Handler = Callable[..., Any]
 
 
-class EngineServer(Hosting):
+class EngineServer(Route):
     """An Engine.IO v4 server.
 
     Handlers: ``connection(conn)``, ``message(conn, data)``, ``close(conn, reason)``; each may
     be a plain function (called inline) or a coroutine function (run as a task).
+
+    It is the route of its ``path`` in a host's route table; ``roomcast.EngineServer`` adds
+    hosting (``run``, ``listen``, ``attach``, ``asgi_app``).
     """
+
+    accepts_websocket = True
 
     def __init__(
         self,
@@ -474,6 +444,7 @@ class EngineServer(Hosting):
         self.cors = CorsPolicy.from_option(cors_allowed_origins, cors_credentials)
         self.allow_request = allow_request
         self.max_write_buffer = max_write_buffer
+        self.max_message_size = max_http_buffer_size
         self.sockets: dict[str, EngineSocket] = {}
         self.cork = Cork()
         self.heartbeats: TimerWheel[EngineSocket] = TimerWheel(
@@ -482,7 +453,6 @@ class EngineServer(Hosting):
             resolution_for(ping_interval, ping_timeout),
         )
         """The sessions' pings and timeouts, on a few shared loop timers (see ``timers``)."""
-        self.static_route: StaticRoute | None = None
         self.router: SessionRouter | None = None
         self._handlers: dict[str, list[Handler]] = {name: [] for name in _EVENTS}
         self._message_handler: Handler | None = None  # when there is exactly one
@@ -493,6 +463,12 @@ class EngineServer(Hosting):
     @property
     def engine(self) -> EngineServer:
         return self
+
+    def exact_paths(self) -> tuple[str, ...]:
+        return (self.path.rstrip("/"),)
+
+    def prefixes(self) -> tuple[str, ...]:
+        return (self.path,)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -590,7 +566,7 @@ class EngineServer(Hosting):
         return bool(verdict)
 
     async def handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:
-        """Answer a plain HTTP request under ``path`` (long-polling, preflight, static files)."""
+        """Answer a plain HTTP request under ``path`` (long-polling, preflight)."""
         response = await self._handle_http(request, read_body)
         response.headers.update(self.cors.headers_for(request))
         return response
@@ -598,10 +574,6 @@ class EngineServer(Hosting):
     async def _handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:
         if request.method == "OPTIONS":
             return self.cors.preflight(request)
-        if self.static_route is not None and request.method == "GET":
-            static = self.static_route(request)
-            if static is not None:
-                return static
         transport = _transport_of(request)
         if (error := self._precheck(request, transport)) is not None:
             return error
@@ -650,6 +622,24 @@ class EngineServer(Hosting):
         response = socket.receive_post(body)
         response.headers.update(self.cors.headers_for(request))
         return response
+
+    def websocket_waits(self, request: HandshakeRequest) -> bool:
+        """Whether accepting this WebSocket waits for a hook (``allow_request``) or for the
+        route to the process that holds its session."""
+        sid = request.query.get("sid")
+        if sid is None:
+            return self.allow_request is not None
+        return self.router is not None and sid not in self.sockets
+
+    async def forward_websocket(
+        self, request: HandshakeRequest, protocol: Callable[[], asyncio.Protocol]
+    ) -> asyncio.Transport | None:
+        """A connection to the process holding this WebSocket's session (the router finds
+        it), or None when it is held here or nowhere."""
+        sid, router = request.query.get("sid"), self.router
+        if router is None or sid is None or sid in self.sockets:
+            return None
+        return await router.connect(request, protocol)
 
     async def check_websocket(self, request: HandshakeRequest) -> HttpResponse | None:
         """Before accepting a WebSocket: the error response to send instead, if any."""

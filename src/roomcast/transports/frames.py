@@ -6,6 +6,7 @@ unmasking, the one costly step, is done by the C helper that ``websockets`` ship
 
 from __future__ import annotations
 
+import codecs
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
@@ -27,8 +28,13 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
     PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS = 1005
+    ABNORMAL = 1006
     INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
 
 
 _CONTROL: Final = frozenset({Opcode.CLOSE, Opcode.PING, Opcode.PONG})
@@ -84,6 +90,13 @@ def close_reply(payload: bytes) -> tuple[int, str]:
     return code, ""
 
 
+def parse_close(payload: bytes) -> tuple[int, str]:
+    """The code and reason of a valid CLOSE frame's payload (1005 when it has none)."""
+    if len(payload) < 2:
+        return CloseCode.NO_STATUS, ""
+    return int.from_bytes(payload[:2], "big"), payload[2:].decode(errors="replace")
+
+
 @dataclass(frozen=True, slots=True)
 class Control:
     """A control frame the server must react to (PING: answer PONG; CLOSE: close)."""
@@ -108,6 +121,7 @@ class FrameParser:
 
     __slots__ = (
         "_buffer",
+        "_decoder",
         "_failed",
         "_fragments",
         "_fragments_size",
@@ -115,6 +129,7 @@ class FrameParser:
         "_max_size",
         "_message_opcode",
         "_small",
+        "_text",
     )
 
     def __init__(self, max_size: int) -> None:
@@ -122,6 +137,8 @@ class FrameParser:
         self._small = min(125, max_size)  # the largest payload ``lone_text`` takes
         self._buffer = bytearray()
         self._fragments: list[bytes] | None = None  # while a fragmented message arrives
+        self._decoder: codecs.IncrementalDecoder | None = None  # ... if it is text
+        self._text: list[str] | None = None  # its text decoded so far
         self._fragments_size = 0
         self._message_opcode: Opcode | None = None
         self._failed = False
@@ -220,16 +237,8 @@ class FrameParser:
             return Failure(CloseCode.PROTOCOL_ERROR, "expected a continuation frame")
         else:
             self._message_opcode = opcode
-        if not fin:
-            if self._fragments is None:
-                self._fragments = []
-            self._fragments.append(payload)
-            self._fragments_size += len(payload)
-            return None
-        if self._fragments:
-            self._fragments.append(payload)
-            payload = b"".join(self._fragments)
-            self._fragments, self._fragments_size = None, 0
+        if not fin or self._fragments is not None or self._text is not None:
+            return self._fragment(fin, payload)
         kind, self._message_opcode = self._message_opcode, None
         if kind is Opcode.TEXT:
             try:
@@ -237,3 +246,33 @@ class FrameParser:
             except UnicodeDecodeError:
                 return Failure(CloseCode.INVALID_DATA, "invalid UTF-8")
         return payload
+
+    def _fragment(self, fin: bool, payload: bytes) -> Received | None:
+        """One frame of a fragmented message: text is decoded as it comes, so invalid UTF-8
+        fails at the fragment that has it, not at the end of the message."""
+        self._fragments_size += len(payload)
+        if self._message_opcode is Opcode.TEXT:
+            if self._decoder is None:
+                self._decoder = codecs.getincrementaldecoder("utf-8")()
+                self._text = []
+            assert self._text is not None
+            try:
+                self._text.append(self._decoder.decode(payload, final=fin))
+            except UnicodeDecodeError:
+                return Failure(CloseCode.INVALID_DATA, "invalid UTF-8")
+            if not fin:
+                return None
+            text = "".join(self._text)
+            self._decoder = self._text = None
+            self._fragments_size = 0
+            self._message_opcode = None
+            return text
+        if self._fragments is None:
+            self._fragments = []
+        self._fragments.append(payload)
+        if not fin:
+            return None
+        data = b"".join(self._fragments)
+        self._fragments, self._fragments_size = None, 0
+        self._message_opcode = None
+        return data

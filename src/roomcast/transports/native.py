@@ -1,5 +1,5 @@
 """The native server: one ``asyncio.Protocol`` per connection, HTTP parsed by httptools,
-WebSocket framed by ``frames``.
+WebSocket framed by ``frames``, every request answered by the route of its path (``routes``).
 
 Why not aiohttp here: measured on this machine, an idle aiohttp WebSocket costs about
 19 KiB and a task per connection; this protocol keeps an idle connection to a few objects
@@ -11,10 +11,8 @@ Long-polling requests, the handshake and the client bundle run as short tasks.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import functools
-import hashlib
 import logging
 from collections import deque
 from http import HTTPStatus
@@ -24,7 +22,6 @@ from urllib.parse import parse_qsl
 import httptools
 
 from ..exceptions import PayloadTooLarge
-from .engine import EngineServer, EngineSocket
 from .frames import (
     CloseCode,
     Control,
@@ -34,34 +31,56 @@ from .frames import (
     build_frame,
     close_frame,
     close_reply,
+    parse_close,
 )
-from .http import ErrorCode, HandshakeRequest, HttpResponse, error_response, make_headers
+from .handshake import accept_headers, handshake_error
+from .http import HandshakeRequest, HttpResponse, make_headers
+from .routes import Receiver, Route, RouteTable, not_found
 from .websocket import CorkedLink
 
 logger = logging.getLogger("roomcast.native")
 
-_WS_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_NOT_FOUND: Final = HttpResponse(404, b"Not Found", {"Content-Type": "text/plain"})
+CLOSE_TIMEOUT: Final = 5.0
+"""Seconds a closing WebSocket waits for its client to close the TCP connection."""
 
 
 class NativeLink(CorkedLink):
     """The WebSocket of a native connection: frames in from the protocol, out corked."""
 
-    def __init__(self, engine: EngineServer, transport: asyncio.WriteTransport) -> None:
-        super().__init__(transport, engine.cork, engine.max_write_buffer)
-        self.socket: EngineSocket | None = None
+    def __init__(self, route: Route, transport: asyncio.Transport) -> None:
+        super().__init__(transport, route.cork, route.max_write_buffer)
+        self.socket: Receiver | None = None
+        """Where the messages go; None once the link is closing (they are dropped)."""
+        self.closing = False
 
     async def receive(self) -> str | bytes | None:  # pragma: no cover - pushed, never pulled
         raise NotImplementedError("the native link pushes messages to its socket")
 
-    async def aclose(self) -> None:
-        self.close(CloseCode.NORMAL)
+    async def aclose(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        self.close(code, reason)
+
+    def ping(self, payload: bytes = b"") -> bool:
+        self.send_frame(build_frame(payload, Opcode.PING))
+        return True
 
     def close(self, code: int, reason: str = "") -> None:
+        """Send what is queued and a CLOSE frame, then end the TCP stream for writing: the
+        client reads the close frame, answers it and closes; what it still sends meanwhile
+        is read and dropped (closing at once would reset the connection, and the client
+        would lose the close frame). The connection closes after ``CLOSE_TIMEOUT`` anyway."""
+        self.socket = None
+        if self.closing:
+            return
+        self.closing = True
         self.flush()
         transport = self._transport
-        if not transport.is_closing():
-            transport.write(close_frame(code, reason))
+        if transport.is_closing():
+            return
+        transport.write(close_frame(code, reason))
+        if transport.can_write_eof():
+            transport.write_eof()
+            asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.close)
+        else:
             transport.close()
 
 
@@ -84,11 +103,11 @@ class HttpProtocol(asyncio.Protocol):
         "_too_large",
         "_transport",
         "_url",
-        "engine",
+        "routes",
     )
 
-    def __init__(self, engine: EngineServer, registry: set[HttpProtocol] | None = None) -> None:
-        self.engine = engine
+    def __init__(self, routes: RouteTable, registry: set[HttpProtocol] | None = None) -> None:
+        self.routes = routes
         self._registry = registry
         self._transport: asyncio.Transport | None = None
         self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
@@ -179,7 +198,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
-        if self._body_size > self.engine.config.max_payload:
+        if self._body_size > self.routes.max_body:
             self._too_large = True
             self._body = []
         elif self._body is not None:
@@ -200,14 +219,17 @@ class HttpProtocol(asyncio.Protocol):
         self._serve_next()
 
     def _serve_next(self) -> None:
-        requests, engine = self._requests, self.engine
+        requests, routes = self._requests, self.routes
         if self._serving or requests is None:
             return
         while requests:  # answers that need no waiting (polling POSTs), without a task
             request, body, keep_alive = requests[0]
-            if request is None or not request.path.startswith(engine.path):
+            if request is None:
                 break
-            response = engine.answer_now(request, body)
+            route = routes.find(request.path)
+            if route is None or (body is not None and len(body) > route.max_message_size):
+                break
+            response = route.answer_now(request, body)
             if response is None:
                 break
             requests.popleft()
@@ -218,7 +240,7 @@ class HttpProtocol(asyncio.Protocol):
                 return
         if requests:
             self._serving = True
-            self._task = engine.spawn(self._serve_requests())
+            self._task = routes.spawn(self._serve_requests())
 
     # -- HTTP ----------------------------------------------------------------------------
 
@@ -254,9 +276,9 @@ class HttpProtocol(asyncio.Protocol):
             self._task = None
 
     async def _respond(self, request: HandshakeRequest, body: bytes | None) -> HttpResponse:
-        engine = self.engine
-        if not request.path.startswith(engine.path) and request.path != engine.path.rstrip("/"):
-            return _NOT_FOUND
+        route = self.routes.find(request.path)
+        if route is None:
+            return not_found()
 
         async def read_body(limit: int) -> bytes:
             if body is None:
@@ -265,7 +287,7 @@ class HttpProtocol(asyncio.Protocol):
                 raise PayloadTooLarge(len(body), limit)
             return body
 
-        return await engine.handle_http(request, read_body)
+        return await route.handle_http(request, read_body)
 
     def _reply(self, response: HttpResponse, keep_alive: bool) -> bool:
         """Write ``response``; False when the connection is already gone."""
@@ -296,60 +318,47 @@ class HttpProtocol(asyncio.Protocol):
         self._parser = None  # nothing more to parse as HTTP
         self._headers = self._body = None  # kept in ``request``; not needed twice
         self._early = bytearray(rest)
-        engine = self.engine
-        error = self._upgrade_error(request)
-        sid = request.query.get("sid")
-        if error is None and (
-            (sid is None and engine.allow_request is not None)
-            or (sid is not None and engine.router is not None and sid not in engine.sockets)
-        ):
-            engine.spawn(self._accept_later(request))  # a hook or a route to wait for
+        route = self.routes.find(request.path)
+        error = handshake_error(request)
+        if error is None:
+            if route is None or not route.accepts_websocket:
+                error = not_found()
+            elif route.websocket_waits(request):
+                self.routes.spawn(self._accept_later(route, request))  # a hook to wait for
+                return
+            else:
+                error = route.precheck_websocket(request)
+        self._accept(route, request, error)
+
+    async def _accept_later(self, route: Route, request: HandshakeRequest) -> None:
+        if await self._forward(route, request):
             return
-        self._accept(request, error or engine.precheck_websocket(request))
+        self._accept(route, request, await route.check_websocket(request))
 
-    def _upgrade_error(self, request: HandshakeRequest) -> HttpResponse | None:
-        """What is wrong with an upgrade request as HTTP and WebSocket (RFC 6455 4.2.1)."""
-        headers = request.headers
-        if headers.get("Upgrade", "").lower() != "websocket" or not headers.get(
-            "Sec-WebSocket-Key"
-        ):
-            return error_response(ErrorCode.BAD_REQUEST)
-        if headers.get("Sec-WebSocket-Version") != "13":
-            return HttpResponse(426, b"Upgrade Required", {"Sec-WebSocket-Version": "13"})
-        if not request.path.startswith(self.engine.path):
-            return _NOT_FOUND
-        return None
-
-    async def _accept_later(self, request: HandshakeRequest) -> None:
-        if await self._route(request):
-            return
-        self._accept(request, await self.engine.check_websocket(request))
-
-    def _accept(self, request: HandshakeRequest, error: HttpResponse | None) -> None:
-        engine = self.engine
+    def _accept(
+        self, route: Route | None, request: HandshakeRequest, error: HttpResponse | None
+    ) -> None:
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        if error is not None:
-            self._reply(error, False)
+        if error is not None or route is None:
+            self._reply(error or not_found(), False)
             self.close()
             return
-        key = request.headers.get("Sec-WebSocket-Key", "")
-        accept = base64.b64encode(hashlib.sha1(key.encode() + _WS_GUID).digest()).decode()
-        transport.write(
-            (
-                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Accept: {accept}\r\n\r\n"
-            ).encode()
-        )
-        link = NativeLink(engine, transport)
-        socket = engine.accept_websocket(request, link)
-        if socket is None:
+        head = ["HTTP/1.1 101 Switching Protocols"]
+        head.extend(f"{k}: {v}" for k, v in accept_headers(request, route.subprotocol(request)))
+        transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        link = NativeLink(route, transport)
+        receiver = route.accept_websocket(request, link)
+        if receiver is None:
             link.close(CloseCode.GOING_AWAY)
             return
-        link.socket = socket
+        if link.closing:  # closed by its receiver already
+            self._early = None
+            return
+        link.socket = receiver
         self._link = link
-        self._frames = FrameParser(engine.config.max_payload)
+        self._frames = FrameParser(route.max_message_size)
         rest = self._take_early()
         if rest:
             self._websocket_data(rest)
@@ -359,13 +368,13 @@ class HttpProtocol(asyncio.Protocol):
         early, self._early = self._early, None
         return bytes(early) if early else b""
 
-    async def _route(self, request: HandshakeRequest) -> bool:
-        """Pipe a WebSocket whose session another process holds to that process (the
-        engine's router finds it); False when it is not routed."""
-        router, sid, transport = self.engine.router, request.query.get("sid"), self._transport
-        if router is None or sid is None or sid in self.engine.sockets or transport is None:
+    async def _forward(self, route: Route, request: HandshakeRequest) -> bool:
+        """Pipe a WebSocket that another process serves (a session it holds) to that
+        process; False when it is served here."""
+        transport = self._transport
+        if transport is None:
             return False
-        upstream = await router.connect(request, lambda: _Pipe(transport))
+        upstream = await route.forward_websocket(request, lambda: _Pipe(transport))
         if upstream is None:
             return False
         if transport.is_closing():
@@ -400,10 +409,14 @@ class HttpProtocol(asyncio.Protocol):
             return True
         if control.opcode is Opcode.CLOSE:
             code, reason = close_reply(control.payload)
+            if not reason:  # a valid close frame: what the client said
+                link.close_code, link.close_reason = parse_close(control.payload)
             self._end_websocket(link, reason or None)
             link.close(code, reason)
             return False
-        return True  # PONG
+        if link.on_pong is not None:
+            link.on_pong(control.payload)
+        return True
 
     def _fail(self, link: NativeLink, failure: Failure) -> None:
         logger.info("closing a WebSocket: %s", failure.reason)
@@ -413,8 +426,9 @@ class HttpProtocol(asyncio.Protocol):
     def _end_websocket(self, link: NativeLink, failure: str | None) -> None:
         self._link = None
         self._frames = None
-        if link.socket is not None:
-            link.socket.websocket_closed(link, failure)
+        socket, link.socket = link.socket, None
+        if socket is not None:
+            socket.websocket_closed(link, failure)
 
 
 class _Pipe(asyncio.Protocol):
@@ -450,68 +464,3 @@ def _target(url: bytes) -> tuple[str, tuple[tuple[str, str], ...]]:
     parsed = httptools.parse_url(url)
     query = (parsed.query or b"").decode("latin-1")
     return parsed.path.decode("latin-1"), tuple(parse_qsl(query, keep_blank_values=True))
-
-
-class NativeListener:
-    """A running native server (from ``listen``): ``.port``, ``.url``, ``aclose()``."""
-
-    def __init__(
-        self,
-        server: asyncio.Server,
-        engine: EngineServer,
-        host: str,
-        port: int,
-        connections: set[HttpProtocol],
-    ) -> None:
-        self.server = server
-        self.engine = engine
-        self.host = host
-        self.port = port
-        self._connections = connections
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    async def aclose(self) -> None:
-        """Close every client (polling ones collect their CLOSE first), then stop serving."""
-        await self.engine.aclose()
-        self.server.close()
-        for connection in list(self._connections):  # idle keep-alive connections too
-            connection.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.server.wait_closed(), 2.0)
-
-
-async def listen(
-    engine: EngineServer, host: str = "127.0.0.1", port: int = 0, **options: Any
-) -> NativeListener:
-    """Serve ``engine`` on ``host:port`` in the running loop; port 0 picks a free port."""
-    loop = asyncio.get_running_loop()
-    connections: set[HttpProtocol] = set()
-    server = await loop.create_server(
-        lambda: HttpProtocol(engine, connections), host, port, **options
-    )
-    bound = server.sockets[0].getsockname()[1]
-    return NativeListener(server, engine, host, int(bound), connections)
-
-
-def run(engine: EngineServer, host: str = "127.0.0.1", port: int = 3000) -> None:
-    """Serve until interrupted (uvloop when installed)."""
-
-    async def main() -> None:
-        listener = await listen(engine, host, port)
-        logger.info("roomcast listening on http://%s:%s%s", host, listener.port, engine.path)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await listener.aclose()
-
-    try:
-        import uvloop
-    except ImportError:
-        runner: Any = asyncio.run
-    else:
-        runner = uvloop.run
-    with contextlib.suppress(KeyboardInterrupt):
-        runner(main())

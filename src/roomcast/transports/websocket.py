@@ -37,6 +37,31 @@ class Outgoing:
             self._frame = frame
         return frame
 
+    def wire(self) -> str | bytes:
+        """The WebSocket message as sent (for links that frame messages themselves)."""
+        data = self.data
+        return "4" + data if isinstance(data, str) else data
+
+
+class RawOutgoing(Outgoing):
+    """One plain WebSocket message (no Engine.IO prefix), framed once for every recipient."""
+
+    __slots__ = ()
+
+    def frame(self) -> bytes:
+        frame = self._frame
+        if frame is None:
+            data = self.data
+            if isinstance(data, str):
+                frame = text_frame(data.encode())
+            else:
+                frame = build_frame(data, Opcode.BINARY)
+            self._frame = frame
+        return frame
+
+    def wire(self) -> str | bytes:
+        return self.data
+
 
 class WebSocketLink(ABC):
     """One accepted WebSocket as the Engine.IO socket sees it."""
@@ -54,8 +79,12 @@ class WebSocketLink(ABC):
         """The next message; None once the WebSocket is closed or failed."""
 
     @abstractmethod
-    async def aclose(self) -> None:
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Send what is queued, then a close frame, and close."""
+
+    def ping(self, payload: bytes = b"") -> bool:
+        """Send a PING; False when this link cannot (its host pings by itself)."""
+        return False
 
     @abstractmethod
     def buffered_amount(self) -> int:
@@ -66,6 +95,13 @@ class WebSocketLink(ABC):
 
     on_overflow: Callable[[], None] | None = None
     """Set by the socket that owns the link: called once if the client stops reading."""
+
+    on_pong: Callable[[bytes], None] | None = None
+    """Set by the owner to hear of PONG frames (links that ``ping``)."""
+
+    close_code: int | None = None
+    """The code of the client's close frame, once it came (1005: none given)."""
+    close_reason: str = ""
 
 
 class Cork:
@@ -184,8 +220,7 @@ class QueuedLink(WebSocketLink):
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
 
     def send_outgoing(self, message: Outgoing) -> None:
-        data = message.data
-        self.send_encoded("4" + data if isinstance(data, str) else data)
+        self.send_encoded(message.wire())
 
     def send_encoded(self, data: str | bytes) -> None:
         self._buffered += len(data)

@@ -1,0 +1,226 @@
+"""Hosting: serving a server's routes on the native server (``run``, ``listen``), inside an
+aiohttp application (``attach``) or as an ASGI application (``asgi_app``).
+
+Whatever is hosted is one route table: the Engine.IO path of a server, its static files,
+and the plain WebSocket endpoints added with ``websocket`` or ``mount``. The transports
+below serve a table and know nothing of who built it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl as _ssl
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from ..transports.asgi import ASGIApp, ASGIApplication
+from ..transports.native import HttpProtocol
+from ..transports.routes import Route, RouteTable
+from ..websocket import WebSocketEndpoint, WebSocketHandler
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+logger = logging.getLogger("roomcast.hosting")
+
+
+class NativeListener:
+    """A running native server (from ``listen``): ``.port``, ``.url``, ``aclose()``."""
+
+    def __init__(
+        self,
+        server: asyncio.Server,
+        routes: RouteTable,
+        host: str | None,
+        port: int,
+        connections: set[HttpProtocol],
+        engine: Any = None,
+        secure: bool = False,
+    ) -> None:
+        self.server = server
+        self.routes = routes
+        self.engine = engine
+        """The Engine.IO server of the hosted app, if it has one."""
+        self.host = host or "127.0.0.1"
+        self.port = port
+        self._connections = connections
+        self._secure = secure
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self._secure else 'http'}://{self.host}:{self.port}"
+
+    async def aclose(self) -> None:
+        """Close every client (polling ones collect their CLOSE first), then stop serving."""
+        await self.routes.aclose()
+        self.server.close()
+        for connection in list(self._connections):  # idle keep-alive connections too
+            connection.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.server.wait_closed(), 2.0)
+
+
+async def listen(
+    routes: RouteTable, host: str | None = "127.0.0.1", port: int = 0, **options: Any
+) -> NativeListener:
+    """Serve ``routes`` on ``host:port`` in the running loop; port 0 picks a free port."""
+    loop = asyncio.get_running_loop()
+    connections: set[HttpProtocol] = set()
+    server = await loop.create_server(
+        lambda: HttpProtocol(routes, connections), host, port, **options
+    )
+    bound = server.sockets[0].getsockname()[1]
+    secure = options.get("ssl") is not None
+    return NativeListener(server, routes, host, int(bound), connections, secure=secure)
+
+
+def tls_context(certfile: str, keyfile: str | None = None) -> _ssl.SSLContext:
+    """A server TLS context for a certificate chain and its key (ALPN: http/1.1).
+
+    Raises ValueError, saying which file, when they cannot be loaded."""
+    context = _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH)
+    context.set_alpn_protocols(["http/1.1"])
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except (OSError, _ssl.SSLError) as exc:
+        raise ValueError(
+            f"cannot load the TLS certificate {certfile!r} with the key {keyfile!r}: {exc}"
+        ) from exc
+    return context
+
+
+def _tls_options(
+    ssl: _ssl.SSLContext | None, certfile: str | None, keyfile: str | None
+) -> dict[str, Any]:
+    if ssl is None and certfile is not None:
+        ssl = tls_context(certfile, keyfile)
+    elif keyfile is not None and certfile is None:
+        raise ValueError("a keyfile needs its certfile")
+    return {} if ssl is None else {"ssl": ssl}
+
+
+def run_until_interrupted(main: Callable[[], Any]) -> None:
+    """Run the coroutine ``main()`` until Ctrl-C (uvloop when installed)."""
+    try:
+        import uvloop
+    except ImportError:
+        runner: Any = asyncio.run
+    else:
+        runner = uvloop.run
+    with contextlib.suppress(KeyboardInterrupt):
+        runner(main())
+
+
+class Hosting:
+    """``run``, ``listen``, ``attach``, ``asgi_app`` and plain WebSocket endpoints, for a
+    server that serves routes (``Server``, ``EngineServer``)."""
+
+    _table: RouteTable | None = None
+    _mounted: tuple[Route, ...] = ()
+
+    def base_routes(self) -> Sequence[Route]:
+        """The server's own routes (its Engine.IO path, its static files)."""
+        raise NotImplementedError
+
+    @property
+    def hosted_engine(self) -> Any:
+        """The Engine.IO server among the routes (listeners expose it as ``.engine``)."""
+        return None
+
+    def routes(self) -> RouteTable:
+        """The route table every host of this server serves (one, built on first use)."""
+        if self._table is None:
+            self._table = RouteTable([*self.base_routes(), *self._mounted])
+        return self._table
+
+    # -- plain WebSocket endpoints ----------------------------------------------------------
+
+    def mount(self, route: Route) -> Route:
+        """Serve ``route`` (a ``WebSocketEndpoint``, or any route) beside this server."""
+        self._mounted = (*self._mounted, route)
+        if self._table is not None:
+            self._table.add(route)
+        return route
+
+    def websocket(
+        self, path: str, handler: WebSocketHandler | None = None, **options: Any
+    ) -> WebSocketEndpoint:
+        """A plain WebSocket endpoint at ``path``, served beside this server (see
+        ``WebSocketEndpoint`` for the options). Also a decorator, the handler becoming the
+        endpoint's::
+
+            @io.websocket("/echo")
+            async def echo(ws):
+                async for message in ws:
+                    await ws.send(message)
+
+            chat = io.websocket("/chat")  # hooks and broadcasts: chat.on_message...
+        """
+        return cast(WebSocketEndpoint, self.mount(WebSocketEndpoint(path, handler, **options)))
+
+    # -- hosts --------------------------------------------------------------------------
+
+    def run(
+        self,
+        host: str | None = "127.0.0.1",
+        port: int = 3000,
+        *,
+        ssl: _ssl.SSLContext | None = None,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+    ) -> None:
+        """Serve until interrupted (the native server; uvloop when installed). ``ssl``, or
+        ``certfile`` and ``keyfile``, serve TLS (``wss://``, ``https://``); host None
+        listens on every interface."""
+        options = _tls_options(ssl, certfile, keyfile)  # a bad key fails before serving
+
+        async def main() -> None:
+            listener = await self.listen(host, port, **options)
+            logger.info("roomcast listening on %s", listener.url)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await listener.aclose()
+
+        run_until_interrupted(main)
+
+    async def listen(
+        self,
+        host: str | None = "127.0.0.1",
+        port: int = 0,
+        *,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+        **options: Any,
+    ) -> Any:
+        """Serve in the running loop (the native server); port 0 picks a free port.
+        ``certfile`` and ``keyfile`` serve TLS; other ``options`` go to
+        ``loop.create_server`` (``ssl=context``, ``backlog``...).
+
+        Returns a listener: ``.port``, ``.url``, ``await .aclose()``.
+        """
+        if certfile is not None or keyfile is not None:
+            options.update(_tls_options(options.pop("ssl", None), certfile, keyfile))
+        listener = await listen(self.routes(), host, port, **options)
+        listener.engine = self.hosted_engine
+        return listener
+
+    def attach(self, app: web.Application) -> None:
+        """Mount into an existing ``aiohttp.web.Application``."""
+        from ..transports.aiohttp import path_patterns, request_handler
+
+        routes = self.routes()
+        handler = request_handler(routes)
+        for pattern in path_patterns(routes):
+            app.router.add_route("*", pattern, handler)
+
+        async def on_shutdown(_: web.Application) -> None:
+            await routes.aclose()
+
+        app.on_shutdown.append(on_shutdown)
+
+    def asgi_app(self, other_asgi_app: ASGIApplication | None = None) -> ASGIApp:
+        """An ASGI application serving this server (and ``other_asgi_app`` for other paths)."""
+        return ASGIApp(self.routes(), other_asgi_app)
