@@ -1,7 +1,7 @@
 """The ``roomcast`` command.
 
 ```
-roomcast serve app:io [--workers N] [--host H] [--port P] [--redis URL] ...
+roomcast serve app:io [--workers N] [--host H] [--port P] [--redis URL] [--store URL] ...
 ```
 
 ``app:io`` names a module attribute: a ``roomcast.Server``, or a function without arguments
@@ -46,6 +46,14 @@ def _parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="with --redis: address other nodes reach this one on (127.0.0.1)",
     )
+    run.add_argument(
+        "--store",
+        metavar="URL",
+        help=(
+            "store for connection-state recovery and room history, replacing the app's own:"
+            " memory://, sqlite:///path (shared by the workers), redis://host:port/db"
+        ),
+    )
     run.add_argument("--runtime-dir", help="directory for the private unix sockets")
     run.add_argument(
         "--shutdown-timeout",
@@ -77,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             internal_host=args.internal_host,
             runtime_dir=args.runtime_dir,
             shutdown_timeout=args.shutdown_timeout,
+            store=args.store,
         )
     except (AppError, ValueError) as exc:
         print(f"roomcast: error: {exc}", file=sys.stderr)

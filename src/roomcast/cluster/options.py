@@ -41,6 +41,8 @@ class ServeOptions:
             directory, removed at exit).
         backlog: the listen backlog of each worker.
         shutdown_timeout: seconds a worker has to finish once told to stop.
+        store: a store URL for recovery and history (``Server.use_store``), replacing the
+            app's own.
     """
 
     workers: int = 1
@@ -52,6 +54,7 @@ class ServeOptions:
     runtime_dir: str | None = None
     backlog: int = 2048
     shutdown_timeout: float = 10.0
+    store: str | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 1:

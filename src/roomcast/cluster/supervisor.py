@@ -57,6 +57,7 @@ def serve(
     internal_host: str = "127.0.0.1",
     runtime_dir: str | None = None,
     shutdown_timeout: float = 10.0,
+    store: str | None = None,
 ) -> None:
     """Serve ``app`` with ``workers`` processes on one port until SIGINT or SIGTERM.
 
@@ -77,6 +78,8 @@ def serve(
         internal_host: with ``redis``, the address other nodes reach this one's workers on.
         runtime_dir: where the private unix sockets go (default: a temporary directory).
         shutdown_timeout: seconds each worker has to close its sessions when stopping.
+        store: a store URL (``memory://``, ``sqlite:///path``, ``redis://...``) for
+            recovery and history, replacing the app's own (``Server.use_store``).
 
     Raises:
         ServeError: the workers could not be started.
@@ -93,6 +96,7 @@ def serve(
         internal_host=internal_host,
         runtime_dir=runtime_dir,
         shutdown_timeout=shutdown_timeout,
+        store=store,
     )
     Supervisor(load_target(app) if isinstance(app, str) else app, options).run()
 

@@ -120,6 +120,10 @@ async def _serve(
     )
     engine.router = router
     if isinstance(io, Server):
+        if options.store is not None:
+            io.use_store(options.store)
+        if io.durability is not None:
+            await io.durability.start()  # a damaged SQLite file stops the worker here
         for nsp in namespaces_of(io):
             await nsp.adapter.init()
 

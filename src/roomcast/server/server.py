@@ -133,6 +133,11 @@ class Server(Hosting):
     def hosted_engine(self) -> EngineServer:
         return self._engine
 
+    def use_store(self, store: Store | str) -> None:
+        """Keep recoverable broadcasts and sessions in ``store`` (a ``Store`` or a URL) from
+        now on, instead of the one given to the constructor; call it before serving."""
+        self.durability = Durability(store, self.recovery)
+
     # -- namespaces -----------------------------------------------------------------------
 
     def of(self, name: str | re.Pattern[str] | NamespaceMatcher) -> Namespace:
