@@ -301,6 +301,8 @@ class Durability:
             await self.store.persist_session(record, ttl)
         except StoreUnavailable as exc:
             self._failed(exc)
+        except (TypeError, ValueError) as exc:  # socket.data holds what no codec can write
+            logger.warning("session of %s not kept: %s", record.sid, exc)
         else:
             self._succeeded()
 
