@@ -94,7 +94,7 @@ def encode_packet(packet: Packet, dumps: Dumps = json_dumps) -> list[str | bytes
         text = dumps(data)
     except TypeError:  # bytes somewhere in the data: the rare path
         attachments: list[bytes] = []
-        data = _deconstruct(data, attachments)
+        data = deconstruct(data, attachments)
         if not attachments:
             raise
         if kind is PacketType.EVENT:
@@ -148,14 +148,16 @@ def _header(kind: PacketType, namespace: str, ack_id: int | None, attachments: i
     return "".join(parts)
 
 
-def _deconstruct(value: Any, attachments: list[bytes]) -> Any:
+def deconstruct(value: Any, attachments: list[bytes]) -> Any:
+    """``value`` with each ``bytes`` replaced by its placeholder, the bytes appended to
+    ``attachments`` (Socket.IO's binary packets; the stores write bytes the same way)."""
     if isinstance(value, bytes | bytearray | memoryview):
         attachments.append(bytes(value))
         return {"_placeholder": True, "num": len(attachments) - 1}
     if isinstance(value, list | tuple):
-        return [_deconstruct(v, attachments) for v in value]
+        return [deconstruct(v, attachments) for v in value]
     if isinstance(value, dict):
-        return {k: _deconstruct(v, attachments) for k, v in value.items()}
+        return {k: deconstruct(v, attachments) for k, v in value.items()}
     return value
 
 
@@ -205,7 +207,7 @@ class Decoder:
         attachments.append(data)
         if len(attachments) < self._expected:
             return None
-        data_with_bytes = _reconstruct(pending.data, attachments)
+        data_with_bytes = reconstruct(pending.data, attachments)
         self._pending, self._attachments = None, None
         self.awaiting_attachments = False
         return Packet(pending.type, pending.namespace, data_with_bytes, pending.id)
@@ -280,14 +282,19 @@ def _valid(kind: PacketType, data: Any, has_data: bool, ack_id: str | None) -> b
     return type(data) is str or type(data) is dict  # CONNECT_ERROR
 
 
-def _reconstruct(value: Any, attachments: list[bytes]) -> Any:
+def reconstruct(value: Any, attachments: list[bytes]) -> Any:
+    """``value`` with each placeholder replaced by its attachment (``deconstruct`` undone).
+
+    Raises:
+        RemoteProtocolError: a placeholder names an attachment that is not there.
+    """
     if isinstance(value, list):
-        return [_reconstruct(v, attachments) for v in value]
+        return [reconstruct(v, attachments) for v in value]
     if isinstance(value, dict):
         if value.get("_placeholder") is True:
             num = value.get("num")
             if type(num) is not int or not 0 <= num < len(attachments):
                 raise RemoteProtocolError("placeholder refers to a missing attachment")
             return attachments[num]
-        return {k: _reconstruct(v, attachments) for k, v in value.items()}
+        return {k: reconstruct(v, attachments) for k, v in value.items()}
     return value

@@ -12,6 +12,8 @@ import base64
 import json
 from typing import Any
 
+from ..socketio.packets import deconstruct, reconstruct
+
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -27,7 +29,7 @@ def dump(value: Any) -> tuple[str, str | None]:
         return _dumps(value), None
     except TypeError:
         attachments: list[bytes] = []
-        text = _dumps(_deconstruct(value, attachments))
+        text = _dumps(deconstruct(value, attachments))
         return text, _dumps([base64.b64encode(a).decode("ascii") for a in attachments])
 
 
@@ -36,26 +38,4 @@ def load(text: str, attachments: str | None) -> Any:
     value = json.loads(text)
     if attachments is None:
         return value
-    return _reconstruct(value, [base64.b64decode(a) for a in json.loads(attachments)])
-
-
-def _deconstruct(value: Any, attachments: list[bytes]) -> Any:
-    if isinstance(value, bytes | bytearray | memoryview):
-        attachments.append(bytes(value))
-        return {"_placeholder": True, "num": len(attachments) - 1}
-    if isinstance(value, list | tuple):
-        return [_deconstruct(v, attachments) for v in value]
-    if isinstance(value, dict):
-        return {k: _deconstruct(v, attachments) for k, v in value.items()}
-    return value
-
-
-def _reconstruct(value: Any, attachments: list[bytes]) -> Any:
-    if isinstance(value, list):
-        return [_reconstruct(v, attachments) for v in value]
-    if isinstance(value, dict):
-        num = value.get("num")
-        if value.get("_placeholder") is True and type(num) is int and len(value) == 2:
-            return attachments[num]
-        return {k: _reconstruct(v, attachments) for k, v in value.items()}
-    return value
+    return reconstruct(value, [base64.b64decode(a) for a in json.loads(attachments)])

@@ -41,6 +41,7 @@ from .http import (
     text_response,
 )
 from .routes import Route
+from .tasks import Tasks
 from .timers import TimerWheel, resolution_for
 from .websocket import Cork, Outgoing, WebSocketLink
 
@@ -456,7 +457,7 @@ class EngineServer(Route):
         self.router: SessionRouter | None = None
         self._handlers: dict[str, list[Handler]] = {name: [] for name in _EVENTS}
         self._message_handler: Handler | None = None  # when there is exactly one
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = Tasks("a handler")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drained: asyncio.Future[None] | None = None
 
@@ -521,15 +522,7 @@ class EngineServer(Route):
 
     def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
         """Run ``awaitable`` as a task the server keeps track of (and waits for on close)."""
-        task = asyncio.ensure_future(awaitable)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Future[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            logger.error("error in a handler", exc_info=exc)
+        return self._tasks.spawn(awaitable)
 
     def forget(self, socket: EngineSocket) -> None:
         if self.sockets.get(socket.sid) is socket:
@@ -704,8 +697,7 @@ class EngineServer(Route):
             self._drained = self.loop.create_future()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained, deadline - self.loop.time())
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
+        await self._tasks.wait(timeout)
 
 
 def _transport_of(request: HandshakeRequest) -> Transport | None:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from .http import HandshakeRequest, HttpResponse, ReadBody
+from .tasks import Tasks
 from .websocket import Cork, WebSocketLink
 
 logger = logging.getLogger("roomcast.routes")
@@ -127,7 +128,7 @@ class RouteTable:
         self._prefixes: list[tuple[str, Route]] = []
         self.max_body = 0
         """The largest request body any route accepts (the rest is not even kept)."""
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = Tasks("serving a request")
         for route in routes:
             self.add(route)
 
@@ -157,19 +158,10 @@ class RouteTable:
 
     def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
         """Run ``awaitable`` as a task the table keeps (and waits for in ``aclose``)."""
-        task = asyncio.ensure_future(awaitable)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Future[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            logger.error("error serving a request", exc_info=exc)
+        return self._tasks.spawn(awaitable)
 
     async def aclose(self, timeout: float = 2.0) -> None:
         """Close every route, then give the requests being served ``timeout`` seconds."""
         for route in self.routes:
             await route.aclose()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
+        await self._tasks.wait(timeout)

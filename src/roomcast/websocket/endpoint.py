@@ -19,6 +19,7 @@ from ..transports.frames import CloseCode
 from ..transports.handshake import offered_subprotocols, refusal
 from ..transports.http import HandshakeRequest, HttpResponse, ReadBody
 from ..transports.routes import Route
+from ..transports.tasks import Tasks
 from ..transports.timers import TimerWheel, resolution_for
 from ..transports.websocket import RawOutgoing, WebSocketLink
 from .connection import WebSocket
@@ -81,7 +82,7 @@ class WebSocketEndpoint(Route):
         self.message_handler: MessageHook | None = None
         self.disconnect_hook: ClientHook | None = None
         self._clients: set[WebSocket] = set()
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = Tasks(f"a WebSocket task of {path}")
         self._loop: asyncio.AbstractEventLoop | None = None
         periods = (ping_interval, ping_timeout) if ping_interval else (1.0,)
         self._keepalive: TimerWheel[WebSocket] = TimerWheel(
@@ -293,22 +294,13 @@ class WebSocketEndpoint(Route):
 
     def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
         """Run ``awaitable`` as a task the endpoint keeps (and waits for on close)."""
-        task = asyncio.ensure_future(awaitable)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Future[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            logger.error("error in a WebSocket task of %s", self.path, exc_info=exc)
+        return self._tasks.spawn(awaitable)
 
     async def aclose(self, timeout: float = 2.0) -> None:
         """Close every client with 1001 ("going away"), then wait for the handlers."""
         for ws in list(self._clients):
             await ws.close(CloseCode.GOING_AWAY, "server shutting down")
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
+        await self._tasks.wait(timeout)
 
     def __repr__(self) -> str:
         return f"<WebSocketEndpoint {self.path} clients={len(self._clients)}>"
