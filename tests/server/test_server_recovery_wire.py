@@ -140,3 +140,29 @@ async def test_a_pid_is_used_once(serve: Serve, net: Net) -> None:
     fresh = json.loads((await two.recv_text())[2:])
     assert fresh["sid"] != answer["sid"]
     assert fresh["pid"] != answer["pid"]
+
+
+async def test_a_client_that_got_no_event_recovers_from_where_its_session_began(
+    serve: Serve, net: Net
+) -> None:
+    # socket.io-client sends no offset when no event came to it (Node then starts afresh):
+    # the session remembers where it began in the stream and replays from there
+    gone = Gone()
+    io = build(MemoryStore(), gone)
+    listener = await serve(io)
+    url = f"http://127.0.0.1:{listener.port}"
+    before = await io.to("room").emit("m", "before it connected")
+    first = await net.websocket(url)
+    await first.send("40")
+    answer = json.loads((await first.recv_text())[2:])
+    await first.send('420["join","room"]')
+    assert await first.recv_text() == "430[]"
+    await first.aclose()
+    await gone.wait(answer["sid"])
+
+    missed = await io.to("room").emit("m", "missed")
+    again = await net.websocket(url)
+    await again.send("40" + json.dumps({"pid": answer["pid"]}))
+    assert event_of(await again.recv()) == ["m", "missed", missed]
+    assert json.loads((await again.recv_text())[2:])["sid"] == answer["sid"]
+    assert before is not None

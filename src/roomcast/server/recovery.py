@@ -89,24 +89,38 @@ class HistoryEntry:
 
 
 def snapshot_to_record(snapshot: SessionSnapshot) -> SessionRecord:
-    answers = [[ack_id, list(parts)] for ack_id, parts in snapshot.answers.items()]
+    extra: dict[str, Any] = {}
+    if snapshot.answers:
+        extra["answers"] = [[ack_id, list(parts)] for ack_id, parts in snapshot.answers.items()]
+    if snapshot.origin is not None:
+        extra["origin"] = snapshot.origin
     return SessionRecord(
         pid=snapshot.pid,
         sid=snapshot.sid,
         namespace=snapshot.namespace,
         rooms=snapshot.rooms,
         data=snapshot.data,
-        extra={"answers": answers} if answers else {},
+        extra=extra,
     )
 
 
 def record_to_snapshot(record: SessionRecord, namespace: str) -> SessionSnapshot:
+    extra = record.extra if isinstance(record.extra, dict) else {}
     answers: dict[int, list[str | bytes]] = {}
-    for item in record.extra.get("answers", ()) if isinstance(record.extra, dict) else ():
+    for item in extra.get("answers", ()):
         if isinstance(item, list | tuple) and len(item) == 2 and type(item[0]) is int:
             answers[item[0]] = [p for p in item[1] if isinstance(p, str | bytes)]
     data = record.data if isinstance(record.data, dict) else {}
-    return SessionSnapshot(namespace, record.sid, record.pid, record.rooms, data, answers)
+    origin = extra.get("origin")
+    return SessionSnapshot(
+        namespace,
+        record.sid,
+        record.pid,
+        record.rooms,
+        data,
+        answers,
+        origin if isinstance(origin, str) else None,
+    )
 
 
 class Durability:
@@ -267,10 +281,23 @@ class Durability:
             self._spawn(self._persist(snapshot_to_record(snapshot), ttl))
 
     def connected(self, socket: Socket) -> None:
-        """A socket with a pid joined: with a durable store, keep its record from now on."""
+        """A socket with a pid joined: note where it began in the stream (a client that gets
+        no event before it leaves recovers from there) and, with a durable store, keep its
+        record from now on."""
         if self.keeps_live_sessions:
             self._live[socket.id] = socket
+        if socket.session.origin is None:
+            self._spawn(self._begin(socket))
+        elif self.keeps_live_sessions:
             self.keep(socket, LIVE_LEASE)
+
+    async def _begin(self, socket: Socket) -> None:
+        try:
+            socket.session.origin = await self.store.head()
+        except StoreUnavailable as exc:
+            self._failed(exc)
+        if self.keeps_live_sessions and socket.connected:
+            await self._persist(snapshot_to_record(socket.snapshot()), LIVE_LEASE)
 
     def rooms_changed(self, socket: Socket) -> None:
         if socket.id in self._live:

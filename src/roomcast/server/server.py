@@ -340,14 +340,10 @@ class Server(Hosting):
             self._admit(conn, socket)
 
     def _recovering(self, packet: Packet) -> bool:
-        """Whether a CONNECT asks to recover a session (recovery on, pid and offset sent)."""
+        """Whether a CONNECT asks to recover a session (recovery on, a pid sent; the offset
+        is missing when no event reached the client)."""
         data = packet.data
-        return (
-            self.recovery is not None
-            and isinstance(data, dict)
-            and type(data.get("pid")) is str
-            and type(data.get("offset")) is str
-        )
+        return self.recovery is not None and isinstance(data, dict) and type(data.get("pid")) is str
 
     async def _connect(self, conn: Connection, packet: Packet) -> None:
         name = packet.namespace
@@ -387,12 +383,15 @@ class Server(Hosting):
         """Restore the session a CONNECT names: same sid, rooms and data, what it missed
         written before the CONNECT answer. False: nothing to restore (a fresh session)."""
         durability, recovery = self.durability, self.recovery
-        pid, offset = request.pid, request.offset
-        if durability is None or recovery is None or pid is None or offset is None:
+        pid = request.pid
+        if durability is None or recovery is None or pid is None:
             return False
         snapshot = await durability.take(nsp.name, pid)
         if snapshot is None or conn.engine.closed or nsp.name in conn.sockets:
             return False
+        offset = request.offset if request.offset is not None else snapshot.origin
+        if offset is None:
+            return False  # no event came to it and its start is not known: a fresh session
         socket = self._new_socket(conn, packet, nsp, snapshot)
         if socket is None:
             return False

@@ -98,6 +98,9 @@ class SessionSnapshot:
     answers: dict[int, Parts] = field(default_factory=dict)
     """The acks answered recently (with ``answers`` on), so that retries after the
     reconnection are still answered once."""
+    origin: str | None = None
+    """Where the session began in the server's stream: a client that got no offset yet
+    (no event came to it) recovers from there."""
 
 
 def connect_error(namespace: str, payload: Any, dumps: Dumps = json_dumps) -> Parts:
@@ -130,6 +133,7 @@ class ServerSession:
         "_dumps",
         "answers",
         "namespace",
+        "origin",
         "pid",
         "recovered",
         "sid",
@@ -151,9 +155,12 @@ class ServerSession:
         self._dumps = dumps
         self._ack_ids = ack_ids if ack_ids is not None else itertools.count()
         self._acks: PendingAcks[Any] | None = None  # made on the first ack awaited
+        self.origin: str | None = None
+        """Where this session began in the server's stream (see ``SessionSnapshot``)."""
         if restore is not None:
             self.sid: str = restore.sid
             self.pid: str | None = restore.pid
+            self.origin = restore.origin
             self.recovered = True
         else:
             self.sid = new_id()
@@ -283,4 +290,6 @@ class ServerSession:
         if self.pid is None:
             raise ValueError("a session without recovery has nothing to restore")
         answers = self.answers.answered() if self.answers is not None else {}
-        return SessionSnapshot(self.namespace, self.sid, self.pid, rooms, data, answers)
+        return SessionSnapshot(
+            self.namespace, self.sid, self.pid, rooms, data, answers, self.origin
+        )

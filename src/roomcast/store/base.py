@@ -280,6 +280,11 @@ class Store(ABC):
         """
 
     @abstractmethod
+    async def head(self) -> str | None:
+        """The offset of the newest entry, for a session to start from: ``read_since`` of it
+        gives what comes after (None when the store cannot name such a point)."""
+
+    @abstractmethod
     async def read_since(self, namespace: str, offset: str) -> list[StreamEntry] | None:
         """Every entry of ``namespace`` after ``offset``, oldest first; None when ``offset``
         is unknown (malformed, forged, or older than what retention keeps)."""

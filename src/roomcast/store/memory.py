@@ -103,6 +103,9 @@ class MemoryStore(Store):
         self._trim(now)
         return entry.offset
 
+    async def head(self) -> str | None:
+        return str(self._seq)
+
     async def read_since(self, namespace: str, offset: str) -> list[StreamEntry] | None:
         seq = parse_sequence(offset)
         if seq is None or seq < self._floor or seq > self._seq:

@@ -265,6 +265,15 @@ class RedisStore(Store):
         except RedisError as exc:
             raise self._unavailable(exc) from exc
 
+    async def head(self) -> str | None:
+        """The newest entry's id (None for an empty stream: Node's rule wants an offset
+        that is in the stream)."""
+        try:
+            page = await self._page("-", "+", 1, reverse=True)
+        except RedisError as exc:
+            raise self._unavailable(exc) from exc
+        return str(page[0][0]) if page else None
+
     async def read_since(self, namespace: str, offset: str) -> list[StreamEntry] | None:
         if not _valid_id(offset):
             return None

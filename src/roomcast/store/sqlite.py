@@ -328,6 +328,13 @@ class SqliteStore(Store):
         self._last_sweep = float("-inf")
         await self._write(lambda conn: None)
 
+    async def head(self) -> str | None:
+        def read(conn: sqlite3.Connection) -> str:
+            last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'entries'").fetchone()
+            return str(last[0] if last else 0)
+
+        return await self._read(read)
+
     async def read_since(self, namespace: str, offset: str) -> list[StreamEntry] | None:
         seq = parse_sequence(offset)
         if seq is None:
