@@ -4,6 +4,7 @@ cannot work, restarting a worker that dies, stopping on a signal."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -137,3 +138,47 @@ async def test_the_serve_function(serve_app: ServeApp, tmp_path: Path) -> None:
     finally:
         assert await served.stop() == 0
     assert roomcast.serve.__module__ == "roomcast.cluster.supervisor"
+
+
+async def test_workers_end_with_a_supervisor_killed_by_sigkill() -> None:
+    served = await Served.start(workers=2)
+    pids = {int(str((await whoami(served.url))["pid"])) for _ in range(8)}
+    pids |= _children_of(served.proc.pid)
+    ended = [await _exit_of(pid) for pid in pids]
+    served.proc.kill()  # SIGKILL: the supervisor cannot tell its workers anything
+    await served.stop()
+    try:
+        await asyncio.wait_for(asyncio.gather(*ended), WAIT)
+    finally:  # never leave a worker serving behind
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    with pytest.raises(ConnectionRefusedError):  # nothing serves on the port any more
+        await asyncio.open_connection("127.0.0.1", served.port)
+
+
+def _children_of(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+async def _exit_of(pid: int) -> asyncio.Future[None]:
+    """A future set when process ``pid`` ends (a pidfd turns readable then)."""
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[None] = loop.create_future()
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        ended.set_result(None)
+        return ended
+
+    def readable() -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+        if not ended.done():
+            ended.set_result(None)
+
+    loop.add_reader(fd, readable)
+    return ended

@@ -14,6 +14,7 @@ and each worker gets it through ``fork`` (a factory is called in each worker).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import logging
 import os
@@ -101,6 +102,21 @@ def serve(
     Supervisor(load_target(app) if isinstance(app, str) else app, options).run()
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _end_with_parent(parent: int) -> None:
+    """Have the kernel send this child SIGTERM when the supervisor ends, even killed by
+    SIGKILL (Linux's ``PR_SET_PDEATHSIG``): a worker never serves on without it. If the
+    supervisor ended before this ran, end now."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            logger.warning("cannot tie the worker to the supervisor: errno %d", ctypes.get_errno())
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 @dataclass(slots=True)
 class _Child:
     index: int
@@ -133,6 +149,7 @@ class Supervisor:
         self._wake_r = self._wake_w = self._ready_r = self._ready_w = -1
         self._ready_buffer = b""
         self._saved: dict[int, Any] = {}
+        self._pid = os.getpid()
 
     # -- the whole run -------------------------------------------------------------------
 
@@ -292,6 +309,7 @@ class Supervisor:
             os._exit(code)
 
     def _become_child(self, keep: list[socket.socket]) -> None:
+        _end_with_parent(self._pid)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
