@@ -144,15 +144,16 @@ async def test_workers_end_with_a_supervisor_killed_by_sigkill() -> None:
     served = await Served.start(workers=2)
     pids = {int(str((await whoami(served.url))["pid"])) for _ in range(8)}
     pids |= _children_of(served.proc.pid)
-    ended = [await _exit_of(pid) for pid in pids]
+    ended = {pid: await _exit_of(pid) for pid in pids}
     served.proc.kill()  # SIGKILL: the supervisor cannot tell its workers anything
     await served.stop()
     try:
-        await asyncio.wait_for(asyncio.gather(*ended), WAIT)
-    finally:  # never leave a worker serving behind
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        await asyncio.wait_for(asyncio.gather(*ended.values()), WAIT)
+    finally:  # never leave a worker serving behind (one still running keeps its pid)
+        for pid, done in ended.items():
+            if not done.done():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
     with pytest.raises(ConnectionRefusedError):  # nothing serves on the port any more
         await asyncio.open_connection("127.0.0.1", served.port)
 
