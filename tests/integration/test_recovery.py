@@ -2,8 +2,9 @@
 that lost its connection gets back, and what it must never get.
 
 A client is cut with ``NodeClient.cut`` (it closes its Engine.IO connection: "forced close"
-on its side, "transport close" on the server's); with ``pause`` it stays away until ``resume``, so what is broadcast meanwhile
-is surely missed and must come back, in order, before the CONNECT answer.
+on its side, "transport close" on the server's); with ``pause`` it stays away until
+``resume``, so what is broadcast meanwhile is surely missed and must come back, in order,
+before the CONNECT answer.
 """
 
 from __future__ import annotations
@@ -285,7 +286,8 @@ async def test_forged_pid_gives_a_fresh_session(
     await node.wait(type="event", id="a", event="news")
     state = await node.state("a")
     pid, offset = state["pid"], state["offset"]
-    assert isinstance(pid, str) and pid
+    assert isinstance(pid, str)
+    assert pid
     assert isinstance(offset, str)
 
     # the pid of a session that exists nowhere, and one a character off a's own
@@ -435,9 +437,7 @@ async def test_retried_packet_runs_its_handler_once(
 # ---------------------------------------------------------------- the store out of reach
 
 
-async def test_store_down_still_serves_live_broadcasts(
-    serve: Serve, spawn_node: SpawnNode
-) -> None:
+async def test_store_down_still_serves_live_broadcasts(serve: Serve, spawn_node: SpawnNode) -> None:
     harness = ServerHarness()
     io = build(f"redis://127.0.0.1:{free_port()}/0", harness)
     node = await spawn_node(await serve(io))
@@ -506,7 +506,8 @@ async def test_roomcast_client_recovers(serve: Serve) -> None:
         assert client.sid == sid
         await harness.wait(type="connect", sid=sid, count=2)
         me = await client.emit_with_ack("whoami", timeout=WAIT)
-        assert me == {"id": sid, "rooms": sorted([sid, "r1"]), "recovered": True, "data": {"k": "v"}}
+        rooms = sorted([sid, "r1"])
+        assert me == {"id": sid, "rooms": rooms, "recovered": True, "data": {"k": "v"}}
         assert len(sent) == 3
         got = [await asyncio.wait_for(seen.get(), WAIT) for _ in range(3)]
         assert got == [[i, sent[i]] for i in range(3)]
