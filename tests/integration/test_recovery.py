@@ -146,7 +146,7 @@ async def cut_away(node: NodeClient, harness: ServerHarness, id: str, sid: str) 
 
 @TWO_TRANSPORTS
 async def test_recovery_after_a_transport_cut(
-    serve: Serve, spawn_node: SpawnNode, stores: Stores, transports: list[str]
+    stores: Stores, serve: Serve, spawn_node: SpawnNode, transports: list[str]
 ) -> None:
     harness = ServerHarness()
     io = build(stores.url(), harness)
@@ -241,11 +241,42 @@ async def test_client_that_reconnects_by_itself_recovers_what_went_out_meanwhile
     assert got["a"] == [["start", start], *([i, sent[i]] for i in range(5))]
 
 
+@pytest.mark.parametrize(
+    "stores",
+    ["sqlite", pytest.param("redis", marks=needs_redis)],
+    ids=["sqlite", "redis"],
+    indirect=True,
+)
+async def test_direct_emits_are_recovered_with_a_durable_store(
+    stores: Stores, serve: Serve, spawn_node: SpawnNode
+) -> None:
+    harness = ServerHarness()
+    io = build(stores.url(), harness)
+    node = await spawn_node(await serve(io))
+    sid = (await node.connect("a", transports=WEBSOCKET))["sid"]
+    socket = await harness.socket(sid)
+    await socket.emit("direct", "live")
+    live = await node.wait(type="event", id="a", event="direct")
+    assert len(live["args"]) == 2  # stored: its offset comes last
+    await cut_away(node, harness, "a", sid)
+    await socket.emit("direct", "while away")  # the socket of the session that left
+    await io.to(sid).emit("direct", "to its room")
+    await node.resume("a")
+    again = await node.wait(type="connect", id="a", count=2)
+    assert again["recovered"] is True
+    assert again["sid"] == sid
+    assert [args[:-1] for args in node.events("a", "direct", before=again["seq"])] == [
+        ["live"],
+        ["while away"],
+        ["to its room"],
+    ]
+
+
 # ---------------------------------------------------------------- a fresh session instead
 
 
 async def test_expired_session_gives_a_fresh_one(
-    serve: Serve, spawn_node: SpawnNode, stores: Stores
+    stores: Stores, serve: Serve, spawn_node: SpawnNode
 ) -> None:
     harness = ServerHarness()
     io = build(stores.url(), harness, max_disconnection_duration=0.5)
@@ -274,7 +305,7 @@ async def test_expired_session_gives_a_fresh_one(
 
 
 async def test_forged_pid_gives_a_fresh_session(
-    serve: Serve, spawn_node: SpawnNode, stores: Stores
+    stores: Stores, serve: Serve, spawn_node: SpawnNode
 ) -> None:
     harness = ServerHarness()
     io = build(stores.url(), harness)
@@ -312,7 +343,7 @@ async def test_forged_pid_gives_a_fresh_session(
 
 
 async def test_trimmed_offset_gives_a_fresh_session(
-    serve: Serve, spawn_node: SpawnNode, stores: Stores
+    stores: Stores, serve: Serve, spawn_node: SpawnNode
 ) -> None:
     harness = ServerHarness()
     io = build(stores.url(max_count=3), harness)
@@ -344,7 +375,7 @@ async def test_trimmed_offset_gives_a_fresh_session(
 # ---------------------------------------------------------------- history
 
 
-async def test_history_pages_without_gaps_or_duplicates(serve: Serve, stores: Stores) -> None:
+async def test_history_pages_without_gaps_or_duplicates(stores: Stores, serve: Serve) -> None:
     io = roomcast.Server(store=stores.url())
     await serve(io)
     began = time.time()

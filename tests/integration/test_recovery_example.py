@@ -114,9 +114,9 @@ async def test_documented_contract(
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("redis", marks=needs_redis)])
 async def test_kill_9_and_restart(
+    redis_key: str,  # first: its keys go once the clients and servers are gone
     app: StartApp,
     clients: Callable[[str], Awaitable[NodeClient]],
-    redis_key: str,
     kind: str,
 ) -> None:
     store = "sqlite:///recovery.db" if kind == "sqlite" else redis_store_url(redis_key)
