@@ -323,6 +323,26 @@ class NodeClient(NodeProcess):
     async def disconnect(self, id: str) -> None:
         await self.send("disconnect", id=id)
 
+    async def cut(self, id: str, *, pause: bool = False, url: str | None = None) -> None:
+        """Close the Engine.IO connection under client ``id`` (the server sees "transport
+        close", the client "forced close"): with
+        reconnection on it reconnects by itself, to ``url`` when given; ``pause``: not
+        before ``resume``."""
+        fields: dict[str, Any] = {"id": id, "pause": pause}
+        if url is not None:
+            fields["url"] = url
+        await self.send("cut", **fields)
+
+    async def resume(self, id: str) -> None:
+        """Reconnect client ``id`` after ``cut(pause=True)``."""
+        await self.send("resume", id=id)
+
+    async def state(self, id: str) -> Record:
+        """Client ``id``'s ``sid``, ``pid``, last ``offset`` and ``recovered``."""
+        req = f"r{next(self._reqs)}"
+        await self.send("state", id=id, req=req)
+        return await self.log.wait(req=req, type="result")
+
     # -- what happened
 
     async def wait(self, *, within: float = WAIT, count: int = 1, **match: Any) -> Record:
@@ -465,7 +485,13 @@ async def delivered(
         await socket.emit("__marker__", token)
     result: dict[str, list[list[Any]]] = {}
     for id in sids:
-        marker = await node.wait(type="event", id=id, event="__marker__", args=[token])
+        marker = await node.wait(
+            type="event",
+            id=id,
+            event="__marker__",
+            # with recovery of direct emits, an offset follows the token
+            args=lambda args, token=token: bool(args) and args[0] == token,
+        )
         result[id] = node.events(id, event, before=marker["seq"])
     return result
 

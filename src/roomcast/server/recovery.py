@@ -157,18 +157,35 @@ class Durability:
 
     async def start(self) -> None:
         """Open the store. A store out of reach is logged and retried on use; a damaged
-        one (StoreCorrupt) stops the start-up."""
+        one (StoreCorrupt) stops the start-up.
+
+        Callers that come while the store opens wait for it, and go on in the order they
+        came: a session record written later is never overwritten by an earlier one."""
         if self._started:
             return
-        self._started = True
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_task(self._start())
+        starting = self._starting
+        try:
+            await asyncio.shield(starting)
+        finally:
+            if starting.done() and self._starting is starting:
+                self._starting = None
+
+    async def _start(self) -> None:
         try:
             await self.store.start()
         except StoreUnavailable as exc:
             self._failed(exc)
+        finally:
+            self._started = True  # StoreCorrupt too: raised once, to the first caller(s)
         if self.keeps_live_sessions:
             self._renewer = asyncio.get_running_loop().create_task(self._renew_leases())
 
     async def aclose(self) -> None:
+        if self._starting is not None:
+            with contextlib.suppress(Exception):
+                await self._starting
         if self._renewer is not None:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

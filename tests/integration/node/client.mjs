@@ -22,7 +22,18 @@
 //       promise form; reports {"type":"ack","req":..,"args":[value]} or ack_error
 //   {"cmd":"transport","id":"a","req":"r1"}     -> {"type":"result","req":..,"transport":..}
 //   {"cmd":"disconnect","id":"a"}
+//   {"cmd":"cut","id":"a"[,"pause":true][,"url":"http://..."]}
+//       closes the Engine.IO connection under the socket (socket.io.engine.close()): the
+//       client sees "forced close", the server "transport close"; with reconnection on,
+//       the client reconnects by itself
+//       (sending pid and offset when the server offers recovery). "pause": it does not
+//       reconnect until "resume"; "url": it reconnects to that server instead.
+//   {"cmd":"resume","id":"a"}                    reconnect after a paused cut
+//   {"cmd":"state","id":"a","req":"r1"}
+//       -> {"type":"result","req":..,"sid":..,"pid":..,"offset":..,"recovered":..}
 //   {"cmd":"exit"}
+//
+// The connect record carries "recovered" (socket.recovered).
 //
 // Records: ready, open, upgrade, ping (a heartbeat from the server), connect,
 // connect_error, disconnect, event, ack, ack_error, result, bad_command,
@@ -89,7 +100,7 @@ function connect(cmd) {
   const nsp = cmd.nsp ?? "/";
   const opts = { forceNew: true, reconnection: false, ...(cmd.opts ?? {}) };
   const socket = io(baseUrl + nsp, opts);
-  const client = { socket, acks: cmd.acks ?? {} };
+  const client = { socket, acks: cmd.acks ?? {}, reconnection: opts.reconnection !== false };
   clients.set(cmd.id, client);
   const id = cmd.id;
   const manager = socket.io;
@@ -100,7 +111,13 @@ function connect(cmd) {
     engine.on("upgrade", (transport) => out({ type: "upgrade", id, transport: transport.name }));
   });
   socket.on("connect", () => {
-    out({ type: "connect", id, sid: socket.id, transport: manager.engine.transport.name });
+    out({
+      type: "connect",
+      id,
+      sid: socket.id,
+      transport: manager.engine.transport.name,
+      recovered: socket.recovered === true,
+    });
   });
   socket.on("connect_error", (err) => out(errorRecord("connect_error", id, err)));
   socket.on("disconnect", (reason, details) => {
@@ -179,6 +196,28 @@ function handle(cmd) {
       return;
     case "disconnect":
       client.socket.disconnect();
+      return;
+    case "cut": {
+      const manager = client.socket.io;
+      if (cmd.pause) manager.reconnection(false);
+      if (cmd.url) manager.uri = cmd.url;
+      manager.engine?.close();
+      return;
+    }
+    case "resume":
+      client.socket.io.reconnection(client.reconnection);
+      client.socket.connect();
+      return;
+    case "state":
+      out({
+        type: "result",
+        id: cmd.id,
+        req: cmd.req,
+        sid: client.socket.id ?? null,
+        pid: client.socket._pid ?? null,
+        offset: client.socket._lastOffset ?? null,
+        recovered: client.socket.recovered === true,
+      });
       return;
     default:
       out({ type: "bad_command", cmd, message: "unknown command" });
