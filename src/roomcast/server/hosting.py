@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import ssl as _ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ..transports.asgi import ASGIApp, ASGIApplication
@@ -47,6 +47,9 @@ class NativeListener:
         self.port = port
         self._connections = connections
         self._secure = secure
+        self.after_close: Callable[[], Awaitable[None]] | None = None
+        """What the hosted server releases once nothing is served any more (its adapters'
+        connections, its store)."""
 
     @property
     def url(self) -> str:
@@ -60,6 +63,8 @@ class NativeListener:
             connection.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.server.wait_closed(), 2.0)
+        if self.after_close is not None:
+            await self.after_close()
 
 
 async def listen(
@@ -205,7 +210,11 @@ class Hosting:
             options.update(_tls_options(options.pop("ssl", None), certfile, keyfile))
         listener = await listen(self.routes(), host, port, **options)
         listener.engine = self.hosted_engine
+        listener.after_close = self.release
         return listener
+
+    async def release(self) -> None:
+        """Release what serving acquired (adapters, store) once the listener is closed."""
 
     def attach(self, app: web.Application) -> None:
         """Mount into an existing ``aiohttp.web.Application``."""

@@ -263,12 +263,18 @@ class Server(Hosting):
         return await super().listen(host, port, **options)
 
     async def aclose(self) -> None:
-        """Disconnect every client ("server shutting down"), then close the adapters."""
+        """Disconnect every client ("server shutting down"), then close the adapters and
+        the store."""
         await self.engine.aclose()
+        await self.release()
+
+    async def release(self) -> None:
+        """Close the adapters, then the store (the sessions of the clients just
+        disconnected are written first); a closed listener calls it."""
         for nsp in self.namespaces():
             await nsp.adapter.aclose()
         if self.durability is not None:
-            await self.durability.aclose()  # the sessions of the clients just disconnected
+            await self.durability.aclose()
 
     # -- Engine.IO events -----------------------------------------------------------------
 
