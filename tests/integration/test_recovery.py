@@ -422,23 +422,15 @@ async def test_history_pages_without_gaps_or_duplicates(stores: Stores, serve: S
 # ---------------------------------------------------------------- retried packets
 
 
-RETRIES_REASON = (
-    "server bug: de-duplication of retried packets is keyed by ack id, but socket.io-client"
-    " 4.8 gives every try a new ack id (Socket._drainQueue -> emit -> this.ids++), so each"
-    " retry runs the handler again; with a slow handler every try times out and the client"
-    " never gets the ack"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=RETRIES_REASON)
-@pytest.mark.parametrize("lost", ["slow-ack", "cut-before-ack"])
+@pytest.mark.parametrize("lost", ["slow-ack", "cut-before-ack", "cut-while-handling"])
 async def test_retried_packet_runs_its_handler_once(
     serve: Serve, spawn_node: SpawnNode, lost: str
 ) -> None:
     """socket.io-client with ``retries``: the first ack comes after the client's
     ``ackTimeout`` (``slow-ack``) or is lost with the connection (``cut-before-ack``: the
-    client recovers and sends the packet again); the handler must run once and the client
-    get the ack."""
+    client recovers and sends the packet again; ``cut-while-handling``: the handler is
+    still running when the recovered client sends it again); the handler must run once and
+    the client get the ack."""
     harness = ServerHarness()
     io = build("memory://", harness)
     calls: list[str] = []
@@ -450,15 +442,19 @@ async def test_retried_packet_runs_its_handler_once(
             await asyncio.sleep(0.6)  # the stimulus: past the client's ackTimeout of 0.3 s
         elif len(calls) == 1:
             socket.conn.close()  # this answer is lost with the connection
+            if lost == "cut-while-handling":
+                await recovered.wait()  # the retry comes while this still runs
         return f"done:{text}"
 
+    recovered = asyncio.Event()
+    io.on("connection", lambda socket: socket.recovered and recovered.set())
     node = await spawn_node(await serve(io))
     await node.connect("a", transports=WEBSOCKET, retries=3, ackTimeout=300, **RECONNECT)
     await node.call("a", "join", "r1")  # with retries, acks come as (err, ...args)
     await io.to("r1").emit("news", "an offset to recover with")
     await node.wait(type="event", id="a", event="news")
     record = await node.emit_ack("a", "slow", "x")
-    if lost == "cut-before-ack":
+    if lost != "slow-ack":
         assert (await node.wait(type="connect", id="a", count=2))["recovered"] is True
     assert calls == ["x"], f"the handler ran {len(calls)} times; the client got {record}"
     assert record["type"] == "ack", record

@@ -69,3 +69,49 @@ def test_an_answer_recorded_after_its_entry_was_forgotten_is_kept() -> None:
     answers.record(1, ["31[]"])
     assert answers.answered() == {1: ["31[]"]}
     assert len(answers) == 1
+
+
+# -- retries under a new ack id (socket.io-client's ``retries``) ------------------------------
+
+
+def test_a_retry_while_the_first_is_handled_gets_the_same_answer_under_its_own_id() -> None:
+    table = RecentAnswers(8)
+    assert table.begin(1, ["say", "hi"]) is None  # run it
+    assert table.begin(2, ["say", "hi"]) == IN_PROGRESS  # the client timed out and retried
+    assert table.begin(3, ["say", "hi"]) == IN_PROGRESS
+    assert table.record(1, ['31["ok"]']) == ['32["ok"]', '33["ok"]']
+
+
+def test_the_same_event_once_the_first_is_answered_runs_again() -> None:
+    table = RecentAnswers(8)
+    assert table.begin(1, ["like"]) is None
+    assert table.record(1, ["31[]"]) == []
+    assert table.begin(2, ["like"]) is None  # a second like, on purpose
+
+
+def test_after_a_recovery_a_repeat_of_the_last_answered_event_is_its_retry() -> None:
+    before = RecentAnswers(8, namespace="/chat")
+    assert before.begin(7, ["say", {"text": "hi"}, b"\x01"]) is None
+    before.record(7, ['63-/chat,7["ok",{"_placeholder":true,"num":0}]', b"\x02"])
+    restored = RecentAnswers(8, before.answered(), namespace="/chat", last=before.last)
+    assert restored.begin(9, ["say", {"text": "hi"}, b"\x01"]) == [
+        '63-/chat,9["ok",{"_placeholder":true,"num":0}]',
+        b"\x02",
+    ]
+    assert restored.begin(10, ["say", {"text": "hi"}, b"\x01"]) is None  # later: a new one
+
+
+def test_after_a_recovery_a_different_event_runs() -> None:
+    before = RecentAnswers(8)
+    before.begin(1, ["say", "hi"])
+    before.record(1, ['31["ok"]'])
+    restored = RecentAnswers(8, before.answered(), last=before.last)
+    assert restored.begin(2, ["say", "bye"]) is None
+
+
+def test_a_retry_of_an_answer_still_running_in_the_old_session_waits_for_it() -> None:
+    before = RecentAnswers(8)
+    before.begin(4, ["slow"])
+    restored = RecentAnswers(8, before.answered(), last=before.last, in_progress=(4,))
+    assert restored.begin(5, ["slow"]) == IN_PROGRESS
+    assert restored.record(4, ['34["done"]']) == ['35["done"]']

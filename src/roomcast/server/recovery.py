@@ -94,6 +94,8 @@ def snapshot_to_record(snapshot: SessionSnapshot) -> SessionRecord:
         extra["answers"] = [[ack_id, list(parts)] for ack_id, parts in snapshot.answers.items()]
     if snapshot.origin is not None:
         extra["origin"] = snapshot.origin
+    if snapshot.last_event is not None:
+        extra["last"] = list(snapshot.last_event)
     return SessionRecord(
         pid=snapshot.pid,
         sid=snapshot.sid,
@@ -112,6 +114,11 @@ def record_to_snapshot(record: SessionRecord, namespace: str) -> SessionSnapshot
             answers[item[0]] = [p for p in item[1] if isinstance(p, str | bytes)]
     data = record.data if isinstance(record.data, dict) else {}
     origin = extra.get("origin")
+    last = extra.get("last")
+    last_event = None
+    if isinstance(last, list | tuple) and len(last) == 2 and type(last[0]) is int:
+        if isinstance(last[1], list):
+            last_event = (last[0], last[1])
     return SessionSnapshot(
         namespace,
         record.sid,
@@ -120,6 +127,7 @@ def record_to_snapshot(record: SessionRecord, namespace: str) -> SessionSnapshot
         data,
         answers,
         origin if isinstance(origin, str) else None,
+        last_event,
     )
 
 
@@ -141,6 +149,8 @@ class Durability:
         self._renewer: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         self._dropped: set[Socket] = set()  # replaced by their own recovery
+        self._orphans: dict[str, Socket] = {}  # pid -> gone, with handlers still running
+        self._restored: dict[str, Socket] = {}  # pid -> the live socket that restored it
 
     @property
     def keeps_live_sessions(self) -> bool:
@@ -286,6 +296,37 @@ class Durability:
         mine = frozenset(rooms)
         return [e for e in entries if selects(e.rooms, e.except_rooms, mine)]
 
+    def in_progress(self, pid: str) -> tuple[int, ...]:
+        """The acks the gone session ``pid`` is still handling in this process (a retry of
+        one waits for its answer rather than running again)."""
+        orphan = self._orphans.get(pid)
+        answers = None if orphan is None else orphan.session.answers
+        return () if answers is None else answers.in_progress()
+
+    def restored(self, socket: Socket) -> None:
+        """``socket`` took up its pid's session here: late answers of the old one go to it."""
+        pid = socket.session.pid
+        if pid is not None:
+            self._restored[pid] = socket
+
+    def answered_late(self, socket: Socket, ack_id: int) -> None:
+        """A handler answered after its client left: the answer goes to the socket that has
+        restored the session meanwhile (with the retries that waited for it), else into the
+        kept session, for the retry that comes with the recovery."""
+        pid, answers = socket.session.pid, socket.session.answers
+        if pid is None or answers is None:
+            return
+        parts = answers.answer_of(ack_id)
+        if not answers.in_progress() and self._orphans.get(pid) is socket:
+            del self._orphans[pid]
+        if parts is None:
+            return
+        heir = self._restored.get(pid)
+        if heir is not None and heir.connected:
+            heir.answer_for(ack_id, parts)
+        elif self.recovery is not None:
+            self.keep(socket, self.recovery.max_disconnection_duration)
+
     def forget(self, socket: Socket) -> None:
         """A socket replaced by its own recovery: its end keeps nothing."""
         self._live.pop(socket.id, None)
@@ -322,11 +363,17 @@ class Durability:
 
     def disconnected(self, socket: Socket, reason: str) -> None:
         """A socket went away: keep its session if the client may come back to it."""
+        pid = socket.session.pid
+        if pid is not None and self._restored.get(pid) is socket:
+            del self._restored[pid]
         if socket in self._dropped:
             self._dropped.discard(socket)
             return
         if self._live.get(socket.id) is socket:
             del self._live[socket.id]
+        answers = socket.session.answers
+        if pid is not None and answers is not None and answers.in_progress():
+            self._orphans[pid] = socket  # its answers may still come: see answered_late
         if self.recovery is None:
             return
         if reason in RECOVERABLE_REASONS:

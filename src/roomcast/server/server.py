@@ -6,6 +6,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 from email.utils import formatdate
 from typing import Any
 
@@ -395,6 +396,9 @@ class Server(Hosting):
         snapshot = await durability.take(nsp.name, pid)
         if snapshot is None or conn.engine.closed or nsp.name in conn.sockets:
             return False
+        running = durability.in_progress(pid)
+        if running:
+            snapshot = replace(snapshot, in_progress=running)
         offset = request.offset if request.offset is not None else snapshot.origin
         if offset is None:
             return False  # no event came to it and its start is not known: a fresh session
@@ -418,6 +422,7 @@ class Server(Hosting):
             return missed is not None  # an unknown offset: a fresh session (as Node)
         socket.release(holding, [(entry.offset, entry.data) for entry in missed])
         self._admit(conn, socket)
+        durability.restored(socket)
         return True
 
     def _new_socket(

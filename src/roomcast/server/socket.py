@@ -217,6 +217,15 @@ class Socket:
         to its recent acks (the socket must have a pid: recovery on)."""
         return self._session.snapshot(frozenset(self.rooms), self.data)
 
+    def answer_for(self, ack_id: int, parts: list[str | bytes]) -> None:
+        """The answer the session this one restores gave late to ``ack_id``: kept, and sent
+        to the retries of it that wait."""
+        answers = self._session.answers
+        if answers is not None:
+            engine = self._engine
+            for part in answers.record(ack_id, parts):
+                engine.send(part)
+
     def hold(self) -> Holding:
         """Keep what is sent to this socket until ``release`` (a recovery in progress)."""
         holding = Holding()
@@ -398,7 +407,7 @@ class Socket:
         event = data[0]
         session = self._session
         if ack_id is not None and session.answers is not None:  # retries are answered once
-            again = session.receive_event(ack_id)
+            again = session.receive_event(ack_id, data)
             if again is not None:  # a retry of a packet handled already: not handled again
                 engine = self._engine
                 for part in again:
@@ -492,8 +501,13 @@ class Socket:
     def _send_ack(self, ack_id: int, result: Any) -> None:
         args = [result] if type(result) in _ONE_ACK_ARG else ack_args(result)
         engine = self._engine
-        for part in self._session.send_ack(ack_id, args):
+        session = self._session
+        for part in session.send_ack(ack_id, args):
             engine.send(part)
+        if not self.connected and session.answers is not None:  # answered after it left
+            durability = self.nsp.server.durability
+            if durability is not None:
+                durability.answered_late(self, ack_id)
 
     def handle_ack(self, packet: Packet) -> None:
         assert packet.id is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from typing import Generic, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 W = TypeVar("W")
 
@@ -82,43 +82,115 @@ handled: send nothing (its answer will come)."""
 
 
 class RecentAnswers:
-    """The last ``size`` acks a session answered, by ack id, as encoded: a peer that sends a
-    packet again with the same ack id (a retry after a lost ack or a reconnection) gets the
-    same answer again, and the handler runs at most once."""
+    """The last ``size`` acks a session answered, as encoded, so that a packet sent again is
+    answered again and its handler runs at most once.
 
-    __slots__ = ("_answers", "size")
+    A retry is recognised two ways:
 
-    def __init__(self, size: int, answers: dict[int, Parts] | None = None) -> None:
+    - by its ack id, when the client sends the same packet again (roomcast's ``Client``);
+    - by its content, when the client sends it again under a new ack id (socket.io-client's
+      ``retries`` do): it repeats the last event that asked for an ack (same name and
+      arguments) while that one is still being handled (its answer then goes to both ids),
+      or it is the first event after a recovery and repeats the last one answered before
+      (whose answer may never have reached the client). An identical event sent on purpose
+      in those two moments is taken for a retry too; at any other time it runs.
+    """
+
+    __slots__ = ("_aliases", "_answers", "_last", "_resumed", "namespace", "size")
+
+    def __init__(
+        self,
+        size: int,
+        answers: dict[int, Parts] | None = None,
+        *,
+        namespace: str = "/",
+        last: tuple[int, list[Any]] | None = None,
+        in_progress: tuple[int, ...] = (),
+    ) -> None:
         if size < 1:
             raise ValueError("size must be at least 1")
         self.size = size
+        self.namespace = namespace
         self._answers: dict[int, Parts | None] = dict(answers or {})
+        for ack_id in in_progress:  # handled by the session this one restores, not done yet
+            self._answers.setdefault(ack_id, None)
+        self._last = last
+        """The last event that asked for an ack: its id and data."""
+        self._resumed = answers is not None
+        """A restored table, until the first event after the recovery."""
+        self._aliases: dict[int, list[int]] = {}
 
     def __len__(self) -> int:
         return len(self._answers)
 
-    def begin(self, ack_id: int) -> Parts | None:
-        """A packet asking for ack ``ack_id`` arrived. None: new, run its handler (and
-        ``record`` the answer). Otherwise the messages to send instead: the answer given
-        before, or ``IN_PROGRESS`` (nothing) while the first one is still being handled."""
+    def begin(self, ack_id: int, data: list[Any] | None = None) -> Parts | None:
+        """A packet with ``data`` asking for ack ``ack_id`` arrived. None: new, run its
+        handler (and ``record`` the answer). Otherwise the messages to send instead: the
+        answer given before, or ``IN_PROGRESS`` (nothing) while the first one is still being
+        handled."""
         answers = self._answers
         if ack_id in answers:
             answer = answers[ack_id]
             return IN_PROGRESS if answer is None else answer
+        resumed, self._resumed = self._resumed, False
+        last = self._last
+        if data is not None and last is not None and last[1] == data and last[0] in answers:
+            first = last[0]
+            answer = answers[first]
+            if answer is None:  # still being handled: its answer goes to this id too
+                self._aliases.setdefault(first, []).append(ack_id)
+                return IN_PROGRESS
+            if resumed:
+                return readdress(answer, self.namespace, first, ack_id)
+        if data is not None:
+            self._last = (ack_id, data)
         answers[ack_id] = None
         if len(answers) > self.size:
             del answers[next(iter(answers))]  # the oldest
         return None
 
-    def record(self, ack_id: int, parts: Parts) -> None:
-        """The answer to ``ack_id`` as sent."""
+    def record(self, ack_id: int, parts: Parts) -> Parts:
+        """The answer to ``ack_id`` as sent; returns the same answer addressed to the
+        retries that came meanwhile under other ids (to send too)."""
         answers = self._answers
         fresh = ack_id not in answers  # begun before the table forgot it: now the newest
         answers[ack_id] = parts
         if fresh and len(answers) > self.size:
             del answers[next(iter(answers))]
+        more: Parts = []
+        for alias in self._aliases.pop(ack_id, ()):
+            more.extend(readdress(parts, self.namespace, ack_id, alias))
+        return more
+
+    def answer_of(self, ack_id: int) -> Parts | None:
+        """The answer given to ``ack_id`` (None: unknown or still being handled)."""
+        return self._answers.get(ack_id)
+
+    def in_progress(self) -> tuple[int, ...]:
+        """The ack ids whose handler still runs."""
+        return tuple(ack_id for ack_id, parts in self._answers.items() if parts is None)
+
+    @property
+    def last(self) -> tuple[int, list[Any]] | None:
+        """The last event that asked for an ack (its id and data): kept with the answers."""
+        return self._last
 
     def answered(self) -> dict[int, Parts]:
         """The answers given (not those in progress), oldest first: what a session to
         restore later keeps."""
         return {ack_id: parts for ack_id, parts in self._answers.items() if parts is not None}
+
+
+def readdress(parts: Parts, namespace: str, old: int, new: int) -> Parts:
+    """An encoded ACK (or BINARY_ACK) to ``old`` addressed to ``new`` instead."""
+    head = parts[0]
+    assert isinstance(head, str)
+    cut = 1
+    if head[:1] == "6":  # BINARY_ACK: the attachment count and "-" come first
+        cut = head.index("-", 1) + 1
+    if namespace != "/":
+        cut += len(namespace) + 1
+    old_id = str(old)
+    if head[cut : cut + len(old_id)] != old_id:
+        raise ValueError(f"{head[:40]!r} does not answer ack {old}")
+    return [head[:cut] + str(new) + head[cut + len(old_id) :], *parts[1:]]

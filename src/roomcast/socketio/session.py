@@ -101,6 +101,11 @@ class SessionSnapshot:
     origin: str | None = None
     """Where the session began in the server's stream: a client that got no offset yet
     (no event came to it) recovers from there."""
+    last_event: tuple[int, list[Any]] | None = None
+    """The last event that asked for an ack (its id and data), to recognise its retry."""
+    in_progress: tuple[int, ...] = ()
+    """Acks the session was still handling when it was taken up again (in this process):
+    a retry of one waits for its answer."""
 
 
 def connect_error(namespace: str, payload: Any, dumps: Dumps = json_dumps) -> Parts:
@@ -170,7 +175,13 @@ class ServerSession:
         """The answers kept for retried packets (None: off, every event is handled); read
         it to skip ``receive_event`` when it is None."""
         if answers:
-            self.answers = RecentAnswers(answers, restore.answers if restore else None)
+            self.answers = RecentAnswers(
+                answers,
+                restore.answers if restore else None,
+                namespace=namespace,
+                last=restore.last_event if restore else None,
+                in_progress=restore.in_progress if restore else (),
+            )
 
     def __repr__(self) -> str:
         return f"<ServerSession {self.namespace} {self.sid} {self.state.value}>"
@@ -198,14 +209,15 @@ class ServerSession:
 
     # -- events and their acks -------------------------------------------------------------
 
-    def receive_event(self, ack_id: int | None) -> Parts | None:
-        """An EVENT arrived (asking for ack ``ack_id``). None: handle it. Otherwise it is a
-        retry of one handled already: send the messages returned (the answer given before;
-        none while the first is still being handled) and do not run its handler."""
+    def receive_event(self, ack_id: int | None, data: list[Any] | None = None) -> Parts | None:
+        """An EVENT with ``data`` arrived (asking for ack ``ack_id``). None: handle it.
+        Otherwise it is a retry of one handled already (see ``RecentAnswers``): send the
+        messages returned (the answer given before; none while the first is still being
+        handled) and do not run its handler."""
         answers = self.answers
         if answers is None or ack_id is None:
             return None
-        return answers.begin(ack_id)
+        return answers.begin(ack_id, data)
 
     def send_ack(self, ack_id: int, args: list[Any]) -> Parts:
         """The messages answering ack ``ack_id`` with ``args`` (none once disconnected)."""
@@ -222,7 +234,7 @@ class ServerSession:
                 return [f"3{ack_id}{text}"]
             return [f"3{self.namespace},{ack_id}{text}"]
         parts = encode_packet(Packet(PacketType.ACK, self.namespace, args, ack_id), self._dumps)
-        self.answers.record(ack_id, parts)  # kept even when disconnected: for a recovery
+        parts = parts + self.answers.record(ack_id, parts)  # kept when disconnected too
         return parts if self.state is _CONNECTED else []
 
     def expect_ack(
@@ -290,6 +302,7 @@ class ServerSession:
         if self.pid is None:
             raise ValueError("a session without recovery has nothing to restore")
         answers = self.answers.answered() if self.answers is not None else {}
+        last = self.answers.last if self.answers is not None else None
         return SessionSnapshot(
-            self.namespace, self.sid, self.pid, rooms, data, answers, self.origin
+            self.namespace, self.sid, self.pid, rooms, data, answers, self.origin, last
         )
