@@ -31,6 +31,7 @@ from .store import MemoryStore, Retention, SqliteStore, Store
 from .store import from_url as store_from_url
 from .transports.engine import EngineSocket
 from .transports.http import HandshakeRequest
+from .transports.limits import Limits
 from .websocket import WebSocket, WebSocketEndpoint
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ __all__ = [
     "HandshakeRequest",
     "HistoryEntry",
     "InvalidState",
+    "Limits",
     "LocalProtocolError",
     "MemoryAdapter",
     "MemoryStore",
