@@ -6,11 +6,8 @@ browser) always may; ``X-Forwarded-Host`` counts only from a trusted proxy."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
@@ -24,7 +21,9 @@ from server_wire import (
     error_body,
     install_echo,
     polling_params,
+    raw_upgrade,
     request_full,
+    ws_target,
 )
 
 import roomcast
@@ -32,47 +31,6 @@ import roomcast
 EVIL = "https://evil.example"
 FORBIDDEN = error_body(4, "Forbidden")
 Serve = Callable[[object], Awaitable[object]]
-
-
-async def raw_upgrade(
-    base_url: str, target: str, headers: Mapping[str, str]
-) -> tuple[int, dict[str, str], bytes]:
-    """A WebSocket opening handshake written by hand: the answer's status, headers, body."""
-    url = urlsplit(base_url)
-    assert url.hostname is not None
-    assert url.port is not None
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(url.hostname, url.port), WAIT)
-    key = base64.b64encode(os.urandom(16)).decode()
-    lines = [
-        f"GET {target} HTTP/1.1",
-        f"Host: {url.hostname}:{url.port}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {key}",
-        "Sec-WebSocket-Version: 13",
-        *(f"{name}: {value}" for name, value in headers.items()),
-    ]
-    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-    try:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
-        status_line, *header_lines = head.decode("latin-1").split("\r\n")
-        fields = dict(
-            (name.strip().lower(), value.strip())
-            for name, _, value in (line.partition(":") for line in header_lines if line)
-        )
-        body = b""
-        if int(status_line.split()[1]) != 101:
-            body = await asyncio.wait_for(
-                reader.readexactly(int(fields.get("content-length", "0"))), WAIT
-            )
-        return int(status_line.split()[1]), fields, body
-    finally:
-        writer.close()
-
-
-def ws_target(sid: str | None = None) -> str:
-    target = f"{SIO_PATH}?EIO=4&transport=websocket"
-    return target if sid is None else f"{target}&sid={sid}"
 
 
 def own_origin(harness: SioHarness) -> str:

@@ -48,7 +48,8 @@ def parse_rate(rate: str | float) -> float:
         if match is None:
             raise ValueError(f"a rate is like '20/s', '100/min' or '5/10s', not {rate!r}")
         count, per, unit = match.groups()
-        value = float(count) / ((float(per) if per else 1.0) * _UNITS[unit])
+        period = (float(per) if per else 1.0) * _UNITS[unit]
+        value = float(count) / period if period > 0 else 0.0
     if value <= 0:
         raise ValueError(f"a rate must be positive: {rate!r}")
     return value
