@@ -3,15 +3,17 @@ and in all, sans-IO (the caller passes ``now``).
 
 A handshake over the limits is answered before any session exists:
 
-========================  ======  ====================================================
-over                      status  body
-========================  ======  ====================================================
-``connection_rate``       429     ``{"code":"rate_limited","message":...,"retry_after":s}``
-``max_connections_per_ip`` 429    ``{"code":"too_many_connections","message":...}``
-``max_connections``       503     ``{"code":"server_full","message":...}``
-========================  ======  ====================================================
+==========================  ======  ==================================================
+over                        status  body
+==========================  ======  ==================================================
+``connection_rate_per_ip``  429     ``{"code":"rate_limited","message":...,
+                                    "retry_after":s}``
+``max_connections_per_ip``  429     ``{"code":"too_many_connections","message":...}``
+``max_connections``         503     ``{"code":"server_full","message":...,
+                                    "retry_after":5}``
+==========================  ======  ==================================================
 
-with a ``Retry-After`` header (whole seconds) on 429 answers to a rate limit. The rate is a
+with a ``Retry-After`` header (whole seconds) where the body has ``retry_after``. The rate is a
 token bucket per address refilled lazily when the address comes back: no task and no timer
 per bucket. Memory stays bounded: buckets are kept in the order they were last used, a full
 one is dropped (it is the same as none) as soon as it is the oldest, and past
