@@ -226,7 +226,7 @@ class JwtAuth:
     def _arm(self, socket: Socket) -> None:
         claims = socket.data.get("jwt")
         exp = claims.get("exp") if isinstance(claims, dict) else None
-        if not isinstance(exp, int | float):
+        if not isinstance(exp, int | float) or not socket.connected or socket in self._slots:
             return
         loop = socket.nsp.server.engine.loop
         left = exp + self.leeway - time.time()
