@@ -31,19 +31,27 @@ from .store import MemoryStore, Retention, SqliteStore, Store
 from .store import from_url as store_from_url
 from .transports.engine import EngineSocket
 from .transports.http import HandshakeRequest
+from .transports.limits import Limits
 from .websocket import WebSocket, WebSocketEndpoint
 
 if TYPE_CHECKING:
     from .adapters.redis import RedisAdapter
+    from .auth.jwt import JwtAuth, jwt_auth
     from .emitter import Emitter
     from .store.redis import RedisStore
 
-_LAZY = {"Emitter": ".emitter", "RedisAdapter": ".adapters.redis", "RedisStore": ".store.redis"}
+_LAZY = {
+    "Emitter": ".emitter",
+    "RedisAdapter": ".adapters.redis",
+    "RedisStore": ".store.redis",
+    "JwtAuth": ".auth.jwt",
+    "jwt_auth": ".auth.jwt",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """``Emitter``, ``RedisAdapter`` and ``RedisStore`` need the redis extra: imported on
-    first use."""
+    """``Emitter``, ``RedisAdapter`` and ``RedisStore`` need the redis extra, ``jwt_auth``
+    and ``JwtAuth`` the jwt extra: imported on first use."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'roomcast' has no attribute {name!r}")
@@ -71,6 +79,8 @@ __all__ = [
     "HandshakeRequest",
     "HistoryEntry",
     "InvalidState",
+    "JwtAuth",
+    "Limits",
     "LocalProtocolError",
     "MemoryAdapter",
     "MemoryStore",
@@ -94,6 +104,7 @@ __all__ = [
     "WebSocket",
     "WebSocketEndpoint",
     "WebSocketRefused",
+    "jwt_auth",
     "serve",
     "store_from_url",
 ]

@@ -18,6 +18,7 @@ import struct
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -482,3 +483,46 @@ StartSio = Callable[..., Awaitable[SioHarness]]
 """``harness = await start_sio(**server_options)`` (the ``start_sio`` fixture)."""
 Serve = Callable[[Any], Awaitable[Any]]
 """``listener = await serve(hosting)`` (the ``serve`` fixture)."""
+
+
+async def raw_upgrade(
+    base_url: str, target: str, headers: Mapping[str, str]
+) -> tuple[int, dict[str, str], bytes]:
+    """A WebSocket opening handshake written by hand: the answer's status, headers (lower
+    case names) and body (none after a 101: the connection is closed at once)."""
+    url = urlsplit(base_url)
+    assert url.hostname is not None
+    assert url.port is not None
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(url.hostname, url.port), WAIT)
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET {target} HTTP/1.1",
+        f"Host: {url.hostname}:{url.port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        fields = {
+            name.strip().lower(): value.strip()
+            for name, _, value in (line.partition(":") for line in header_lines if line)
+        }
+        status = int(status_line.split()[1])
+        body = b""
+        if status != 101:
+            size = int(fields.get("content-length", "0"))
+            body = await asyncio.wait_for(reader.readexactly(size), WAIT)
+        return status, fields, body
+    finally:
+        writer.close()
+
+
+def ws_target(sid: str | None = None, path: str = SIO_PATH) -> str:
+    """The target of an Engine.IO WebSocket handshake (an upgrade with ``sid``)."""
+    target = f"{path}?EIO=4&transport=websocket"
+    return target if sid is None else f"{target}&sid={sid}"

@@ -148,11 +148,13 @@ async def test_no_cors_option_sends_no_cors_headers(start_sio: StartSio) -> None
     harness = await start_sio(cors_allowed_origins=None)
     bystander = await harness.bystander()
 
-    status, body, headers = await handshake(harness, OK_ORIGIN)
+    status, body, headers = await handshake(harness, harness.url)  # its own origin
+    refused, _, _ = await handshake(harness, OK_ORIGIN)
 
     assert status == 200
     assert body.startswith("0{")
     assert not [name for name in headers if name.lower().startswith("access-control-")]
+    assert refused == 403  # None: the server's own origin only
     await bystander.assert_echo()
 
 

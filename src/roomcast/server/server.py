@@ -20,6 +20,7 @@ from ..socketio.packets import json_dumps, json_loads, main_event
 from ..socketio.session import SessionSnapshot, connect_error
 from ..store import Store
 from ..transports.engine import AllowRequest, EngineServer, EngineSocket
+from ..transports.limits import Limits
 from ..transports.routes import Route
 from .broadcast import BroadcastOperator
 from .connection import Connection
@@ -65,6 +66,12 @@ class Server(Hosting):
     ``store``: where recoverable broadcasts and sessions are kept, and room history read
     (a ``Store`` or a URL: ``memory://``, ``sqlite:///path``, ``redis://host:port/db``;
     memory when recovery is on and no store is given). Neither: nothing is stored.
+
+    ``cors_allowed_origins``: the browser origins that may connect, over both transports
+    (``"*"``, an origin, a list; None: the server's own origin only). ``limits``: handshake
+    limits (a ``Limits``: connections per address per second, open connections per address
+    and in all). ``trusted_proxies``: the reverse proxies (addresses, networks) whose
+    ``X-Forwarded-For`` / ``X-Forwarded-Host`` name the client and the host it asked for.
     """
 
     def __init__(
@@ -86,6 +93,8 @@ class Server(Hosting):
         ack_answers: int | None = None,
         recovery: Recovery | bool | None = None,
         store: Store | str | None = None,
+        limits: Limits | None = None,
+        trusted_proxies: Iterable[str] = (),
     ) -> None:
         self._engine = EngineServer(
             path=path,
@@ -98,6 +107,8 @@ class Server(Hosting):
             cors_credentials=cors_credentials,
             allow_request=allow_request,
             max_write_buffer=max_write_buffer,
+            limits=limits,
+            trusted_proxies=trusted_proxies,
         )
         self._bundle = ClientBundle(self.engine.path) if serve_client else None
         self.engine.on("connection", self._on_engine_connection)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final, Protocol
 
 from ..engineio import (
@@ -40,6 +40,9 @@ from .http import (
     error_response,
     text_response,
 )
+from .limits import ConnectionLimiter, Limits
+from .origins import OriginsOption
+from .proxies import TrustedProxies
 from .routes import Route
 from .tasks import Tasks
 from .timers import TimerWheel, resolution_for
@@ -90,6 +93,7 @@ class EngineSocket:
         "_server",
         "_session",
         "_timer_slot",
+        "address",
         "data",
         "request",
         "sid",
@@ -102,6 +106,8 @@ class EngineSocket:
         self._session = session
         self.sid = session.sid
         self.request = request
+        self.address = server.proxies.client_address(request)
+        """The client's address: the peer's, or the one a trusted proxy forwarded."""
         self.data: Any = None
         """Free for the layer above (the Socket.IO server keeps its connection state here)."""
         self._link: WebSocketLink | None = None
@@ -425,10 +431,12 @@ class EngineServer(Route):
         transports: Sequence[str] = ("polling", "websocket"),
         allow_upgrades: bool = True,
         upgrade_timeout: float = 10.0,
-        cors_allowed_origins: str | Sequence[str] | None = None,
+        cors_allowed_origins: OriginsOption = None,
         cors_credentials: bool = True,
         allow_request: AllowRequest | None = None,
         max_write_buffer: int = 16 * 1024 * 1024,
+        limits: Limits | None = None,
+        trusted_proxies: Iterable[str] = (),
     ) -> None:
         unknown = set(transports) - {t.value for t in Transport}
         if unknown or not transports:
@@ -444,6 +452,11 @@ class EngineServer(Route):
         self.upgrade_timeout = upgrade_timeout
         self.cors = CorsPolicy.from_option(cors_allowed_origins, cors_credentials)
         self.allow_request = allow_request
+        self.proxies = TrustedProxies(trusted_proxies)
+        """Whose ``X-Forwarded-For`` and ``X-Forwarded-Host`` are believed."""
+        self.limiter = None if limits is None else ConnectionLimiter(limits)
+        """The handshake limits (None: none)."""
+        self._origin_warned = False
         self.max_write_buffer = max_write_buffer
         self.max_message_size = max_http_buffer_size
         self.sockets: dict[str, EngineSocket] = {}
@@ -527,6 +540,8 @@ class EngineServer(Route):
     def forget(self, socket: EngineSocket) -> None:
         if self.sockets.get(socket.sid) is socket:
             del self.sockets[socket.sid]
+            if self.limiter is not None:
+                self.limiter.closed(socket.address)
             if not self.sockets and self._drained is not None and not self._drained.done():
                 self._drained.set_result(None)
 
@@ -537,18 +552,47 @@ class EngineServer(Route):
         session = EngineSession(sid, transport, self.config, now=self.loop.time())
         socket = EngineSocket(self, session, request)
         self.sockets[sid] = socket
+        if self.limiter is not None:
+            self.limiter.opened(socket.address)
         return socket
 
     def _precheck(
         self, request: HandshakeRequest, transport: Transport | None
     ) -> HttpResponse | None:
-        if not self.cors.allows(request.headers.get("Origin")):
+        if not self.cors.allows(request, self.proxies.host(request)):
+            self._origin_refused(request)
             return error_response(ErrorCode.FORBIDDEN)
         if request.query.get("EIO") != "4":
             return error_response(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION)
         if transport is None or transport not in self.transports:
             return error_response(ErrorCode.UNKNOWN_TRANSPORT)
         return None
+
+    def _origin_refused(self, request: HandshakeRequest) -> None:
+        origin, host = request.headers.get("Origin"), self.proxies.host(request)
+        if self._origin_warned:
+            logger.info("refused a request from the origin %r (to %r)", origin, host)
+            return
+        self._origin_warned = True
+        logger.warning(
+            "refused a request from the origin %r (to %r): only the allowed origins may "
+            "connect (cors_allowed_origins; None: the server's own origin; behind a proxy "
+            "that rewrites Host, set trusted_proxies or list the origins). Further "
+            "refusals are logged at INFO",
+            origin,
+            host,
+        )
+
+    def _over_limits(self, request: HandshakeRequest) -> HttpResponse | None:
+        """The refusal of a new session over the handshake limits, if any."""
+        limiter = self.limiter
+        if limiter is None:
+            return None
+        address = self.proxies.client_address(request)
+        refusal = limiter.check(address, self.loop.time())
+        if refusal is not None:
+            logger.info("refused a connection from %s: %s", address, refusal.status)
+        return refusal
 
     async def _allowed(self, request: HandshakeRequest) -> bool:
         if self.allow_request is None:
@@ -576,6 +620,8 @@ class EngineServer(Route):
         if sid is None:
             if request.method != "GET":
                 return error_response(ErrorCode.BAD_HANDSHAKE_METHOD)
+            if (refusal := self._over_limits(request)) is not None:
+                return refusal
             if not await self._allowed(request):
                 return error_response(ErrorCode.FORBIDDEN)
             socket = self._open(request, Transport.POLLING)
@@ -651,7 +697,9 @@ class EngineServer(Route):
         if response is not None:
             return response
         sid = request.query.get("sid")
-        if sid is not None and sid not in self.sockets:
+        if sid is None:
+            return self._over_limits(request)
+        if sid not in self.sockets:
             return error_response(ErrorCode.UNKNOWN_SID)
         # A session that cannot be upgraded now (already on WebSocket, or probing) gets the
         # WebSocket accepted, then closed, as the spec says ("the server MUST close the

@@ -10,6 +10,8 @@ from typing import Final
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from .origins import OriginPolicy, OriginsOption
+
 ReadBody = Callable[[int], Awaitable[bytes]]
 """``await read_body(limit)``: the whole request body; raises PayloadTooLarge past limit."""
 
@@ -76,32 +78,31 @@ def make_headers(pairs: Sequence[tuple[str, str]]) -> CIMultiDictProxy[str]:
 
 @dataclass(frozen=True, slots=True)
 class CorsPolicy:
-    """Which origins may use the HTTP long-polling endpoints from a browser.
+    """Which origins may connect (both transports) and the CORS headers of the polling
+    answers.
 
-    ``origins``: None sends no CORS headers (same-origin only); ``"*"`` allows every origin;
-    otherwise the allowed origins. The request's origin is echoed back, so credentials work.
+    ``origins`` (see ``origins.OriginPolicy``): None allows the server's own origin only
+    and sends no CORS headers (a same-origin page needs none); ``"*"`` allows every origin;
+    otherwise the allowed origins. An allowed request's origin is echoed back, so
+    credentials work.
     """
 
-    origins: str | frozenset[str] | None = None
+    origins: OriginPolicy = field(default_factory=OriginPolicy)
     credentials: bool = True
 
     @classmethod
-    def from_option(cls, option: str | Sequence[str] | None, credentials: bool) -> CorsPolicy:
-        if option is None or option == "*":
-            return cls(option, credentials)
-        if isinstance(option, str):
-            return cls(frozenset({option}), credentials)
-        return cls(frozenset(option), credentials)
+    def from_option(cls, option: OriginsOption, credentials: bool) -> CorsPolicy:
+        return cls(OriginPolicy.from_option(option), credentials)
 
-    def allows(self, origin: str | None) -> bool:
-        """Whether a request with this Origin header may go on (no header: not a browser)."""
-        if origin is None or self.origins is None or self.origins == "*":
-            return True
-        return origin in self.origins
+    def allows(self, request: HandshakeRequest, host: str | None) -> bool:
+        """Whether ``request``, sent to ``host`` (its ``Host``, or the one a trusted proxy
+        forwarded), may go on (no ``Origin`` header: not a browser, it may)."""
+        return self.origins.allows(request.headers.get("Origin"), host)
 
     def headers_for(self, request: HandshakeRequest) -> dict[str, str]:
         origin = request.headers.get("Origin")
-        if self.origins is None or origin is None or not self.allows(origin):
+        origins = self.origins.origins
+        if origins is None or origin is None or not ("*" in origins or origin in origins):
             return {}
         headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
         if self.credentials:

@@ -18,6 +18,7 @@ from ..handlers import is_awaitable
 from ..transports.frames import CloseCode
 from ..transports.handshake import offered_subprotocols, refusal
 from ..transports.http import HandshakeRequest, HttpResponse, ReadBody
+from ..transports.origins import OriginPolicy, OriginsOption
 from ..transports.routes import Route
 from ..transports.tasks import Tasks
 from ..transports.timers import TimerWheel, resolution_for
@@ -49,7 +50,10 @@ class WebSocketEndpoint(Route):
         ping_timeout: seconds a pong may take; then the connection closes with 1011.
         max_write_buffer: bytes queued for a client that does not read, past which it is
             closed with 1008.
-        origins: the ``Origin`` headers allowed (None: any, as for non-browser clients).
+        origins: the browser origins allowed, as the Socket.IO server's
+            ``cors_allowed_origins``: ``"*"``, an origin or a list of them; None (the
+            default): the server's own origin only (``Origin`` naming the ``Host``). A
+            client that sends no ``Origin`` (not a browser) is always allowed.
     """
 
     accepts_websocket = True
@@ -64,7 +68,7 @@ class WebSocketEndpoint(Route):
         ping_interval: float | None = 20.0,
         ping_timeout: float = 20.0,
         max_write_buffer: int = 16 * 1024 * 1024,
-        origins: Collection[str] | None = None,
+        origins: OriginsOption = None,
     ) -> None:
         super().__init__()
         if not path.startswith("/"):
@@ -76,7 +80,7 @@ class WebSocketEndpoint(Route):
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.max_write_buffer = max_write_buffer
-        self.origins = None if origins is None else frozenset(origins)
+        self.origins = OriginPolicy.from_option(origins)
         self.handshake_hook: HandshakeHook | None = None
         self.connect_hook: ClientHook | None = None
         self.message_handler: MessageHook | None = None
@@ -188,7 +192,7 @@ class WebSocketEndpoint(Route):
 
     def _origin_error(self, request: HandshakeRequest) -> HttpResponse | None:
         origin = request.headers.get("Origin")
-        if self.origins is None or origin is None or origin in self.origins:
+        if self.origins.allows(origin, request.headers.get("Host")):
             return None
         return refusal(403, f"Forbidden: origin {origin!r} is not allowed")
 

@@ -10,6 +10,10 @@
 // Commands ("id" names one client socket created by "connect"):
 //   {"cmd":"connect","id":"a","nsp":"/","opts":{...},"acks":{...}}
 //       opts go to io(); defaults: forceNew true, reconnection false.
+//       "authQueue":[{...},...] makes opts.auth a callback handing out these auths in
+//       order (the last one again once they run out), reporting {"type":"auth",...};
+//       "reconnectOnServerDisconnect":true calls socket.connect() after an
+//       "io server disconnect" (the pattern socket.io's docs give).
 //       acks says how to answer server events that ask for an ack:
 //       {"ev": "echo"} (default: ack with the same arguments),
 //       {"ev": {"reply": [...]}} (ack with these arguments), {"ev": "never"}.
@@ -99,6 +103,14 @@ function answer(client, event, args, ackFn) {
 function connect(cmd) {
   const nsp = cmd.nsp ?? "/";
   const opts = { forceNew: true, reconnection: false, ...(cmd.opts ?? {}) };
+  if (cmd.authQueue) {
+    const queue = [...cmd.authQueue];
+    opts.auth = (cb) => {
+      const auth = queue.length > 1 ? queue.shift() : queue[0];
+      out({ type: "auth", id: cmd.id, auth });
+      cb(auth);
+    };
+  }
   const socket = io(baseUrl + nsp, opts);
   const client = { socket, acks: cmd.acks ?? {}, reconnection: opts.reconnection !== false };
   clients.set(cmd.id, client);
@@ -127,6 +139,7 @@ function connect(cmd) {
       reason,
       description: details?.description === undefined ? null : String(details.description),
     });
+    if (reason === "io server disconnect" && cmd.reconnectOnServerDisconnect) socket.connect();
   });
   socket.onAny((event, ...args) => {
     const last = args.length > 0 ? args[args.length - 1] : undefined;
