@@ -124,3 +124,25 @@ async def test_server_disconnect_reaches_a_polling_client_between_polls(
     assert packets[-1] == "1", packets
     await client.assert_closed()
     await bystander.assert_echo()
+
+
+async def test_sending_to_a_socket_whose_connection_the_server_closed_is_a_no_op(
+    start_sio: StartSio,
+) -> None:
+    harness = await start_sio()
+    raw = await harness.net.raw_websocket(
+        "127.0.0.1", harness.listener.port, f"{SIO_PATH}?EIO=4&transport=websocket"
+    )
+    assert (await raw.recv_text()).startswith("0{")
+    await raw.send_text("40")
+    reply = await raw.recv_text()
+    sid = reply[len('40{"sid":"') : -len('"}')]
+    socket = next(s for s in await harness.io.fetch_sockets() if s.id == sid)
+    await socket.disconnect(close=True)
+    # this client does not answer the CLOSE frame: the server's side stays half-closed
+    closing = await raw.reader.readuntil(b"\x88")  # ... up to the CLOSE frame
+    assert closing.endswith(b"\x88")
+    await socket.emit("late", "dropped")  # nothing can be sent any more: dropped, no error
+    assert await harness.log.disconnect_reason(sid) == "server namespace disconnect"
+    bystander = await harness.bystander()
+    await bystander.assert_echo()

@@ -71,8 +71,8 @@ class NativeLink(CorkedLink):
         self.socket = None
         if self.closing:
             return
-        self.closing = True
         self.flush()
+        self.closing = True
         transport = self._transport
         if transport.is_closing():
             return

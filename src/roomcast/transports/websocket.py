@@ -146,6 +146,9 @@ class CorkedLink(WebSocketLink):
     ``on_overflow`` is called once; its socket then closes the connection.
     """
 
+    closing = False
+    """Set once the CLOSE frame is written: what is sent after it is dropped."""
+
     def __init__(self, transport: asyncio.WriteTransport, cork: Cork, max_buffer: int) -> None:
         self._transport = transport
         self._cork = cork
@@ -191,7 +194,7 @@ class CorkedLink(WebSocketLink):
 
     def _write(self, data: bytes) -> None:
         transport = self._transport
-        if transport.is_closing():
+        if self.closing or transport.is_closing():  # after the CLOSE frame, nothing goes
             return
         transport.write(data)
         if transport.get_write_buffer_size() > self._max_buffer:
