@@ -18,6 +18,8 @@ from ..socketio import ConnectRequest, Decoder, Packet, PacketType, ServerSessio
 from ..socketio.packets import json_dumps, json_loads, main_event
 from ..socketio.session import SessionSnapshot, connect_error
 from ..store import Store
+from ..transports.compression import HttpCompression
+from ..transports.deflate import PerMessageDeflate
 from ..transports.engine import AllowRequest, EngineServer, EngineSocket
 from ..transports.routes import Route
 from .broadcast import BroadcastOperator
@@ -64,6 +66,11 @@ class Server(Hosting):
     ``store``: where recoverable broadcasts and sessions are kept, and room history read
     (a ``Store`` or a URL: ``memory://``, ``sqlite:///path``, ``redis://host:port/db``;
     memory when recovery is on and no store is given). Neither: nothing is stored.
+
+    ``per_message_deflate``: permessage-deflate over WebSocket (True, or a
+    ``PerMessageDeflate``); off by default, as in Node's socket.io. ``http_compression``:
+    gzip/deflate of long-polling responses of 1 KiB or more (an ``HttpCompression`` to
+    tune it, False for none); on by default, as in Node.
     """
 
     def __init__(
@@ -85,6 +92,8 @@ class Server(Hosting):
         ack_answers: int | None = None,
         recovery: Recovery | bool | None = None,
         store: Store | str | None = None,
+        per_message_deflate: bool | PerMessageDeflate = False,
+        http_compression: bool | HttpCompression = True,
     ) -> None:
         self._engine = EngineServer(
             path=path,
@@ -97,6 +106,8 @@ class Server(Hosting):
             cors_credentials=cors_credentials,
             allow_request=allow_request,
             max_write_buffer=max_write_buffer,
+            per_message_deflate=per_message_deflate,
+            http_compression=http_compression,
         )
         self._bundle = ClientBundle(self.engine.path) if serve_client else None
         self.engine.on("connection", self._on_engine_connection)
