@@ -29,6 +29,8 @@ from .server import BroadcastOperator, EngineServer, Handshake, Namespace, Serve
 from .server.recovery import HistoryEntry, Recovery
 from .store import MemoryStore, Retention, SqliteStore, Store
 from .store import from_url as store_from_url
+from .transports.compression import HttpCompression
+from .transports.deflate import PerMessageDeflate
 from .transports.engine import EngineSocket
 from .transports.http import HandshakeRequest
 from .websocket import WebSocket, WebSocketEndpoint
@@ -70,6 +72,7 @@ __all__ = [
     "Handshake",
     "HandshakeRequest",
     "HistoryEntry",
+    "HttpCompression",
     "InvalidState",
     "LocalProtocolError",
     "MemoryAdapter",
@@ -77,6 +80,7 @@ __all__ = [
     "Namespace",
     "NamespaceNotFound",
     "PayloadTooLarge",
+    "PerMessageDeflate",
     "ProtocolError",
     "Recovery",
     "RedisAdapter",
