@@ -2,7 +2,7 @@
 with its own decompression off, so the test sees the bytes and headers on the wire).
 
 The official client over polling with compression is in
-``tests/websocket/test_deflate.py::test_official_client_with_compression``.
+``tests/websocket/test_permessage_deflate.py::test_official_client_with_compression``.
 """
 
 from __future__ import annotations
