@@ -24,6 +24,7 @@ import httptools
 from ..exceptions import PayloadTooLarge
 from .deflate import MessageCompressor
 from .frames import (
+    SMALL_TEXT_HEADERS,
     CloseCode,
     Control,
     Failure,
@@ -101,6 +102,10 @@ class DeflatingLink(NativeLink):
     def send_encoded(self, data: str | bytes) -> None:
         if isinstance(data, str):
             payload, opcode = data.encode(), Opcode.TEXT
+            n = len(payload)
+            if n < 126 and n < self.compressor.threshold:  # an ack, a ping: as it is
+                self.send_frame(SMALL_TEXT_HEADERS[n] + payload)
+                return
         else:
             payload, opcode = data, Opcode.BINARY
         frame = self.compressor.frame(payload, opcode)
