@@ -5,9 +5,14 @@ import { Server } from "socket.io";
 const ROOM = "bench";
 const portIndex = process.argv.indexOf("--port");
 const port = Number(process.argv[portIndex + 1]);
+// --deflate: permessage-deflate on, as bench/deflate.py compares it
+const deflate = process.argv.includes("--deflate");
 
 const httpServer = createServer();
-const io = new Server(httpServer, { serveClient: false });
+const io = new Server(httpServer, {
+  serveClient: false,
+  perMessageDeflate: deflate ? { threshold: 1024 } : false,
+});
 
 io.on("connection", (socket) => {
   socket.on("join", (room, ack) => {

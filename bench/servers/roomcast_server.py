@@ -14,8 +14,12 @@ import roomcast
 ROOM = "bench"
 
 
-def build(max_write_buffer: int) -> roomcast.Server:
-    io = roomcast.Server(serve_client=False, max_write_buffer=max_write_buffer)
+def build(
+    max_write_buffer: int, deflate: bool | roomcast.PerMessageDeflate = False
+) -> roomcast.Server:
+    io = roomcast.Server(
+        serve_client=False, max_write_buffer=max_write_buffer, per_message_deflate=deflate
+    )
 
     @io.on("join")
     def join(socket: roomcast.Socket, room: str) -> None:
@@ -55,8 +59,17 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-write-buffer", type=int, default=16 * 2**20)
     parser.add_argument("--tracemalloc", type=Path, default=None, help="SIGUSR1 dumps here")
+    parser.add_argument("--deflate", action="store_true", help="permessage-deflate on")
+    parser.add_argument(
+        "--deflate-takeover", action="store_true", help="... with context takeover both ways"
+    )
     args = parser.parse_args()
-    io = build(args.max_write_buffer)
+    deflate: bool | roomcast.PerMessageDeflate = args.deflate
+    if args.deflate_takeover:
+        deflate = roomcast.PerMessageDeflate(
+            server_no_context_takeover=False, client_no_context_takeover=False
+        )
+    io = build(args.max_write_buffer, deflate)
     if args.tracemalloc is not None:
         trace_memory(args.tracemalloc)
     io.run("127.0.0.1", args.port)

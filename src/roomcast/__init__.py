@@ -29,6 +29,8 @@ from .server import BroadcastOperator, EngineServer, Handshake, Namespace, Serve
 from .server.recovery import HistoryEntry, Recovery
 from .store import MemoryStore, Retention, SqliteStore, Store
 from .store import from_url as store_from_url
+from .transports.compression import HttpCompression
+from .transports.deflate import PerMessageDeflate
 from .transports.engine import EngineSocket
 from .transports.http import HandshakeRequest
 from .transports.limits import Limits
@@ -78,6 +80,7 @@ __all__ = [
     "Handshake",
     "HandshakeRequest",
     "HistoryEntry",
+    "HttpCompression",
     "InvalidState",
     "JwtAuth",
     "Limits",
@@ -87,6 +90,7 @@ __all__ = [
     "Namespace",
     "NamespaceNotFound",
     "PayloadTooLarge",
+    "PerMessageDeflate",
     "ProtocolError",
     "Recovery",
     "RedisAdapter",

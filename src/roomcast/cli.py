@@ -1,7 +1,8 @@
 """The ``roomcast`` command.
 
 ```
-roomcast serve app:io [--workers N] [--host H] [--port P] [--redis URL] [--store URL] ...
+roomcast serve app:io [--workers N] [--host H] [--port P] [--redis URL] [--store URL]
+                      [--certfile FILE --keyfile FILE] ...
 ```
 
 ``app:io`` names a module attribute: a ``roomcast.Server``, or a function without arguments
@@ -54,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
             " memory://, sqlite:///path (shared by the workers), redis://host:port/db"
         ),
     )
+    run.add_argument("--certfile", metavar="FILE", help="serve TLS: the certificate chain (PEM)")
+    run.add_argument("--keyfile", metavar="FILE", help="with --certfile: its private key (PEM)")
     run.add_argument("--runtime-dir", help="directory for the private unix sockets")
     run.add_argument(
         "--shutdown-timeout",
@@ -86,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             runtime_dir=args.runtime_dir,
             shutdown_timeout=args.shutdown_timeout,
             store=args.store,
+            certfile=args.certfile,
+            keyfile=args.keyfile,
         )
     except (AppError, ValueError) as exc:
         print(f"roomcast: error: {exc}", file=sys.stderr)

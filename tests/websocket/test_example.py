@@ -74,6 +74,14 @@ EXPECTED = {
     "echoedToSender": 0,
     "sio": {"nested": [1, "two"]},
     "sioPolling": "over polling",
+    # permessage-deflate is on: Node's ws and socket.io-client offer it and get it
+    "big": {"echo": True, "plain": True, "chat": True, "sio": True},
+    "extensions": {
+        "echo": "permessage-deflate",
+        "plain": "",  # a client that offers nothing is served without it
+        "chat": ["permessage-deflate", "permessage-deflate"],
+        "sio": "permessage-deflate",
+    },
 }
 
 

@@ -113,11 +113,15 @@ class RawWebSocket:
             pass
 
 
-def echo_server(**endpoint_options: Any) -> roomcast.Server:
+def echo_server(
+    *, server_options: dict[str, Any] | None = None, **endpoint_options: Any
+) -> roomcast.Server:
     """Socket.IO (echo ack) plus plain endpoints that send every message back: ``/echo``
     from ``on_message`` (in the order of the frames, before a close that follows them),
     ``/echo-task`` from a handler task (``async for``)."""
-    io = roomcast.Server(serve_client=False, max_http_buffer_size=MAX_MESSAGE)
+    io = roomcast.Server(
+        serve_client=False, max_http_buffer_size=MAX_MESSAGE, **(server_options or {})
+    )
 
     @io.on("echo")
     def echo_event(socket: roomcast.Socket, data: Any = None) -> Any:

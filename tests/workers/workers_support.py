@@ -29,7 +29,7 @@ from integration.support import WAIT, NodeClient, RecordLog, seconds
 HERE = Path(__file__).resolve().parent
 APP = "workers_app:build"
 REDIS_URL = "redis://127.0.0.1:6379"
-_SERVING = re.compile(r"serving http://[^:]+:(\d+) \(node (\w+),")
+_SERVING = re.compile(r"serving https?://[^:]+:(\d+) \(node (\w+),")
 
 
 def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:

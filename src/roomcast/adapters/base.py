@@ -18,6 +18,7 @@ from ..socketio import Packet
 if TYPE_CHECKING:
     from ..server.namespace import Namespace
     from ..server.socket import Socket
+    from ..transports.websocket import Outgoing
 
 
 _T = TypeVar("_T")
@@ -62,6 +63,15 @@ class Adapter(ABC):
 
     async def init(self) -> None:
         """Called once before the namespace serves; a cluster adapter connects here."""
+
+    def prepare(self, packet: Packet, opts: BroadcastOptions) -> list[Outgoing]:
+        """``packet`` encoded once for every recipient, as ``opts`` say (volatile, and not
+        compressed after ``compress(False)``)."""
+        messages = self.namespace.prepare(packet, volatile=opts.volatile)
+        if not opts.compress:
+            for message in messages:
+                message.compress = False
+        return messages
 
     async def aclose(self) -> None:
         """Release what ``init`` acquired."""

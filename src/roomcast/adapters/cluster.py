@@ -247,7 +247,7 @@ class ClusterAdapter(MemoryAdapter):
         for socket in recipients:
             socket.expect_ack(ack_id, ack)
         if recipients:
-            messages = self.namespace.prepare(packet, volatile=opts.volatile)
+            messages = self.prepare(packet, opts)
             for socket in recipients:
                 socket.deliver(messages, packet)
             if forget_after is not None:

@@ -19,7 +19,7 @@ class MemoryAdapter(Adapter):
         """Encode ``packet`` once and write it to each local socket ``opts`` selects."""
         recipients = self.local_sockets(opts)
         if recipients:
-            messages = self.namespace.prepare(packet, volatile=opts.volatile)
+            messages = self.prepare(packet, opts)
             for socket in recipients:
                 socket.deliver(messages, packet)
         return len(recipients)
@@ -36,7 +36,7 @@ class MemoryAdapter(Adapter):
         for socket in recipients:
             socket.expect_ack(packet.id, ack)
         if recipients:
-            messages = self.namespace.prepare(packet, volatile=opts.volatile)
+            messages = self.prepare(packet, opts)
             for socket in recipients:
                 socket.deliver(messages, packet)
         client_count(len(recipients))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import ssl
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..exceptions import RoomcastError
 from ..server import EngineServer, Server
+from ..server.hosting import tls_context
 
 if TYPE_CHECKING:
     from ..server.namespace import Namespace
@@ -43,6 +45,9 @@ class ServeOptions:
         shutdown_timeout: seconds a worker has to finish once told to stop.
         store: a store URL for recovery and history (``Server.use_store``), replacing the
             app's own.
+        certfile: serve TLS on the public port (``wss://``, ``https://``): the certificate
+            chain (PEM), with ``keyfile`` its key (or the key in the same file).
+        keyfile: the private key of ``certfile``.
     """
 
     workers: int = 1
@@ -55,12 +60,30 @@ class ServeOptions:
     backlog: int = 2048
     shutdown_timeout: float = 10.0
     store: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
         if not 0 <= self.port < 65536:
             raise ValueError(f"invalid port {self.port}")
+        if self.keyfile is not None and self.certfile is None:
+            raise ValueError("--keyfile needs --certfile")
+
+    def tls(self) -> ssl.SSLContext | None:
+        """The TLS context of the public port (None: plain TCP).
+
+        Raises:
+            ValueError: the certificate or the key cannot be loaded (which file, and why).
+        """
+        if self.certfile is None:
+            return None
+        return tls_context(self.certfile, self.keyfile)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.certfile is not None else "http"
 
 
 def load_target(spec: str) -> AppTarget:

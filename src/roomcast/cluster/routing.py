@@ -219,8 +219,11 @@ class Router:
             timeout = aiohttp.ClientTimeout(
                 total=None, sock_connect=self.connect_timeout, sock_read=self.read_timeout
             )
-            client = aiohttp.ClientSession(
-                connector=connector, timeout=timeout, auto_decompress=False
+            client = aiohttp.ClientSession(  # the client's own Accept-Encoding, or none
+                connector=connector,
+                timeout=timeout,
+                auto_decompress=False,
+                skip_auto_headers=("Accept-Encoding",),
             )
             self._clients[address] = client
         return client

@@ -59,6 +59,8 @@ def serve(
     runtime_dir: str | None = None,
     shutdown_timeout: float = 10.0,
     store: str | None = None,
+    certfile: str | None = None,
+    keyfile: str | None = None,
 ) -> None:
     """Serve ``app`` with ``workers`` processes on one port until SIGINT or SIGTERM.
 
@@ -81,10 +83,13 @@ def serve(
         shutdown_timeout: seconds each worker has to close its sessions when stopping.
         store: a store URL (``memory://``, ``sqlite:///path``, ``redis://...``) for
             recovery and history, replacing the app's own (``Server.use_store``).
+        certfile: serve TLS (``wss://``, ``https://``) with this certificate chain (PEM);
+            ``keyfile``: its key. Both are loaded once before any worker starts.
 
     Raises:
         ServeError: the workers could not be started.
         AppError: ``app`` names nothing that serves.
+        ValueError: an option is invalid, or the certificate or key cannot be loaded.
 
     Call it from the main thread of a process that runs no event loop (it forks).
     """
@@ -98,7 +103,10 @@ def serve(
         runtime_dir=runtime_dir,
         shutdown_timeout=shutdown_timeout,
         store=store,
+        certfile=certfile,
+        keyfile=keyfile,
     )
+    options.tls()  # a certificate or key that cannot be loaded fails here, with its reason
     Supervisor(load_target(app) if isinstance(app, str) else app, options).run()
 
 
@@ -363,9 +371,10 @@ class Supervisor:
             if not self._serving and all(c.ready for c in self._children.values()):
                 self._serving = True
                 logger.info(
-                    "roomcast: %d worker%s serving http://%s:%d (node %s, supervisor pid %d)",
+                    "roomcast: %d worker%s serving %s://%s:%d (node %s, supervisor pid %d)",
                     self.options.workers,
                     "" if self.options.workers == 1 else "s",
+                    self.options.scheme,
                     self.options.host,
                     self.port,
                     self.node,

@@ -132,7 +132,9 @@ async def _serve(
     def protocol() -> HttpProtocol:
         return HttpProtocol(routes)
 
-    public = await loop.create_server(protocol, sock=sockets.public)
+    # TLS ends here, on the public port: requests routed to another worker (private unix
+    # socket) or node (internal port) travel inside the cluster as plain HTTP
+    public = await loop.create_server(protocol, sock=sockets.public, ssl=options.tls())
     servers = [public, await loop.create_unix_server(protocol, sock=sockets.private)]
     if sockets.internal is not None:
         servers.append(await loop.create_server(protocol, sock=sockets.internal))

@@ -19,6 +19,8 @@ from ..socketio import ConnectRequest, Decoder, Packet, PacketType, ServerSessio
 from ..socketio.packets import json_dumps, json_loads, main_event
 from ..socketio.session import SessionSnapshot, connect_error
 from ..store import Store
+from ..transports.compression import HttpCompression
+from ..transports.deflate import PerMessageDeflate
 from ..transports.engine import AllowRequest, EngineServer, EngineSocket
 from ..transports.limits import Limits
 from ..transports.routes import Route
@@ -72,6 +74,10 @@ class Server(Hosting):
     limits (a ``Limits``: connections per address per second, open connections per address
     and in all). ``trusted_proxies``: the reverse proxies (addresses, networks) whose
     ``X-Forwarded-For`` / ``X-Forwarded-Host`` name the client and the host it asked for.
+    ``per_message_deflate``: permessage-deflate over WebSocket (True, or a
+    ``PerMessageDeflate``); off by default, as in Node's socket.io. ``http_compression``:
+    gzip/deflate of long-polling responses of 1 KiB or more (an ``HttpCompression`` to
+    tune it, False for none); on by default, as in Node.
     """
 
     def __init__(
@@ -95,6 +101,8 @@ class Server(Hosting):
         store: Store | str | None = None,
         limits: Limits | None = None,
         trusted_proxies: Iterable[str] = (),
+        per_message_deflate: bool | PerMessageDeflate = False,
+        http_compression: bool | HttpCompression = True,
     ) -> None:
         self._engine = EngineServer(
             path=path,
@@ -109,6 +117,8 @@ class Server(Hosting):
             max_write_buffer=max_write_buffer,
             limits=limits,
             trusted_proxies=trusted_proxies,
+            per_message_deflate=per_message_deflate,
+            http_compression=http_compression,
         )
         self._bundle = ClientBundle(self.engine.path) if serve_client else None
         self.engine.on("connection", self._on_engine_connection)

@@ -31,6 +31,8 @@ from ..engineio import (
 )
 from ..exceptions import PayloadTooLarge, RemoteProtocolError
 from ..handlers import is_awaitable
+from .compression import HttpCompression
+from .deflate import Deflation, PerMessageDeflate
 from .http import (
     CorsPolicy,
     ErrorCode,
@@ -87,6 +89,7 @@ class EngineSocket:
     __slots__ = (
         "_link",
         "_poll",
+        "_poll_compress",
         "_posting",
         "_probe",
         "_probe_timer",
@@ -114,6 +117,7 @@ class EngineSocket:
         self._probe: WebSocketLink | None = None
         self._probe_timer: asyncio.TimerHandle | None = None
         self._poll: asyncio.Future[None] | None = None
+        self._poll_compress = False  # something queued for the next poll may be compressed
         self._posting = False
         self._timer_slot: int | None = None  # where the heartbeat wheel holds this session
 
@@ -150,6 +154,8 @@ class EngineSocket:
             return
         if message.volatile and self._poll is None:
             return
+        if message.compress:
+            self._poll_compress = True
         self._session.send_message(message.data)
         self._wake_poll()
 
@@ -265,8 +271,9 @@ class EngineSocket:
         if poll is not None and not poll.done():
             poll.set_result(None)
 
-    async def handle_poll(self) -> HttpResponse:
-        """GET: wait for packets, then answer them as one payload."""
+    async def handle_poll(self, accept_encoding: str | None = None) -> HttpResponse:
+        """GET: wait for packets, then answer them as one payload (compressed when the
+        client accepts it, unless every message in it was sent with ``compress(False)``)."""
         if self._poll is not None:
             logger.info("closing %s: overlapping polling GET", self.sid)
             self._session.close(CloseReason.TRANSPORT_ERROR)  # the pending GET gets CLOSE
@@ -287,6 +294,10 @@ class EngineSocket:
             self._server.forget(self)
         response = text_response(encode_payload(packets) if packets else "6")
         response.undelivered = self._poll_response_lost
+        compression = self._server.http_compression
+        if self._poll_compress and compression is not None:
+            response = compression.apply(response, accept_encoding)
+        self._poll_compress = False
         return response
 
     def _poll_response_lost(self) -> None:
@@ -437,6 +448,8 @@ class EngineServer(Route):
         max_write_buffer: int = 16 * 1024 * 1024,
         limits: Limits | None = None,
         trusted_proxies: Iterable[str] = (),
+        per_message_deflate: bool | PerMessageDeflate = False,
+        http_compression: bool | HttpCompression = True,
     ) -> None:
         unknown = set(transports) - {t.value for t in Transport}
         if unknown or not transports:
@@ -459,6 +472,11 @@ class EngineServer(Route):
         self._origin_warned = False
         self.max_write_buffer = max_write_buffer
         self.max_message_size = max_http_buffer_size
+        deflate = PerMessageDeflate.from_option(per_message_deflate)
+        self.deflation = None if deflate is None else Deflation(deflate)
+        """permessage-deflate over WebSocket (native server), off by default as in Node."""
+        self.http_compression = HttpCompression.from_option(http_compression)
+        """Compression of long-polling responses, on by default as in Node."""
         self.sockets: dict[str, EngineSocket] = {}
         self.cork = Cork()
         self.heartbeats: TimerWheel[EngineSocket] = TimerWheel(
@@ -627,7 +645,7 @@ class EngineServer(Route):
             socket = self._open(request, Transport.POLLING)
             self.dispatch("connection", socket)
             socket.start_heartbeat()
-            return await socket.handle_poll()
+            return await socket.handle_poll(request.headers.get("Accept-Encoding"))
         socket_ = self.sockets.get(sid)
         if socket_ is None:
             if self.router is not None:
@@ -638,7 +656,7 @@ class EngineServer(Route):
         if socket_.transport != Transport.POLLING:
             return error_response(ErrorCode.BAD_REQUEST)
         if request.method == "GET":
-            return await socket_.handle_poll()
+            return await socket_.handle_poll(request.headers.get("Accept-Encoding"))
         if request.method == "POST":
             return await socket_.handle_post(read_body)
         return error_response(ErrorCode.BAD_REQUEST)

@@ -14,6 +14,9 @@ from typing import Final
 
 from websockets.speedups import apply_mask
 
+from ..exceptions import PayloadTooLarge
+from .deflate import InvalidCompressedData, MessageInflater
+
 
 class Opcode(IntEnum):
     CONTINUATION = 0x0
@@ -126,14 +129,19 @@ class FrameParser:
         "_fragments",
         "_fragments_size",
         "_idle",
+        "_inflater",
+        "_inflating",
         "_max_size",
         "_message_opcode",
         "_small",
         "_text",
     )
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, max_size: int, inflater: MessageInflater | None = None) -> None:
         self._max_size = max_size
+        self._inflater = inflater
+        """Set when permessage-deflate was agreed: RSV1 marks a compressed message."""
+        self._inflating = False  # the message arriving is compressed
         self._small = min(125, max_size)  # the largest payload ``lone_text`` takes
         self._buffer = bytearray()
         self._fragments: list[bytes] | None = None  # while a fragmented message arrives
@@ -203,7 +211,7 @@ class FrameParser:
             if not second & 0x80:
                 out.append(Failure(CloseCode.PROTOCOL_ERROR, "client frames must be masked"))
                 break
-            if first & 0x70:
+            if first & 0x70 and (first & 0x70 != 0x40 or self._inflater is None):
                 out.append(Failure(CloseCode.PROTOCOL_ERROR, "reserved bits set"))
                 break
             if not first & 0x08 and length + self._fragments_size > self._max_size:
@@ -215,7 +223,10 @@ class FrameParser:
             mask = bytes(buffer[offset : offset + 4])
             payload = apply_mask(bytes(buffer[offset + 4 : end]), mask)
             del buffer[:end]
-            item = self._frame(first & 0x80 != 0, first & 0x0F, payload)
+            if first & 0x40:  # RSV1: a compressed message begins (permessage-deflate)
+                item = self._compressed(first & 0x80 != 0, first & 0x0F, payload)
+            else:
+                item = self._frame(first & 0x80 != 0, first & 0x0F, payload)
             if item is not None:
                 out.append(item)
                 if isinstance(item, Failure):
@@ -247,10 +258,50 @@ class FrameParser:
                 return Failure(CloseCode.INVALID_DATA, "invalid UTF-8")
         return payload
 
+    def _whole(self, payload: bytes) -> Received:
+        """A compressed message in one frame, inflated (as the end of ``_frame``)."""
+        kind, self._message_opcode = self._message_opcode, None
+        self._fragments_size = 0
+        if kind is Opcode.TEXT:
+            try:
+                return payload.decode()
+            except UnicodeDecodeError:
+                return Failure(CloseCode.INVALID_DATA, "invalid UTF-8")
+        return payload
+
+    def _compressed(self, fin: bool, code: int, payload: bytes) -> Received | None:
+        """The first frame of a compressed message (RSV1 set, RFC 7692 section 6)."""
+        if code not in (Opcode.TEXT, Opcode.BINARY):
+            return Failure(CloseCode.PROTOCOL_ERROR, "RSV1 set on a control or continuation frame")
+        if self._message_opcode is not None:
+            return Failure(CloseCode.PROTOCOL_ERROR, "expected a continuation frame")
+        assert self._inflater is not None  # checked with the reserved bits
+        self._message_opcode = _OPCODES[code]
+        self._inflating = True
+        self._inflater.start()
+        return self._fragment(fin, payload)
+
+    def _inflate(self, fin: bool, payload: bytes) -> bytes | Failure:
+        assert self._inflater is not None
+        try:
+            return self._inflater.feed(payload, fin)
+        except InvalidCompressedData as exc:
+            return Failure(CloseCode.INVALID_DATA, str(exc))
+        except PayloadTooLarge:
+            return Failure(CloseCode.MESSAGE_TOO_BIG, "message too big")
+
     def _fragment(self, fin: bool, payload: bytes) -> Received | None:
-        """One frame of a fragmented message: text is decoded as it comes, so invalid UTF-8
-        fails at the fragment that has it, not at the end of the message."""
+        """One frame of a fragmented (or compressed) message: text is decoded as it comes,
+        so invalid UTF-8 fails at the fragment that has it, not at the end of the message."""
         self._fragments_size += len(payload)
+        if self._inflating:
+            inflated = self._inflate(fin, payload)
+            if isinstance(inflated, Failure):
+                return inflated
+            payload = inflated
+            self._inflating = not fin
+            if fin and self._fragments is None and self._text is None:  # a whole message
+                return self._whole(payload)
         if self._message_opcode is Opcode.TEXT:
             if self._decoder is None:
                 self._decoder = codecs.getincrementaldecoder("utf-8")()

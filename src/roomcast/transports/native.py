@@ -22,7 +22,9 @@ from urllib.parse import parse_qsl
 import httptools
 
 from ..exceptions import PayloadTooLarge
+from .deflate import MessageCompressor
 from .frames import (
+    SMALL_TEXT_HEADERS,
     CloseCode,
     Control,
     Failure,
@@ -36,7 +38,7 @@ from .frames import (
 from .handshake import accept_headers, handshake_error
 from .http import HandshakeRequest, HttpResponse, make_headers
 from .routes import Receiver, Route, RouteTable, not_found
-from .websocket import CorkedLink
+from .websocket import CorkedLink, Outgoing
 
 logger = logging.getLogger("roomcast.native")
 
@@ -82,6 +84,32 @@ class NativeLink(CorkedLink):
             asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.close)
         else:
             transport.close()
+
+
+class DeflatingLink(NativeLink):
+    """A native link with permessage-deflate agreed: messages over the threshold go out
+    compressed (a broadcast's compressed frame is built once and shared)."""
+
+    def __init__(
+        self, route: Route, transport: asyncio.Transport, compressor: MessageCompressor
+    ) -> None:
+        super().__init__(route, transport)
+        self.compressor = compressor
+
+    def send_outgoing(self, message: Outgoing) -> None:
+        self.send_frame(message.deflated_frame(self.compressor))
+
+    def send_encoded(self, data: str | bytes) -> None:
+        if isinstance(data, str):
+            payload, opcode = data.encode(), Opcode.TEXT
+            n = len(payload)
+            if n < 126 and n < self.compressor.threshold:  # an ack, a ping: as it is
+                self.send_frame(SMALL_TEXT_HEADERS[n] + payload)
+                return
+        else:
+            payload, opcode = data, Opcode.BINARY
+        frame = self.compressor.frame(payload, opcode)
+        self.send_frame(build_frame(payload, opcode) if frame is None else frame)
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -347,8 +375,17 @@ class HttpProtocol(asyncio.Protocol):
             return
         head = ["HTTP/1.1 101 Switching Protocols"]
         head.extend(f"{k}: {v}" for k, v in accept_headers(request, route.subprotocol(request)))
+        deflation, agreement = route.deflation, None
+        if deflation is not None:  # permessage-deflate, when the client offers it
+            agreement = deflation.negotiate(_extensions(request))
+        link: NativeLink
+        if deflation is None or agreement is None:
+            link, inflater = NativeLink(route, transport), None
+        else:
+            head.append(f"Sec-WebSocket-Extensions: {agreement.response}")
+            link = DeflatingLink(route, transport, deflation.compressor(agreement))
+            inflater = deflation.inflater(agreement, route.max_message_size)
         transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
-        link = NativeLink(route, transport)
         receiver = route.accept_websocket(request, link)
         if receiver is None:
             link.close(CloseCode.GOING_AWAY)
@@ -358,7 +395,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         link.socket = receiver
         self._link = link
-        self._frames = FrameParser(route.max_message_size)
+        self._frames = FrameParser(route.max_message_size, inflater)
         rest = self._take_early()
         if rest:
             self._websocket_data(rest)
@@ -448,6 +485,10 @@ class _Pipe(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.client.resume_reading()
+
+
+def _extensions(request: HandshakeRequest) -> list[str]:
+    return request.headers.getall("Sec-WebSocket-Extensions", [])
 
 
 @functools.lru_cache(maxsize=64)

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
+from .deflate import Deflation
 from .http import HandshakeRequest, HttpResponse, ReadBody
 from .tasks import Tasks
 from .websocket import Cork, WebSocketLink
@@ -53,6 +54,8 @@ class Route:
     """Bytes waiting to be sent to one WebSocket client past which it is dropped."""
     ping_interval: float | None = None
     """WebSocket keep-alive pings (hosts that ping by themselves: aiohttp); None: none."""
+    deflation: Deflation | None = None
+    """permessage-deflate for this route's WebSockets (on the native server); None: off."""
 
     def __init__(self) -> None:
         self.cork = Cork()

@@ -12,18 +12,22 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 
+from .deflate import MessageCompressor, SharedDeflater
 from .frames import SMALL_TEXT_HEADERS, Opcode, build_frame, text_frame
 
 
 class Outgoing:
     """One Engine.IO MESSAGE, encoded once however many sockets it goes to."""
 
-    __slots__ = ("_frame", "data", "volatile")
+    __slots__ = ("_deflated", "_frame", "compress", "data", "volatile")
 
-    def __init__(self, data: str | bytes, *, volatile: bool = False) -> None:
+    def __init__(self, data: str | bytes, *, volatile: bool = False, compress: bool = True) -> None:
         self.data = data
         self.volatile = volatile
+        self.compress = compress
+        """False: never compressed (``compress(False)``), even where it was agreed."""
         self._frame: bytes | None = None
+        self._deflated: tuple[SharedDeflater, bytes] | None = None
 
     def frame(self) -> bytes:
         """The WebSocket frame carrying this message (built on first use)."""
@@ -41,6 +45,26 @@ class Outgoing:
         """The WebSocket message as sent (for links that frame messages themselves)."""
         data = self.data
         return "4" + data if isinstance(data, str) else data
+
+    def deflated_frame(self, compressor: MessageCompressor) -> bytes:
+        """The frame for a link that compresses with ``compressor``: compressed once for
+        every link that shares its deflate context (a broadcast), or as it is."""
+        if not self.compress:
+            return self.frame()
+        shared = compressor.shared
+        cached = self._deflated
+        if cached is not None and cached[0] is shared:
+            return cached[1]
+        wire = self.wire()
+        if isinstance(wire, str):
+            frame = compressor.frame(wire.encode(), Opcode.TEXT)
+        else:
+            frame = compressor.frame(wire, Opcode.BINARY)
+        if frame is None:
+            frame = self.frame()
+        if shared is not None:
+            self._deflated = (shared, frame)
+        return frame
 
 
 class RawOutgoing(Outgoing):

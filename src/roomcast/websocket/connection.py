@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConnectionClosed
 from ..transports.http import HandshakeRequest
-from ..transports.websocket import WebSocketLink
+from ..transports.websocket import RawOutgoing, WebSocketLink
 
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
@@ -90,17 +90,21 @@ class WebSocket:
 
     # -- sending ------------------------------------------------------------------------
 
-    async def send(self, data: str | bytes) -> None:
-        """Send one message: text as a text frame, bytes as a binary one. Never waits for
-        the network (frames of one loop tick leave in one write); raises ConnectionClosed
-        once closed."""
-        self.send_nowait(data)
+    async def send(self, data: str | bytes, *, compress: bool = True) -> None:
+        """Send one message: text as a text frame, bytes as a binary one (compressed when
+        permessage-deflate was agreed and it is over the threshold, unless ``compress`` is
+        False). Never waits for the network (frames of one loop tick leave in one write);
+        raises ConnectionClosed once closed."""
+        self.send_nowait(data, compress=compress)
 
-    def send_nowait(self, data: str | bytes) -> None:
+    def send_nowait(self, data: str | bytes, *, compress: bool = True) -> None:
         """``send`` without the ``await``."""
         if self.closed:
             raise ConnectionClosed(f"the WebSocket is closed ({self.close_code})")
-        self._link.send_encoded(data)
+        if compress:
+            self._link.send_encoded(data)
+        else:
+            self._link.send_outgoing(RawOutgoing(data, compress=False))
 
     @property
     def link(self) -> WebSocketLink:

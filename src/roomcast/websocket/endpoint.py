@@ -15,6 +15,7 @@ from typing import Any
 
 from ..exceptions import ConnectionClosed, WebSocketRefused
 from ..handlers import is_awaitable
+from ..transports.deflate import Deflation, PerMessageDeflate
 from ..transports.frames import CloseCode
 from ..transports.handshake import offered_subprotocols, refusal
 from ..transports.http import HandshakeRequest, HttpResponse, ReadBody
@@ -54,6 +55,9 @@ class WebSocketEndpoint(Route):
             ``cors_allowed_origins``: ``"*"``, an origin or a list of them; None (the
             default): the server's own origin only (``Origin`` naming the ``Host``). A
             client that sends no ``Origin`` (not a browser) is always allowed.
+        per_message_deflate: permessage-deflate (RFC 7692) with clients that offer it: True
+            for the defaults, or a ``PerMessageDeflate``; off by default, as in Node's
+            ``ws`` server. On the native server (under ASGI, the ASGI server's own).
     """
 
     accepts_websocket = True
@@ -69,6 +73,7 @@ class WebSocketEndpoint(Route):
         ping_timeout: float = 20.0,
         max_write_buffer: int = 16 * 1024 * 1024,
         origins: OriginsOption = None,
+        per_message_deflate: bool | PerMessageDeflate = False,
     ) -> None:
         super().__init__()
         if not path.startswith("/"):
@@ -81,6 +86,8 @@ class WebSocketEndpoint(Route):
         self.ping_timeout = ping_timeout
         self.max_write_buffer = max_write_buffer
         self.origins = OriginPolicy.from_option(origins)
+        deflate = PerMessageDeflate.from_option(per_message_deflate)
+        self.deflation = None if deflate is None else Deflation(deflate)
         self.handshake_hook: HandshakeHook | None = None
         self.connect_hook: ClientHook | None = None
         self.message_handler: MessageHook | None = None
@@ -129,11 +136,16 @@ class WebSocketEndpoint(Route):
         return self._clients
 
     def broadcast(
-        self, data: str | bytes, exclude: WebSocket | Collection[WebSocket] | None = None
+        self,
+        data: str | bytes,
+        exclude: WebSocket | Collection[WebSocket] | None = None,
+        *,
+        compress: bool = True,
     ) -> int:
         """Send ``data`` to every client but ``exclude``: the frame is built once and the same
-        bytes go to each. Never waits. Returns how many clients it went to."""
-        message = RawOutgoing(data)
+        bytes go to each (compressed once, with permessage-deflate, unless ``compress`` is
+        False). Never waits. Returns how many clients it went to."""
+        message = RawOutgoing(data, compress=compress)
         sent = 0
         if exclude is None or isinstance(exclude, WebSocket):
             for ws in self._clients:

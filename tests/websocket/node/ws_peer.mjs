@@ -2,15 +2,18 @@
 //
 // Usage: node ws_peer.mjs <url> <script-json>
 // The script: {"protocols": [...], "send": [{"text": "..."} | {"bin": "<base64>"}],
-//              "expect": N, "close": [code, reason]}
+//              "expect": N, "close": [code, reason], "deflate": false | true | {options}}
+// ("deflate": ws's perMessageDeflate option; off unless given).
 // It opens the WebSocket, sends the messages, waits for N messages, closes with the code,
-// then prints one JSON line: {"protocol", "messages": [{"text"}|{"bin"}], "close": [code,
-// reason]} or {"error": ..., "status": ...} when the handshake is refused.
+// then prints one JSON line: {"protocol", "extensions", "messages": [{"text"}|{"bin"}],
+// "close": [code, reason]} or {"error": ..., "status": ...} when the handshake is refused.
 import WebSocket from "ws";
 
 const [url, raw] = process.argv.slice(2);
 const script = JSON.parse(raw);
-const ws = new WebSocket(url, script.protocols ?? []);
+const ws = new WebSocket(url, script.protocols ?? [], {
+  perMessageDeflate: script.deflate ?? false,
+});
 const messages = [];
 let done = false;
 const finish = (record) => {
@@ -34,5 +37,10 @@ ws.on("message", (data, isBinary) => {
   if (messages.length === script.expect && script.close) ws.close(...script.close);
 });
 ws.on("close", (code, reason) =>
-  finish({ protocol: ws.protocol, messages, close: [code, reason.toString()] }),
+  finish({
+    protocol: ws.protocol,
+    extensions: ws.extensions,
+    messages,
+    close: [code, reason.toString()],
+  }),
 );
