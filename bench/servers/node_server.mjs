@@ -1,4 +1,6 @@
 // The benchmark's Node socket.io 4.8 server: the same three handlers as the Python ones.
+// --recovery: connectionStateRecovery with maxDisconnectionDuration 120 s (in memory: the
+// default adapter keeps the packets and sessions in this process).
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 
@@ -7,7 +9,11 @@ const portIndex = process.argv.indexOf("--port");
 const port = Number(process.argv[portIndex + 1]);
 
 const httpServer = createServer();
-const io = new Server(httpServer, { serveClient: false });
+const recovery = process.argv.includes("--recovery");
+const io = new Server(httpServer, {
+  serveClient: false,
+  ...(recovery ? { connectionStateRecovery: { maxDisconnectionDuration: 120000 } } : {}),
+});
 
 io.on("connection", (socket) => {
   socket.on("join", (room, ack) => {
