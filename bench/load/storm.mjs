@@ -112,6 +112,12 @@ async function storm() {
   times.sort((a, b) => a - b);
   const at = (q) => (times.length ? times[Math.min(times.length - 1, Math.floor(q * times.length))] : null);
   const replayed = fresh.filter((f) => f.got.events >= opts.missed).length;
+  // recovered clients by how many of the missed events they were replayed
+  const replayedCounts = {};
+  for (const f of fresh) {
+    if (JSON.parse(f.client.answer || "{}").sid !== f.c.sid) continue;
+    replayedCounts[f.got.events] = (replayedCounts[f.got.events] || 0) + 1;
+  }
   for (const f of fresh) f.client.terminate();
   say({
     phase: "storm",
@@ -123,6 +129,7 @@ async function storm() {
     p50_ms: at(0.5),
     p99_ms: at(0.99),
     replayed_ok: replayed,
+    replayed_counts: replayedCounts,
   });
 }
 
