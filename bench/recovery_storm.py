@@ -100,6 +100,27 @@ class Store:
         keys = list(self.redis.scan_iter(match=self.prefix + "*", count=1000))
         return [int(self.redis.memory_usage(k) or 0) for k in keys]
 
+    def sessions_in_room(self, room: str) -> int:
+        """How many stored sessions have ``room`` among their rooms (the live records of
+        sockets that joined it, when the write of the join went through)."""
+        if self.kind == "sqlite":
+            conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
+            try:
+                rows = conn.execute("SELECT record FROM sessions").fetchall()
+            finally:
+                conn.close()
+            return sum(1 for (text,) in rows if room in json.loads(text).get("rooms", ()))
+        import base64
+
+        import msgpack
+
+        count = 0
+        for key in self.redis.scan_iter(match=self.prefix + "*", count=1000):
+            raw = self.redis.get(key)
+            if raw and room in msgpack.unpackb(base64.b64decode(raw), raw=False).get("rooms", ()):
+                count += 1
+        return count
+
     def remove(self) -> None:
         if self.kind == "sqlite":
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -170,6 +191,7 @@ def measure(case: str, n: int = 1000) -> dict[str, Any]:
                 rss_per_client=(rss(first.pid) - rss0) / n,
                 store_growth_per_client=(store.size() - size0) / n,
                 sessions_stored=len(sizes),
+                sessions_in_room=store.sessions_in_room("bench"),
                 session_bytes=sum(sizes) / max(1, len(sizes)),
             )
             stopped = time.monotonic()
@@ -178,6 +200,7 @@ def measure(case: str, n: int = 1000) -> dict[str, Any]:
             result["stop_ms"] = (time.monotonic() - stopped) * 1000
         if kind == "sqlite" or stop == "term":
             result["sessions_after_stop"] = len(store.session_sizes())
+            result["sessions_in_room_after_stop"] = store.sessions_in_room("bench")
         with roomcast(port, store.url, log) as second:
             result["down_ms"] = (time.monotonic() - stopped) * 1000
             ask(client, "missed", 60)

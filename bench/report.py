@@ -510,8 +510,9 @@ def _storm_row(case: str, reps: list[dict[str, Any]]) -> str:
 
     recovered = [f"{r['recovered']}/{r['n']}" for r in ok]
     replayed = [f"{r['replayed_ok']}" for r in ok]
+    in_room = [str(r["sessions_in_room"]) for r in ok if r.get("sessions_in_room") is not None]
     return (
-        f"| {case} | {', '.join(recovered) or '—'} | {fmt(med('all_recovered_ms'), '{:,.0f}')}"
+        f"| {case} | {', '.join(in_room) or '—'} | {', '.join(recovered) or '—'} | {fmt(med('all_recovered_ms'), '{:,.0f}')}"
         f" | {fmt(med('all_done_ms'), '{:,.0f}')}"
         f" | {fmt(med('p50_ms'), '{:,.0f}')} | {fmt(med('p99_ms'), '{:,.0f}')}"
         f" | {', '.join(replayed) or '—'} | {fmt(med('down_ms'), '{:,.0f}')}"
@@ -537,11 +538,11 @@ def storm_md(run: dict[str, Any]) -> list[str]:
         "has the old sid; replayed: clients that got all 10 missed broadcasts. Times from "
         "the first reconnect attempt. Medians of the repetitions.",
         "",
-        "| store, stop | recovered, each rep | all recovered, ms ↓ | all answered, ms ↓ "
+        "| store, stop | live records in the room, each rep | recovered, each rep | all recovered, ms ↓ | all answered, ms ↓ "
         "| p50 recovered, ms ↓ | p99 recovered, ms ↓ | replayed all 10, each rep "
         "| server down, ms | stored bytes per session | store growth per client, bytes "
         "| server RSS KiB per client | reps not measured |",
-        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for case, reps in storm.items():
         out.append(_storm_row(case, reps))
@@ -552,7 +553,11 @@ def storm_md(run: dict[str, Any]) -> list[str]:
         "Redis `MEMORY USAGE` of the stream and the session keys, from before the clients "
         "connected to when all had joined (a live socket has a record with a durable "
         "store). Times (p50/p99) are of the recovered clients; 'all answered': until every "
-        "client had a CONNECT answer, recovered or not. "
+        "client had a CONNECT answer, recovered or not. Live records in the room: stored "
+        "sessions whose rooms include `bench` once all clients had joined (the record a "
+        "durable store keeps for a live socket is rewritten when its rooms change; a "
+        "client whose record lacks the room recovers its sid but not the room, and is "
+        "replayed none of the room's broadcasts). "
         "Node's recovery cannot be measured here: it keeps sessions in the process, so a "
         "restart loses them (and so does roomcast's memory store).",
         "",
