@@ -148,7 +148,8 @@ def roomcast(port: int, store: str, log: Any) -> Iterator[subprocess.Popen[bytes
 
 def ask(proc: subprocess.Popen[str], command: str, seconds: float) -> dict[str, Any]:
     """Send one command to storm.mjs and read its JSON answer."""
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
     proc.stdin.write(command + "\n")
     proc.stdin.flush()
     deadline = time.monotonic() + seconds

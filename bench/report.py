@@ -442,9 +442,7 @@ def recovery_md(run: dict[str, Any]) -> list[str]:
         "`roomcast` and `socket.io` have recovery off. Node's recovery keeps its packets in "
         "the process (the default adapter); python-socketio has no recovery. "
         f"Median of {run['reps']}; failed repetitions: "
-        + ", ".join(
-            f"{p} {sum(1 for r in found[p] if not r.get('ok'))}" for p in peers
-        )
+        + ", ".join(f"{p} {sum(1 for r in found[p] if not r.get('ok'))}" for p in peers)
         + ".",
         "",
         "| figure | " + " | ".join(peers) + " |",
@@ -512,11 +510,13 @@ def _storm_row(case: str, reps: list[dict[str, Any]]) -> str:
     replayed = [f"{r['replayed_ok']}" for r in ok]
     in_room = [str(r["sessions_in_room"]) for r in ok if r.get("sessions_in_room") is not None]
     return (
-        f"| {case} | {', '.join(in_room) or '—'} | {', '.join(recovered) or '—'} | {fmt(med('all_recovered_ms'), '{:,.0f}')}"
+        f"| {case} | {', '.join(in_room) or '—'} | {', '.join(recovered) or '—'}"
+        f" | {fmt(med('all_recovered_ms'), '{:,.0f}')}"
         f" | {fmt(med('all_done_ms'), '{:,.0f}')}"
         f" | {fmt(med('p50_ms'), '{:,.0f}')} | {fmt(med('p99_ms'), '{:,.0f}')}"
         f" | {', '.join(replayed) or '—'} | {fmt(med('down_ms'), '{:,.0f}')}"
-        f" | {fmt(med('session_bytes'), '{:,.0f}')} | {fmt(med('store_growth_per_client'), '{:,.0f}')}"
+        f" | {fmt(med('session_bytes'), '{:,.0f}')}"
+        f" | {fmt(med('store_growth_per_client'), '{:,.0f}')}"
         f" | {fmt(med('rss_per_client', 1 / 1024), '{:.1f}')}"
         f" | {len(reps) - len(ok)} |"
     )
@@ -526,9 +526,10 @@ def storm_md(run: dict[str, Any]) -> list[str]:
     storm = run.get("storm")
     if not storm:
         return []
-    n = next((r["n"] for reps in storm.values() for r in reps if r.get("ok")), "?")
+    n = next((r["n"] for reps in storm.values() for r in reps if r.get("n")), "?")
     out = [
-        f"### Reconnect storm: {n} clients recover at once after a restart (bench/recovery_storm.py)",
+        f"### Reconnect storm: {n} clients recover at once after a restart "
+        "(bench/recovery_storm.py)",
         "",
         f"{n} clients in one room with recovery on, each holding the offset of the last of 10 "
         "broadcasts; the server is stopped (SIGTERM: graceful, sessions written at "
@@ -538,7 +539,8 @@ def storm_md(run: dict[str, Any]) -> list[str]:
         "has the old sid; replayed: clients that got all 10 missed broadcasts. Times from "
         "the first reconnect attempt. Medians of the repetitions.",
         "",
-        "| store, stop | live records in the room, each rep | recovered, each rep | all recovered, ms ↓ | all answered, ms ↓ "
+        "| store, stop | live records in the room, each rep | recovered, each rep "
+        "| all recovered, ms ↓ | all answered, ms ↓ "
         "| p50 recovered, ms ↓ | p99 recovered, ms ↓ | replayed all 10, each rep "
         "| server down, ms | stored bytes per session | store growth per client, bytes "
         "| server RSS KiB per client | reps not measured |",

@@ -29,7 +29,11 @@ function padding(n) {
 /** Filled by parseStampAt(): the sequence number and send time of one delivery. */
 export const stamp = { seq: 0, t: 0 };
 
-/** Read "|<seq>|<t>|" from a payload like 42["m","|12|345|xx"] at ``start`` in ``buf``. */
+/**
+ * Read "|<seq>|<t>|" from a payload like 42["m","|12|345|xx"] at ``start`` in ``buf``. With
+ * recovery on the server adds the offset as a last argument (42["m","|12|345|xx","17"]):
+ * only the first '|' after the event name is looked for, so it is never read.
+ */
 export function parseStampAt(buf, start) {
   let i = buf.indexOf(PIPE, start + 4) + 1;
   let seq = 0;
