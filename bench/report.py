@@ -245,6 +245,11 @@ def table(run: dict[str, Any]) -> list[str]:
     return out
 
 
+def _three_peers(run: dict[str, Any], key: str) -> bool:
+    """Whether a scenario ran the three usual peers (not a set of its own, as recovery)."""
+    return all(p in run["results"][key] for p in (RC, PYSIO, NODE))
+
+
 def load_table(run: dict[str, Any]) -> list[str]:
     out = [
         "| scenario | server CPU % (roomcast / python-socketio / socket.io)"
@@ -252,6 +257,8 @@ def load_table(run: dict[str, Any]) -> list[str]:
         "|---|---|---|---|",
     ]
     for key in run.get("results", {}):
+        if not _three_peers(run, key):
+            continue
         cpu = " / ".join(
             "—" if (v := server_cpu(run, key, p)) is None else f"{v:.0f}" for p in (RC, PYSIO, NODE)
         )
@@ -361,6 +368,203 @@ def targets(run: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
         "+{:.1f} MiB",
     )
     return found
+
+
+# -- connection-state recovery (issue 10) -----------------------------------------------
+
+REC_OFF, REC_SQLITE, NODE_REC = "roomcast", "roomcast+sqlite", "socket.io+recovery"
+
+RECOVERY_METRICS: list[Metric] = [
+    Metric("deliveries/s at saturation", "recovery", _at("saturation", "per_s")),
+    Metric(
+        "server CPU µs per delivery (saturation)",
+        "recovery",
+        _at("saturation", "server_cpu_us_per_msg"),
+        "{:.2f}",
+        False,
+    ),
+    Metric(
+        "  of which kernel (sys) µs",
+        "recovery",
+        _at("saturation", "server_sys_us_per_msg"),
+        "{:.2f}",
+        False,
+    ),
+    Metric(
+        "  plus redis-server CPU µs per delivery",
+        "recovery",
+        _at("saturation", "store_cpu_us_per_msg"),
+        "{:.2f}",
+        False,
+    ),
+    Metric("server CPU % (saturation)", "recovery", _at("saturation", "server_cpu_pct"), "{:.0f}"),
+    Metric(
+        "p50 latency, ms (fixed 10k deliveries/s)",
+        "recovery",
+        _at("latency", "p50_ms"),
+        "{:.2f}",
+        False,
+    ),
+    Metric(
+        "p99 latency, ms (fixed 10k deliveries/s)",
+        "recovery",
+        _at("latency", "p99_ms"),
+        "{:.2f}",
+        False,
+    ),
+    Metric(
+        "server CPU µs per delivery (fixed rate)",
+        "recovery",
+        _at("latency", "server_cpu_us_per_msg"),
+        "{:.2f}",
+        False,
+    ),
+    Metric(
+        "load generator CPU %, saturation",
+        "recovery",
+        _at("saturation", "loadgen_cpu_pct"),
+        "{:.0f}",
+        False,
+    ),
+]
+
+
+def recovery_md(run: dict[str, Any]) -> list[str]:
+    """The recovery scenario: fan-out to 1000 with each store, beside Node's recovery."""
+    found = run.get("results", {}).get("recovery")
+    if not found:
+        return []
+    peers = list(found)
+    out = [
+        "### Connection-state recovery: fan-out N=1000 with each store (issue 10)",
+        "",
+        "Recoverable broadcasts are stored before they are sent and carry their offset; "
+        "`roomcast` and `socket.io` have recovery off. Node's recovery keeps its packets in "
+        "the process (the default adapter); python-socketio has no recovery. "
+        f"Median of {run['reps']}; failed repetitions: "
+        + ", ".join(f"{p} {sum(1 for r in found[p] if not r.get('ok'))}" for p in peers)
+        + ".",
+        "",
+        "| figure | " + " | ".join(peers) + " |",
+        "|---|" + "---:|" * len(peers),
+    ]
+    for metric in RECOVERY_METRICS:
+        values = [median(run, metric, p) for p in peers]
+        if all(v is None for v in values):
+            continue
+        arrow = "" if metric.higher_is_better else " ↓"
+        out.append(
+            f"| {metric.label}{arrow} | " + " | ".join(_fmt(metric, v) for v in values) + " |"
+        )
+    rate, cpu = RECOVERY_METRICS[0], RECOVERY_METRICS[1]
+    out += [
+        "",
+        "| deliveries/s, ratio | " + " | ".join(peers) + " |",
+        "|---|" + "---:|" * len(peers),
+    ]
+    for base in (REC_OFF, NODE_REC, "socket.io"):
+        if base not in peers:
+            continue
+        b = median(run, rate, base)
+        out.append(
+            f"| ÷ {base} | " + " | ".join(_ratio(median(run, rate, p), b) for p in peers) + " |"
+        )
+    b = median(run, cpu, NODE_REC)
+    if b is not None:
+        out.append(
+            f"| {NODE_REC}'s CPU µs per delivery ÷ this one's (per CPU-second) | "
+            + " | ".join(_ratio(b, median(run, cpu, p)) for p in peers)
+            + " |"
+        )
+    out += ["", "| target (issue 10) | met | figure |", "|---|---|---|"]
+
+    def target(what: str, a: str, b: str, want: float) -> None:
+        x, y = median(run, rate, a), median(run, rate, b)
+        if x is None or y is None or y == 0:
+            out.append(f"| {what} | — | not measured |")
+            return
+        v = x / y
+        extra = ""
+        ca, cb = median(run, cpu, a), median(run, cpu, b)
+        if ca and cb:
+            extra = f"; per server CPU-second {cb / ca:.2f}x"
+        out.append(f"| {what} | {'yes' if v >= want else '**no**'} | {v:.2f}x{extra} |")
+
+    target(f"{REC_SQLITE} ≥ 1.5x {NODE_REC} (deliveries/s)", REC_SQLITE, NODE_REC, 1.5)
+    target(f"{REC_SQLITE} ≥ 0.8x {REC_OFF} (≤ 20% below)", REC_SQLITE, REC_OFF, 0.8)
+    out.append("")
+    return out
+
+
+def _storm_row(case: str, reps: list[dict[str, Any]]) -> str:
+    ok = [r for r in reps if r.get("recovered") is not None]  # measured, if not all recovered
+
+    def med(key: str, scale: float = 1.0) -> float | None:
+        values = [float(r[key]) * scale for r in ok if r.get(key) is not None]
+        return float(statistics.median(values)) if values else None
+
+    def fmt(value: float | None, f: str) -> str:
+        return "—" if value is None else f.format(value)
+
+    recovered = [f"{r['recovered']}/{r['n']}" for r in ok]
+    replayed = [f"{r['replayed_ok']}" for r in ok]
+    in_room = [str(r["sessions_in_room"]) for r in ok if r.get("sessions_in_room") is not None]
+    return (
+        f"| {case} | {', '.join(in_room) or '—'} | {', '.join(recovered) or '—'}"
+        f" | {fmt(med('all_recovered_ms'), '{:,.0f}')}"
+        f" | {fmt(med('all_done_ms'), '{:,.0f}')}"
+        f" | {fmt(med('p50_ms'), '{:,.0f}')} | {fmt(med('p99_ms'), '{:,.0f}')}"
+        f" | {', '.join(replayed) or '—'} | {fmt(med('down_ms'), '{:,.0f}')}"
+        f" | {fmt(med('session_bytes'), '{:,.0f}')}"
+        f" | {fmt(med('store_growth_per_client'), '{:,.0f}')}"
+        f" | {fmt(med('rss_per_client', 1 / 1024), '{:.1f}')}"
+        f" | {len(reps) - len(ok)} |"
+    )
+
+
+def storm_md(run: dict[str, Any]) -> list[str]:
+    storm = run.get("storm")
+    if not storm:
+        return []
+    n = next((r["n"] for reps in storm.values() for r in reps if r.get("n")), "?")
+    out = [
+        f"### Reconnect storm: {n} clients recover at once after a restart "
+        "(bench/recovery_storm.py)",
+        "",
+        f"{n} clients in one room with recovery on, each holding the offset of the last of 10 "
+        "broadcasts; the server is stopped (SIGTERM: graceful, sessions written at "
+        "disconnect; kill -9: only the records a durable store keeps for live sockets) and "
+        "started again on the same store; 10 broadcasts are made while the clients are away; "
+        "then all reconnect at once with `40{pid, offset}`. Recovered: the CONNECT answer "
+        "has the old sid; replayed: clients that got all 10 missed broadcasts. Times from "
+        "the first reconnect attempt. Medians of the repetitions.",
+        "",
+        "| store, stop | live records in the room, each rep | recovered, each rep "
+        "| all recovered, ms ↓ | all answered, ms ↓ "
+        "| p50 recovered, ms ↓ | p99 recovered, ms ↓ | replayed all 10, each rep "
+        "| server down, ms | stored bytes per session | store growth per client, bytes "
+        "| server RSS KiB per client | reps not measured |",
+        "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for case, reps in storm.items():
+        out.append(_storm_row(case, reps))
+    out += [
+        "",
+        "Stored bytes per session: SQLite, the row's bytes (`pid`, `nsp`, `record`); Redis, "
+        "`MEMORY USAGE` of each session key. Store growth: the SQLite file with its WAL, or "
+        "Redis `MEMORY USAGE` of the stream and the session keys, from before the clients "
+        "connected to when all had joined (a live socket has a record with a durable "
+        "store). Times (p50/p99) are of the recovered clients; 'all answered': until every "
+        "client had a CONNECT answer, recovered or not. Live records in the room: stored "
+        "sessions whose rooms include `bench` once all clients had joined (the record a "
+        "durable store keeps for a live socket is rewritten when its rooms change; a "
+        "client whose record lacks the room recovers its sid but not the room, and is "
+        "replayed none of the room's broadcasts). "
+        "Node's recovery cannot be measured here: it keeps sessions in the process, so a "
+        "restart loses them (and so does roomcast's memory store).",
+        "",
+    ]
+    return out
 
 
 # -- profiles -----------------------------------------------------------------------------
@@ -537,22 +741,28 @@ def render(runs: list[dict[str, Any]]) -> str:
             f"generator: Node with ws {m['ws']}",
             f"- server on core 0, load generator on core 1; `ulimit -n` {run.get('fd_limit')}",
             "",
-            *table(run),
-            "",
-            "Saturation of each side (fan-out: the saturation phase; a load generator over "
-            f"{LOADGEN_LIMIT:.0f}% is flagged ⚠, its figure may be its own limit):",
-            "",
-            *load_table(run),
-            "",
-            "### Targets (issue 3)",
-            "",
-            "| target | met | figure |",
-            "|---|---|---|",
         ]
-        for what, ok, shown in targets(run):
-            mark = "—" if ok is None else ("yes" if ok else "**no**")
-            out.append(f"| {what} | {mark} | {shown} |")
-        out.append("")
+        found = targets(run)
+        if any(ok is not None for _, ok, _ in found):
+            out += [
+                *table(run),
+                "",
+                "Saturation of each side (fan-out: the saturation phase; a load generator over "
+                f"{LOADGEN_LIMIT:.0f}% is flagged ⚠, its figure may be its own limit):",
+                "",
+                *load_table(run),
+                "",
+                "### Targets (issue 3)",
+                "",
+                "| target | met | figure |",
+                "|---|---|---|",
+            ]
+            for what, ok, shown in found:
+                mark = "—" if ok is None else ("yes" if ok else "**no**")
+                out.append(f"| {what} | {mark} | {shown} |")
+            out.append("")
+        out += recovery_md(run)
+        out += storm_md(run)
         profs = run.get("profiles") or {}
         if profs:
             out += [

@@ -24,7 +24,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,13 +49,30 @@ class Peer:
     name: str
     argv: tuple[str, ...]
     python: bool
+    store: str | None = None
+    """"sqlite" or "redis": a fresh file or stream for each start, passed as ``--store``."""
 
 
+ROOMCAST = (PY, str(BENCH / "servers/roomcast_server.py"))
+NODE = ("node", str(BENCH / "servers/node_server.mjs"))
 PEERS = (
-    Peer("roomcast", (PY, str(BENCH / "servers/roomcast_server.py")), True),
+    Peer("roomcast", ROOMCAST, True),
     Peer("python-socketio", (PY, str(BENCH / "servers/pysio_server.py")), True),
-    Peer("socket.io", ("node", str(BENCH / "servers/node_server.mjs")), False),
+    Peer("socket.io", NODE, False),
 )
+
+# Connection-state recovery (issue 10): roomcast with each store beside Node's in-memory
+# recovery; python-socketio has no connection-state recovery, so it is not in this set.
+RECOVERY_PEERS = (
+    Peer("roomcast", ROOMCAST, True),
+    Peer("roomcast+memory", (*ROOMCAST, "--recovery", "--store", "memory://"), True),
+    Peer("roomcast+sqlite", (*ROOMCAST, "--recovery"), True, store="sqlite"),
+    Peer("roomcast+redis", (*ROOMCAST, "--recovery"), True, store="redis"),
+    Peer("socket.io", NODE, False),
+    Peer("socket.io+recovery", (*NODE, "--recovery"), False),
+)
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,7 @@ class Scenario:
     loadgen: tuple[str, ...]
     timeout: float
     server_args: tuple[str, ...] = field(default=())
+    peers: tuple[Peer, ...] = PEERS
 
 
 def scenarios(quick: bool) -> list[Scenario]:
@@ -81,6 +101,14 @@ def scenarios(quick: bool) -> list[Scenario]:
             "slow",
             ("slow", "--n", "1000", "--size", "1000", "--measure", m, "--slow", slow),
             240,
+        ),
+        # fanout1000 with recovery off / each store, beside Node with and without; a shorter
+        # fixed-rate phase (5 s: 50 broadcasts of 1000) keeps six servers per repetition short
+        Scenario(
+            "recovery",
+            ("fanout", "--n", "1000", "--measure", m, "--latency", "2" if quick else "5"),
+            180,
+            peers=RECOVERY_PEERS,
         ),
     ]
 
@@ -181,8 +209,10 @@ def loadgen_argv(scenario: Scenario, port: int, pid: int, *more: str) -> list[st
     ]
 
 
-def run_loadgen(scenario: Scenario, port: int, pid: int) -> dict[str, Any]:
-    argv = loadgen_argv(scenario, port, pid)
+def run_loadgen(
+    scenario: Scenario, port: int, pid: int, more: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    argv = loadgen_argv(scenario, port, pid, *more)
     try:
         done = subprocess.run(
             argv, cwd=ROOT, capture_output=True, text=True, timeout=scenario.timeout + 30
@@ -194,6 +224,62 @@ def run_loadgen(scenario: Scenario, port: int, pid: int) -> dict[str, Any]:
         return {"ok": False, "error": f"exit {done.returncode}: {done.stderr[-500:]}"}
     result: dict[str, Any] = json.loads(lines[-1])
     return result
+
+
+# -- stores (recovery) --------------------------------------------------------------------
+
+
+def redis_client() -> Any:
+    import redis  # the redis extra
+
+    return redis.Redis.from_url(REDIS_URL, decode_responses=True)
+
+
+def redis_delete(client: Any, stream: str, prefix: str) -> None:
+    """Remove one run's stream and session keys (SCAN, never KEYS: the Redis is shared)."""
+    client.delete(stream)
+    batch = list(client.scan_iter(match=prefix + "*", count=1000))
+    for i in range(0, len(batch), 500):
+        client.delete(*batch[i : i + 500])
+
+
+def file_bytes(db: Path) -> int:
+    """A SQLite database's size on disk: the file, its WAL and shared memory."""
+    return sum(
+        p.stat().st_size
+        for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"))
+        if p.exists()
+    )
+
+
+@contextlib.contextmanager
+def store_for(peer: Peer) -> Iterator[tuple[tuple[str, ...], int, dict[str, Any]]]:
+    """The store a peer needs, fresh: yields (server args, the store's own pid or 0, a dict
+    filled with what the store held at the end); removes it afterwards."""
+    facts: dict[str, Any] = {}
+    if peer.store == "sqlite":
+        tmp = Path(tempfile.mkdtemp(prefix="roomcast-bench-"))
+        db = tmp / "bench.db"
+        try:
+            yield ("--store", f"sqlite:///{db}"), 0, facts
+            facts["sqlite_bytes"] = file_bytes(db)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    elif peer.store == "redis":
+        uid = uuid.uuid4().hex[:12]
+        stream, prefix = f"roomcast-bench-{uid}", f"roomcast-bench-{uid}:session:"
+        url = f"{REDIS_URL}?stream={stream}&session_prefix={prefix}"
+        client = redis_client()
+        pid = int(client.info("server")["process_id"])
+        try:
+            yield ("--store", url), pid, facts
+            facts["redis_stream_length"] = client.xlen(stream)
+            facts["redis_stream_bytes"] = client.memory_usage(stream)
+        finally:
+            redis_delete(client, stream, prefix)
+            client.close()
+    else:
+        yield (), 0, facts
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -250,25 +336,56 @@ def loadavg() -> str:
 def run_all(reps: int, quick: bool, only: set[str] | None) -> dict[str, Any]:
     chosen = [s for s in scenarios(quick) if only is None or s.key in only]
     results: dict[str, dict[str, list[dict[str, Any]]]] = {
-        s.key: {p.name: [] for p in PEERS} for s in chosen
+        s.key: {p.name: [] for p in s.peers} for s in chosen
     }
+    storm: dict[str, list[dict[str, Any]]] = {}
     for rep in range(reps):
         for scenario in chosen:
-            for peer in PEERS:
+            for peer in scenario.peers:
                 started = time.monotonic()
                 try:
-                    with server(peer, scenario.server_args) as (port, pid):
-                        result = run_loadgen(scenario, port, pid)
-                except RuntimeError as exc:
-                    result = {"ok": False, "error": str(exc)}
+                    with store_for(peer) as (store_args, store_pid, facts):
+                        extra = (*scenario.server_args, *store_args)
+                        with server(peer, extra) as (port, pid):
+                            more = ("--store-pid", str(store_pid)) if store_pid else ()
+                            result = run_loadgen(scenario, port, pid, more)
+                        if facts:
+                            result["store"] = facts
+                except (RuntimeError, OSError, ImportError) as exc:
+                    result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
                 results[scenario.key][peer.name].append(result)
                 status = "ok" if result.get("ok") else f"FAILED {result.get('error', '')[:200]}"
                 print(
-                    f"rep {rep + 1}/{reps} {scenario.key:<11} {peer.name:<16}"
+                    f"rep {rep + 1}/{reps} {scenario.key:<11} {peer.name:<18}"
                     f" {time.monotonic() - started:5.1f}s {status}",
                     flush=True,
                 )
-    return {"scenarios": {s.key: list(s.loadgen) for s in chosen}, "results": results}
+        if only is not None and "storm" in only:
+            storm_rep(storm, rep, reps, quick)
+    found: dict[str, Any] = {"scenarios": {s.key: list(s.loadgen) for s in chosen}}
+    found["results"] = results
+    if storm:
+        found["storm"] = storm
+    return found
+
+
+def storm_rep(storm: dict[str, list[dict[str, Any]]], rep: int, reps: int, quick: bool) -> None:
+    """One repetition of bench/recovery_storm.py: each store, each way to stop the server."""
+    from recovery_storm import STORM_CASES, measure
+
+    for case in STORM_CASES:
+        started = time.monotonic()
+        try:
+            result = measure(case, n=200 if quick else 1000)
+        except (RuntimeError, OSError, ImportError) as exc:
+            result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        storm.setdefault(case, []).append(result)
+        status = "ok" if result.get("ok") else f"FAILED {str(result.get('error', ''))[:200]}"
+        print(
+            f"rep {rep + 1}/{reps} storm       {case:<18} {time.monotonic() - started:5.1f}s"
+            f" {status}",
+            flush=True,
+        )
 
 
 # -- profiles of roomcast ------------------------------------------------------------------
@@ -415,7 +532,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short phases, into bench/out/")
     parser.add_argument("--reps", type=int, default=None, help="repetitions (default 3, quick 1)")
-    parser.add_argument("--only", default=None, help="comma-separated scenario keys")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated scenario keys (storm: bench/recovery_storm.py, only when named)",
+    )
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
     parser.add_argument(
         "--at", default=None, help="measure roomcast as committed at this revision (git archive)"

@@ -23,6 +23,7 @@ const scenario = process.argv[2];
 const opts = {
   port: 0,
   "server-pid": 0,
+  "store-pid": 0, // a store's own process (redis-server): its CPU per message too
   "clk-tck": 100,
   n: 1000,
   rate: 10000, // deliveries/s for the fixed-rate latency phase
@@ -43,6 +44,7 @@ for (let i = 3; i < process.argv.length; i += 2) {
   opts[key] = Number(process.argv[i + 1]);
 }
 const pid = opts["server-pid"];
+const storePid = opts["store-pid"];
 const clk = opts["clk-tck"];
 setTimeout(() => {
   console.error(`loadgen: deadline of ${opts.deadline}s passed`);
@@ -57,7 +59,8 @@ function phase(name) {
 /** Server CPU, generator CPU and wall clock at one instant; diff two to get a window. */
 function probe() {
   const [user, sys] = cpuSeconds(pid, clk);
-  return { wall: performance.now() / 1000, server: user + sys, sys, own: ownCpuSeconds() };
+  const store = storePid ? cpuSeconds(storePid, clk).reduce((x, y) => x + y) : 0;
+  return { wall: performance.now() / 1000, server: user + sys, sys, own: ownCpuSeconds(), store };
 }
 
 function windowOf(a, b, count) {
@@ -69,6 +72,12 @@ function windowOf(a, b, count) {
     server_sys_us_per_msg: count ? ((b.sys - a.sys) / count) * 1e6 : null,
     server_cpu_pct: (100 * server) / wall,
     loadgen_cpu_pct: (100 * (b.own - a.own)) / wall,
+    ...(storePid
+      ? {
+          store_cpu_us_per_msg: count ? ((b.store - a.store) / count) * 1e6 : null,
+          store_cpu_pct: (100 * (b.store - a.store)) / wall,
+        }
+      : {}),
     seconds: wall,
     count,
   };
@@ -202,6 +211,7 @@ class Room {
       server_sys_us_per_msg: w.server_sys_us_per_msg,
       server_cpu_pct: w.server_cpu_pct,
       loadgen_cpu_pct: w.loadgen_cpu_pct,
+      store_cpu_us_per_msg: w.store_cpu_us_per_msg,
     };
   }
 }

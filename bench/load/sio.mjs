@@ -29,7 +29,11 @@ function padding(n) {
 /** Filled by parseStampAt(): the sequence number and send time of one delivery. */
 export const stamp = { seq: 0, t: 0 };
 
-/** Read "|<seq>|<t>|" from a payload like 42["m","|12|345|xx"] at ``start`` in ``buf``. */
+/**
+ * Read "|<seq>|<t>|" from a payload like 42["m","|12|345|xx"] at ``start`` in ``buf``. With
+ * recovery on the server adds the offset as a last argument (42["m","|12|345|xx","17"]):
+ * only the first '|' after the event name is looked for, so it is never read.
+ */
 export function parseStampAt(buf, start) {
   let i = buf.indexOf(PIPE, start + 4) + 1;
   let seq = 0;
@@ -115,7 +119,9 @@ export class WsClient {
     this.raw = raw;
     this.ws = null;
     this.sock = null;
-    this.onEventAt = null; // (buf, start) => void, for EVENT packets
+    this.onEventAt = null; // (buf, start, end) => void, for EVENT packets
+    this.connectPacket = "40"; // sent on OPEN: '40{"pid":"…","offset":"…"}' to recover
+    this.answer = null; // the CONNECT answer's payload, e.g. '{"sid":"…","pid":"…"}'
     this.onAck = null; // (id) => void, for ACK packets nobody awaits
     this.closed = false;
     this.bytes = 0;
@@ -160,7 +166,7 @@ export class WsClient {
     });
     ws.on("message", (buf) => {
       this.bytes += buf.length;
-      this._onPacket(buf, 0);
+      this._onPacket(buf, 0, buf.length);
     });
   }
 
@@ -215,7 +221,7 @@ export class WsClient {
         if (s + len > n) break;
         const op = buf[i] & 0x0f;
         this.bytes += h + len;
-        if (op === 1) this._onPacket(buf, s);
+        if (op === 1) this._onPacket(buf, s, s + len);
         else if (op === 8) this.closed = true;
         i = s + len;
       }
@@ -223,14 +229,14 @@ export class WsClient {
     });
   }
 
-  /** One Engine.IO packet starting at ``s`` in ``buf``. */
-  _onPacket(buf, s) {
+  /** One Engine.IO packet from ``s`` to ``e`` in ``buf``. */
+  _onPacket(buf, s, e) {
     const c0 = buf[s];
     if (c0 === 0x34) {
       const c1 = buf[s + 1];
       if (c1 === 0x32) {
         this.events += 1;
-        if (this.onEventAt !== null) this.onEventAt(buf, s);
+        if (this.onEventAt !== null) this.onEventAt(buf, s, e);
       } else if (c1 === 0x33) {
         const id = ackId(buf, s + 2);
         const cb = this._acks.get(id);
@@ -238,10 +244,13 @@ export class WsClient {
           this._acks.delete(id);
           cb();
         } else if (this.onAck !== null) this.onAck(id);
-      } else if (c1 === 0x30) this._connected(null);
+      } else if (c1 === 0x30) {
+        this.answer = buf.toString("utf8", s + 2, e);
+        this._connected(null);
+      }
       else if (c1 === 0x34) this._connected(new Error("connect_error"));
     } else if (c0 === 0x32) this.sendRaw("3");
-    else if (c0 === 0x30) this.sendRaw("40");
+    else if (c0 === 0x30) this.sendRaw(this.connectPacket);
   }
 
   /** Send one Engine.IO packet as a text frame. */

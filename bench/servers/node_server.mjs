@@ -1,4 +1,6 @@
 // The benchmark's Node socket.io 4.8 server: the same three handlers as the Python ones.
+// --recovery: connectionStateRecovery with maxDisconnectionDuration 120 s (in memory: the
+// default adapter keeps the packets and sessions in this process).
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 
@@ -9,9 +11,11 @@ const port = Number(process.argv[portIndex + 1]);
 const deflate = process.argv.includes("--deflate");
 
 const httpServer = createServer();
+const recovery = process.argv.includes("--recovery");
 const io = new Server(httpServer, {
   serveClient: false,
   perMessageDeflate: deflate ? { threshold: 1024 } : false,
+  ...(recovery ? { connectionStateRecovery: { maxDisconnectionDuration: 120000 } } : {}),
 });
 
 io.on("connection", (socket) => {

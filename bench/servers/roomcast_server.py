@@ -1,8 +1,18 @@
-"""The benchmark's roomcast server: the same three handlers as the two peers."""
+"""The benchmark's roomcast server: the same three handlers as the two peers.
+
+``--recovery`` turns on connection-state recovery (``max_disconnection_duration`` 120 s, as
+the Node server's ``--recovery``) and ``--store URL`` picks the store (``memory://``,
+``sqlite:///path``, ``redis://...?stream=NAME``; with ``--recovery`` and no ``--store``:
+memory). With either, SIGTERM shuts the server down gracefully (clients disconnected with
+"server shutting down", their sessions written, the store closed); without, SIGTERM ends
+the process at once, as before.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import linecache
 import signal
 import tracemalloc
@@ -15,10 +25,17 @@ ROOM = "bench"
 
 
 def build(
-    max_write_buffer: int, deflate: bool | roomcast.PerMessageDeflate = False
+    max_write_buffer: int,
+    deflate: bool | roomcast.PerMessageDeflate = False,
+    recovery: bool = False,
+    store: str | None = None,
 ) -> roomcast.Server:
     io = roomcast.Server(
-        serve_client=False, max_write_buffer=max_write_buffer, per_message_deflate=deflate
+        serve_client=False,
+        max_write_buffer=max_write_buffer,
+        per_message_deflate=deflate,
+        recovery=roomcast.Recovery(max_disconnection_duration=120) if recovery else None,
+        store=store,
     )
 
     @io.on("join")
@@ -54,6 +71,29 @@ def trace_memory(out: Path) -> None:
     signal.signal(signal.SIGUSR1, dump)
 
 
+def serve_until_sigterm(io: roomcast.Server, port: int) -> None:
+    """Serve; on SIGTERM or SIGINT stop accepting, then close gracefully."""
+
+    async def serve() -> None:
+        listener = await io.listen("127.0.0.1", port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        listener.server.close()  # no new connection while the others are closed
+        await io.aclose()  # "server shutting down": sessions written, store closed
+        with contextlib.suppress(Exception):
+            await listener.aclose()
+
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve())
+    else:
+        uvloop.run(serve())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -63,16 +103,21 @@ def main() -> None:
     parser.add_argument(
         "--deflate-takeover", action="store_true", help="... with context takeover both ways"
     )
+    parser.add_argument("--recovery", action="store_true", help="connection-state recovery")
+    parser.add_argument("--store", default=None, help="memory://, sqlite:///path, redis://...")
     args = parser.parse_args()
     deflate: bool | roomcast.PerMessageDeflate = args.deflate
     if args.deflate_takeover:
         deflate = roomcast.PerMessageDeflate(
             server_no_context_takeover=False, client_no_context_takeover=False
         )
-    io = build(args.max_write_buffer, deflate)
+    io = build(args.max_write_buffer, deflate, args.recovery, args.store)
     if args.tracemalloc is not None:
         trace_memory(args.tracemalloc)
-    io.run("127.0.0.1", args.port)
+    if args.recovery or args.store:
+        serve_until_sigterm(io, args.port)
+    else:
+        io.run("127.0.0.1", args.port)
 
 
 if __name__ == "__main__":
