@@ -139,6 +139,12 @@ class ServerProcess:
         self.proc.send_signal(signal.SIGKILL)
         await asyncio.wait_for(self.proc.wait(), WAIT)
 
+    async def terminate(self) -> int:
+        """SIGTERM: the server tells its clients, writes its store and exits; its status."""
+        assert self.proc is not None
+        self.proc.terminate()
+        return await asyncio.wait_for(self.proc.wait(), WAIT)
+
     async def stop(self) -> str:
         """SIGTERM (SIGKILL if it lingers); the output of every run so far."""
         if self.proc is not None and self.proc.returncode is None:

@@ -112,12 +112,14 @@ async def test_documented_contract(
     assert other["offset"] != offset
 
 
+@pytest.mark.parametrize("stop", ["kill -9", "SIGTERM"])
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("redis", marks=needs_redis)])
 async def test_kill_9_and_restart(
     redis_key: str,  # first: its keys go once the clients and servers are gone
     app: StartApp,
     clients: Callable[[str], Awaitable[NodeClient]],
     kind: str,
+    stop: str,
 ) -> None:
     store = "sqlite:///recovery.db" if kind == "sqlite" else redis_store_url(redis_key)
     server = await app(store)
@@ -140,7 +142,10 @@ async def test_kill_9_and_restart(
         )
     await node.wait(type="event", id="live", event="message", count=4)
 
-    await server.kill9()
+    if stop == "kill -9":
+        await server.kill9()
+    else:  # a clean stop: the clients are told, the sessions written, status 0
+        assert await server.terminate() == 0
     assert (await node.wait(type="disconnect", id="live"))["reason"] == "transport close"
     await server.start()  # the same port, the same store
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -67,10 +68,19 @@ class NativeListener:
             await self.after_close()
 
 
+BACKLOG = 2048
+"""Connections the kernel queues before they are accepted (asyncio's default is 100; the
+workers of ``roomcast serve`` use 2048 too)."""
+
+
 async def listen(
     routes: RouteTable, host: str | None = "127.0.0.1", port: int = 0, **options: Any
 ) -> NativeListener:
-    """Serve ``routes`` on ``host:port`` in the running loop; port 0 picks a free port."""
+    """Serve ``routes`` on ``host:port`` in the running loop; port 0 picks a free port.
+
+    The listen backlog is ``BACKLOG`` unless ``backlog`` is given: a thousand clients that
+    reconnect at once after a restart must not wait for a SYN retry."""
+    options.setdefault("backlog", BACKLOG)
     loop = asyncio.get_running_loop()
     connections: set[HttpProtocol] = set()
     server = await loop.create_server(
@@ -176,18 +186,24 @@ class Hosting:
         certfile: str | None = None,
         keyfile: str | None = None,
     ) -> None:
-        """Serve until interrupted (the native server; uvloop when installed). ``ssl``, or
-        ``certfile`` and ``keyfile``, serve TLS (``wss://``, ``https://``); host None
-        listens on every interface."""
+        """Serve until SIGTERM or SIGINT, then close cleanly: clients are told, the store
+        written (the native server; uvloop when installed). ``ssl``, or ``certfile`` and
+        ``keyfile``, serve TLS (``wss://``, ``https://``); host None listens on every
+        interface."""
         options = _tls_options(ssl, certfile, keyfile)  # a bad key fails before serving
 
         async def main() -> None:
             listener = await self.listen(host, port, **options)
             logger.info("roomcast listening on %s", listener.url)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):  # a clean stop either way
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(signum, stop.set)
             try:
-                await asyncio.Event().wait()
+                await stop.wait()
             finally:
-                await listener.aclose()
+                await listener.aclose()  # clients told, sessions written, then the exit
 
         run_until_interrupted(main)
 

@@ -216,6 +216,9 @@ class Durability:
         if self.degraded:
             logger.warning("store reachable again, recovery restored")
             self.degraded = False
+            for socket in list(self._live.values()):  # what failed to be written meanwhile
+                if socket.connected:
+                    self.keep(socket, LIVE_LEASE)
 
     # -- broadcasts ---------------------------------------------------------------------------
 

@@ -147,6 +147,9 @@ class RedisStore(Store):
             entries with their own uid).
         approximate: trim with ``MAXLEN ~`` (cheap) rather than exactly.
         connect_timeout, command_timeout: seconds.
+        max_connections: connections to Redis at most; a call that finds them all busy waits
+            for one (up to ``command_timeout``) rather than failing, so that a thousand
+            clients recovering at once queue instead of being refused.
         trim_interval: seconds between two age trims (``XTRIM MINID``).
         client: an existing ``redis.asyncio.Redis`` to use (then ``url`` is ignored and
             ``aclose`` leaves it open).
@@ -165,6 +168,7 @@ class RedisStore(Store):
         approximate: bool = True,
         connect_timeout: float = 2.0,
         command_timeout: float = 5.0,
+        max_connections: int = 32,
         trim_interval: float = 1.0,
         client: aioredis.Redis | None = None,
         **options: Any,
@@ -177,16 +181,24 @@ class RedisStore(Store):
         self.approximate = approximate
         self.trim_interval = trim_interval
         self._own_client = client is None
-        self._redis: aioredis.Redis = client or aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=command_timeout,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1),  # a stale pooled socket
+        self._redis: aioredis.Redis = client or aioredis.Redis.from_pool(
+            aioredis.BlockingConnectionPool.from_url(
+                url,
+                decode_responses=True,
+                socket_connect_timeout=connect_timeout,
+                socket_timeout=command_timeout,
+                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1),  # a stale socket
+                max_connections=max_connections,
+                timeout=command_timeout,
+            )
         )
         self._batches: GroupCommit[tuple[str, dict[str, str], str | None], str] = GroupCommit(
             self._write_batch
         )
+        self._session_batches: GroupCommit[tuple[str, str, int], str | None] = GroupCommit(
+            self._session_batch
+        )
+        """Session writes (SET) and takes (GETDEL) of one loop tick, in one pipeline."""
         self._last_trim = float("-inf")
         self._newest_ms: int | None = None
 
@@ -198,6 +210,7 @@ class RedisStore(Store):
 
     async def aclose(self) -> None:
         await self._batches.drain()
+        await self._session_batches.drain()
         if self._own_client:
             await self._redis.aclose()
 
@@ -367,6 +380,23 @@ class RedisStore(Store):
 
     # -- sessions -----------------------------------------------------------------------------
 
+    async def _session_batch(self, items: list[tuple[str, str, int]]) -> list[str | None]:
+        """One pipeline for the session commands of a tick, in the order they came: a
+        ``(key, value, ttl_ms)`` is a SET, a ``(key, "", 0)`` a GETDEL."""
+        pipe = self._redis.pipeline(transaction=False)
+        for key, value, ttl_ms in items:
+            if ttl_ms:
+                pipe.set(key, value, px=ttl_ms)
+            else:
+                pipe.getdel(key)
+        try:
+            results = await pipe.execute()
+        except RedisError as exc:
+            raise self._unavailable(exc) from exc
+        return [
+            r if ttl_ms == 0 else None for r, (_, _, ttl_ms) in zip(results, items, strict=True)
+        ]
+
     async def persist_session(self, record: SessionRecord, ttl: float) -> None:
         session = {
             "sid": record.sid,
@@ -377,19 +407,12 @@ class RedisStore(Store):
             "extra": dict(record.extra),
         }
         value = base64.b64encode(msgpack.packb(session, use_bin_type=True)).decode("ascii")
-        try:
-            await self._redis.set(
-                self.session_prefix + record.pid, value, px=max(1, int(ttl * 1000))
-            )
-        except RedisError as exc:
-            raise self._unavailable(exc) from exc
+        ttl_ms = max(1, int(ttl * 1000))
+        await self._session_batches.submit((self.session_prefix + record.pid, value, ttl_ms))
         self._count("sessions_persisted")
 
     async def take_session(self, pid: str) -> SessionRecord | None:
-        try:
-            raw = await self._redis.getdel(self.session_prefix + pid)
-        except RedisError as exc:
-            raise self._unavailable(exc) from exc
+        raw = await self._session_batches.submit((self.session_prefix + pid, "", 0))
         if raw is None:
             return None
         try:
