@@ -1,4 +1,9 @@
-"""The benchmark's roomcast server: the same three handlers as the two peers."""
+"""The benchmark's roomcast server: the same three handlers as the two peers.
+
+``--echo validated``: ``echo`` takes a pydantic model (``{"text": str}``) and acks it back;
+``--echo limited``: ``echo`` has a rate limit per socket (too high to refuse anything: what
+is measured is the bucket's cost). The peers serve their plain echo in both cases.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,23 @@ import signal
 import tracemalloc
 from pathlib import Path
 from types import FrameType
+from typing import Any
+
+from pydantic import BaseModel
 
 import roomcast
 
 ROOM = "bench"
+ECHO_MODES = ("plain", "validated", "limited")
 
 
-def build(max_write_buffer: int) -> roomcast.Server:
+class EchoMessage(BaseModel):
+    """What ``--echo validated`` accepts."""
+
+    text: str
+
+
+def build(max_write_buffer: int, echo_mode: str = "plain") -> roomcast.Server:
     io = roomcast.Server(serve_client=False, max_write_buffer=max_write_buffer)
 
     @io.on("join")
@@ -25,9 +40,23 @@ def build(max_write_buffer: int) -> roomcast.Server:
     async def fan(socket: roomcast.Socket, data: str) -> None:
         await io.to(ROOM).emit("m", data)
 
-    @io.on("echo")
-    def echo(socket: roomcast.Socket, data: str) -> str:
-        return data
+    if echo_mode == "validated":
+
+        @io.on("echo")
+        def echo_model(socket: roomcast.Socket, data: EchoMessage) -> EchoMessage:
+            return data
+
+    elif echo_mode == "limited":
+
+        @io.on("echo", rate="1000000/s", burst=1_000_000)
+        def echo_limited(socket: roomcast.Socket, data: Any) -> Any:
+            return data
+
+    else:
+
+        @io.on("echo")
+        def echo(socket: roomcast.Socket, data: Any) -> Any:  # Any: nothing to validate
+            return data
 
     return io
 
@@ -55,8 +84,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-write-buffer", type=int, default=16 * 2**20)
     parser.add_argument("--tracemalloc", type=Path, default=None, help="SIGUSR1 dumps here")
+    parser.add_argument("--echo", choices=ECHO_MODES, default="plain", help="the echo handler")
     args = parser.parse_args()
-    io = build(args.max_write_buffer)
+    io = build(args.max_write_buffer, args.echo)
     if args.tracemalloc is not None:
         trace_memory(args.tracemalloc)
     io.run("127.0.0.1", args.port)
