@@ -15,18 +15,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from pydantic import BaseModel
-
 import roomcast
 
 ROOM = "bench"
 ECHO_MODES = ("plain", "validated", "limited")
-
-
-class EchoMessage(BaseModel):
-    """What ``--echo validated`` accepts."""
-
-    text: str
 
 
 def build(max_write_buffer: int, echo_mode: str = "plain") -> roomcast.Server:
@@ -41,6 +33,10 @@ def build(max_write_buffer: int, echo_mode: str = "plain") -> roomcast.Server:
         await io.to(ROOM).emit("m", data)
 
     if echo_mode == "validated":
+        from pydantic import BaseModel  # only here: the other modes run without it
+
+        class EchoMessage(BaseModel):
+            text: str
 
         @io.on("echo")
         def echo_model(socket: roomcast.Socket, data: EchoMessage) -> EchoMessage:

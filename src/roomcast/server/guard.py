@@ -74,7 +74,8 @@ class Guard:
         rate_limit: limits on every event of every namespace (per socket by default).
         max_event_bytes, max_event_depth: the default payload limits of every event.
         max_violations: a socket refused for rate or size this many times within
-            ``violation_window`` seconds is disconnected (after ``rc:rejected`` tells it
+            ``violation_window`` seconds (a bucket of that size refilled at that pace) is
+            disconnected (after ``rc:rejected`` tells it
             why); None: never.
         notify_rejections: tell a client about a rejection it asked no ack for, with the
             event ``rc:rejected``.
@@ -128,7 +129,7 @@ class Guard:
         violations = self.violations
         if violations is None or rejection.code not in STRIKES:
             return False
-        return violations.take(socket, self.clock()) > 0.0
+        return violations.spend_last(socket, self.clock())
 
 
 def failure(exc: BaseException, socket: Socket, event: str) -> EventRejected:

@@ -169,6 +169,12 @@ class Limiter:
         bucket[0] = tokens
         return (1.0 - tokens) / self.rate
 
+    def spend_last(self, socket: Socket, now: float) -> bool:
+        """Spend one token; whether that was the last one (or there was none)."""
+        if self.take(socket, now):
+            return True
+        return self._buckets[self.key(socket)][0] < 1.0
+
     def give_back(self, socket: Socket) -> None:
         """Return the token just taken (a later limit refused the event)."""
         bucket = self._buckets.get(self.key(socket))
