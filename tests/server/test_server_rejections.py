@@ -257,3 +257,22 @@ async def test_repeated_violations_disconnect_with_a_reason(start_sio: StartSio)
     assert await client.recv_text() == "41"  # DISCONNECT: "io server disconnect"
     assert harness.io.guard.counts["too_many_violations"] == 1
     await bystander.assert_echo()
+
+
+async def test_the_wrong_number_of_arguments_is_invalid_not_a_handler_error(
+    start_sio: StartSio,
+) -> None:
+    """The call itself fails, so no handler ran: plain, limited and validated alike."""
+    harness = await start_sio()
+    harness.io.on("plain", lambda socket, a: a)
+    harness.io.on("limited", lambda socket, a: a, rate="1/h", burst=10)
+
+    @harness.io.on("checked")
+    def checked(socket: roomcast.Socket, msg: Message) -> None: ...
+
+    client = await connected(harness)
+    for ack_id, event in enumerate(["plain", "limited", "checked"], start=1):
+        error = error_of(await ack_of(client, f'42{ack_id}["{event}",1,2]', ack_id))
+        assert error["code"] == "validation_failed", event
+        assert error["message"] == "wrong number of arguments"
+    assert harness.io.guard.counts == {"validation_failed": 3}

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import EventRejected
-from ..handlers import is_awaitable
+from ..handlers import PLAIN_RESULTS, is_awaitable
 from ..rejections import Code
 from .limits import (
     Limiter,
@@ -64,6 +64,9 @@ class HandlerSpec:
     returns: Any = None
     validator: ArgsValidator | None = None
     dump: bool = False
+    arity: int | None = None
+    """How many event arguments it takes when that number is fixed (no defaults, no
+    ``*args``); None otherwise."""
     bounds: Bounds = field(default_factory=Bounds)
 
 
@@ -80,6 +83,8 @@ class Guard:
         notify_rejections: tell a client about a rejection it asked no ack for, with the
             event ``rc:rejected``.
     """
+
+    __slots__ = ("bounds", "clock", "counts", "hooks", "measure", "notify", "violations")
 
     def __init__(
         self,
@@ -134,11 +139,34 @@ class Guard:
 
 def failure(exc: BaseException, socket: Socket, event: str) -> EventRejected:
     """What a handler's exception means for the client: itself when it is an
-    ``EventRejected``, else ``handler_error`` (the traceback logged, never sent)."""
+    ``EventRejected``; ``validation_failed`` when the call itself failed (the wrong number
+    of arguments: no handler ran); else ``handler_error`` (the traceback logged, never
+    sent)."""
     if isinstance(exc, EventRejected):
         return exc
+    if isinstance(exc, TypeError) and _raised_by_the_call(exc):
+        logger.debug("%s: %r with the wrong number of arguments: %s", socket, event, exc)
+        return EventRejected(
+            Code.VALIDATION_FAILED,
+            "wrong number of arguments",
+            [{"loc": [], "msg": "wrong number of arguments", "type": "arguments"}],
+        )
     logger.error("error in the handler of %r on %s", event, socket, exc_info=exc)
     return EventRejected(Code.HANDLER_ERROR, "the handler failed")
+
+
+_DISPATCH_FILES = frozenset({__file__, __file__.replace("guard.py", "socket.py")})
+
+
+def _raised_by_the_call(exc: TypeError) -> bool:
+    """Whether ``exc`` came from calling the handler (its arguments did not bind), not
+    from inside it: the innermost frame of its traceback is the dispatch's or a wrapper's."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_filename in _DISPATCH_FILES
 
 
 def looks_like_error() -> EventRejected:
@@ -161,7 +189,10 @@ def guarded(
     if not limiters and max_bytes is None and max_depth is None and validate is None:
         return (_dumping(handler) if dump else handler), False
     if len(limiters) == 1 and max_bytes is None and max_depth is None and validate is None:
-        return _limited(handler, limiters[0], guard, dump), False
+        return _limited(spec, limiters[0], guard), False
+    one = spec.validator.one() if spec.validator is not None else None
+    if one is not None and not limiters and max_bytes is None and max_depth is None:
+        return _named(_validated_one(handler, one, dump), handler), False
 
     def checked(socket: Socket, *args: Any) -> Any:
         if limiters:
@@ -180,20 +211,95 @@ def guarded(
     return _named(checked, handler), max_bytes is not None
 
 
-def _limited(handler: Handler, limiter: Limiter, guard: Guard, dump: bool) -> Handler:
-    """One rate limit and nothing else (the cheapest wrapper)."""
-    take = limiter.take
-    reject = limiter.rejection
+def _limited(spec: HandlerSpec, limiter: Limiter, guard: Guard) -> Handler:
+    """One rate limit and nothing else: the cheapest wrapper (the bucket's step inlined for
+    a per-socket limit, and no ``*args`` forwarding for a handler of 0 to 2 arguments)."""
+    handler, tats = spec.handler, limiter.tats
+    interval, tolerance = limiter.interval, limiter.tolerance
+    get = tats.get
 
-    def limited(socket: Socket, *args: Any) -> Any:
-        wait = take(socket, guard.clock())
-        if wait:
-            raise reject(wait)
-        if dump:
+    if not limiter.per_socket:
+
+        def check_key(socket: Socket) -> None:
+            wait = limiter.take(socket, guard.clock())
+            if wait:
+                raise limiter.rejection(wait)
+
+        return _named(_bind(check_key, handler, spec.arity, spec.dump), handler)
+
+    def check(socket: Socket) -> None:  # take_key, inlined
+        now = guard.clock()
+        key = socket.id
+        tat = get(key)
+        if tat is None:
+            if limiter.grows():
+                limiter.prune(now)
+        elif tat > now:
+            if tat - now > tolerance:
+                raise limiter.rejection(tat - tolerance - now)
+            tats[key] = tat + interval
+            return
+        tats[key] = now + interval
+
+    return _named(_bind(check, handler, spec.arity, spec.dump), handler)
+
+
+def _validated_one(handler: Handler, validate: Callable[[Any], Any], dump: bool) -> Handler:
+    """A handler of one checked argument, and nothing else to check."""
+    if dump:
+
+        def validated_dumped(socket: Socket, arg: Any) -> Any:
+            return _dumped(handler(socket, validate(arg)))
+
+        return validated_dumped
+
+    def validated(socket: Socket, arg: Any) -> Any:
+        return handler(socket, validate(arg))
+
+    return validated
+
+
+def _bind(
+    check: Callable[[Socket], None], handler: Handler, arity: int | None, dump: bool
+) -> Handler:
+    """``check(socket)``, then the handler. A handler of a fixed 0, 1 or 2 arguments gets a
+    wrapper of the same shape: forwarding ``*args`` costs more than the check itself. (An
+    event with another number of arguments then fails at the call, before the check:
+    ``failure`` reports it as ``validation_failed``, and no handler ran.)"""
+    if dump:
+
+        def dumping(socket: Socket, *args: Any) -> Any:
+            check(socket)
             return _dumped(handler(socket, *args))
+
+        return dumping
+    if arity == 1:
+
+        def one(socket: Socket, arg: Any) -> Any:
+            check(socket)
+            return handler(socket, arg)
+
+        return one
+    if arity == 0:
+
+        def none(socket: Socket) -> Any:
+            check(socket)
+            return handler(socket)
+
+        return none
+    if arity == 2:
+
+        def two(socket: Socket, first: Any, second: Any) -> Any:
+            check(socket)
+            return handler(socket, first, second)
+
+        return two
+
+    def any_number(socket: Socket, *args: Any) -> Any:
+        check(socket)
         return handler(socket, *args)
 
-    return _named(limited, handler)
+    return any_number
 
 
 def _dumping(handler: Handler) -> Handler:
@@ -204,6 +310,8 @@ def _dumping(handler: Handler) -> Handler:
 
 
 def _dumped(result: Any) -> Any:
+    if type(result) in PLAIN_RESULTS:
+        return result
     if is_awaitable(result):
         return _dump_later(result)
     return jsonable(result)

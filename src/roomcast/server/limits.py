@@ -1,6 +1,6 @@
 """Rate and payload limits on incoming events: token buckets, JSON depth.
 
-No task or timer per bucket: a bucket is two floats (tokens, when last counted) refilled
+No task or timer per bucket: a bucket is one float (when it would be full again), refilled
 lazily from the ``now`` its caller passes in, and buckets nobody used for a while (full
 again) are dropped when the table grows. Nothing here reads a clock or does I/O.
 """
@@ -104,25 +104,38 @@ def rate_limits(
 class Limiter:
     """The buckets of one ``RateLimit``, one per key, refilled lazily.
 
+    Each bucket is one float, the generic cell rate algorithm's "theoretical arrival time"
+    (``tats[key]``): when the bucket would be full again. An event at ``now`` is allowed
+    while that time is at most ``tolerance`` ahead (``burst - 1`` intervals), and pushes it
+    one ``interval`` (1 / rate) further; the same decisions as a token bucket of ``burst``
+    tokens refilled at ``rate``, in one dictionary read and write.
+
     ``take(socket, now)`` spends a token: 0.0 when allowed, else the seconds until one more
     event would be. A table of more than ``prune_at`` buckets first drops the full ones
     (their keys idle long enough to have nothing to remember), so it stays as small as the
     set of keys active within one refill period.
     """
 
-    __slots__ = ("_buckets", "_key", "_prune_at", "burst", "limit", "rate")
+    __slots__ = ("_key", "_prune_at", "burst", "interval", "limit", "rate", "tats", "tolerance")
 
     def __init__(self, limit: RateLimit, prune_at: int = 1024) -> None:
         self.limit = limit
         self.rate = limit.per_second()
         self.burst = float(limit.capacity())
-        self._buckets: dict[Hashable, list[float]] = {}
+        self.interval = 1.0 / self.rate
+        # a nanosecond more: float sums of the interval must not refuse the last of a burst
+        self.tolerance = (self.burst - 1.0) * self.interval + 1e-9
+        self.tats: dict[Hashable, float] = {}
         self._prune_at = prune_at
         per = limit.per
         self._key: KeyFunction | None = None if per == "socket" else _key_function(per)
 
     def __repr__(self) -> str:
-        return f"<Limiter {self.limit.rate} burst {self.burst:g} ({len(self._buckets)} keys)>"
+        return f"<Limiter {self.limit.rate} burst {self.burst:g} ({len(self.tats)} keys)>"
+
+    @property
+    def per_socket(self) -> bool:
+        return self._key is None
 
     def key(self, socket: Socket) -> Hashable:
         key_of = self._key
@@ -134,62 +147,49 @@ class Limiter:
     def take(self, socket: Socket, now: float) -> float:
         """Spend one token of ``socket``'s bucket; 0.0, or seconds to wait."""
         key_of = self._key
-        key = socket.id if key_of is None else self.key(socket)
-        bucket = self._buckets.get(key)  # take_key, inlined: this runs for every event
-        if bucket is None:
-            if len(self._buckets) >= self._prune_at:
-                self._prune(now)
-            self._buckets[key] = [self.burst - 1.0, now]
-            return 0.0
-        tokens = bucket[0] + (now - bucket[1]) * self.rate
-        if tokens > self.burst:
-            tokens = self.burst
-        bucket[1] = now
-        if tokens >= 1.0:
-            bucket[0] = tokens - 1.0
-            return 0.0
-        bucket[0] = tokens
-        return (1.0 - tokens) / self.rate
+        return self.take_key(socket.id if key_of is None else self.key(socket), now)
 
     def take_key(self, key: Hashable, now: float) -> float:
         """Spend one token of the bucket of ``key``; 0.0, or seconds to wait."""
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            if len(self._buckets) >= self._prune_at:
-                self._prune(now)
-            self._buckets[key] = [self.burst - 1.0, now]
-            return 0.0
-        tokens = bucket[0] + (now - bucket[1]) * self.rate
-        if tokens > self.burst:
-            tokens = self.burst
-        bucket[1] = now
-        if tokens >= 1.0:
-            bucket[0] = tokens - 1.0
-            return 0.0
-        bucket[0] = tokens
-        return (1.0 - tokens) / self.rate
+        tats = self.tats
+        tat = tats.get(key)
+        if tat is None:
+            if len(tats) >= self._prune_at:
+                self.prune(now)
+            tat = now
+        elif tat < now:
+            tat = now
+        if tat - now > self.tolerance:
+            return tat - self.tolerance - now
+        tats[key] = tat + self.interval
+        return 0.0
 
     def spend_last(self, socket: Socket, now: float) -> bool:
         """Spend one token; whether that was the last one (or there was none)."""
         if self.take(socket, now):
             return True
-        return self._buckets[self.key(socket)][0] < 1.0
+        return self.tats[self.key(socket)] - now > self.tolerance
 
     def give_back(self, socket: Socket) -> None:
         """Return the token just taken (a later limit refused the event)."""
-        bucket = self._buckets.get(self.key(socket))
-        if bucket is not None:
-            bucket[0] = min(self.burst, bucket[0] + 1.0)
+        key = self.key(socket)
+        tat = self.tats.get(key)
+        if tat is not None:
+            self.tats[key] = tat - self.interval
 
-    def _prune(self, now: float) -> None:
-        rate, burst = self.rate, self.burst
-        full = [k for k, (t, at) in self._buckets.items() if t + (now - at) * rate >= burst]
-        for key in full:
-            del self._buckets[key]
-        self._prune_at = max(self._prune_at, 2 * len(self._buckets))
+    def prune(self, now: float) -> None:
+        """Drop the full buckets (called as the table grows)."""
+        tats = self.tats
+        for key in [k for k, tat in tats.items() if tat <= now]:
+            del tats[key]
+        self._prune_at = max(self._prune_at, 2 * len(tats))
+
+    def grows(self) -> bool:
+        """Whether the next new key should ``prune`` first."""
+        return len(self.tats) >= self._prune_at
 
     def __len__(self) -> int:
-        return len(self._buckets)
+        return len(self.tats)
 
     def rejection(self, wait: float) -> EventRejected:
         return EventRejected(

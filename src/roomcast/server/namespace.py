@@ -12,7 +12,13 @@ from ..transports.websocket import Outgoing
 from .broadcast import BroadcastOperator
 from .guard import Bounds, HandlerSpec, bounds_of, guarded
 from .limits import Per, RateLimits
-from .validation import build_validator, event_params, needs_dump, return_annotation
+from .validation import (
+    build_validator,
+    event_params,
+    fixed_arity,
+    needs_dump,
+    return_annotation,
+)
 
 if TYPE_CHECKING:
     from .server import Server
@@ -101,6 +107,7 @@ class Namespace:
             spec = HandlerSpec(fn, bounds=bounds)
             params = event_params(fn, frame_depth=2)
             spec.params = params
+            spec.arity = fixed_arity(fn, params)
             spec.returns = return_annotation(fn, frame_depth=2)
             spec.dump = needs_dump(spec.returns)
             if validate:

@@ -78,6 +78,21 @@ def event_params(handler: Callable[..., Any], frame_depth: int = 2) -> tuple[Par
     return tuple(found)
 
 
+def fixed_arity(handler: Callable[..., Any], params: Sequence[Param]) -> int | None:
+    """How many event arguments ``handler`` takes when it is one number (every parameter
+    required, no ``*args``); None otherwise, or when its signature cannot be read."""
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):
+        return None
+    first = next(iter(signature.parameters.values()), None)
+    if first is None or first.kind is inspect.Parameter.VAR_POSITIONAL:
+        return None
+    if any(p.variadic or not p.required for p in params):
+        return None
+    return len(params)
+
+
 def return_annotation(handler: Callable[..., Any], frame_depth: int = 2) -> Any:
     """The resolved return annotation of ``handler`` (``_EMPTY`` when none)."""
     return _hints(handler, frame_depth + 1).get("return", _EMPTY)
@@ -118,11 +133,12 @@ class ArgsValidator:
     problem, ``loc`` starting with the argument's index).
     """
 
-    __slots__ = ("_adapters", "_count", "_required", "_rest", "_single", "params")
+    __slots__ = ("_adapters", "_count", "_error", "_required", "_rest", "_single", "params")
 
     def __init__(self, params: Sequence[Param]) -> None:
-        from pydantic import TypeAdapter
+        from pydantic import TypeAdapter, ValidationError
 
+        self._error = ValidationError
         self.params = tuple(params)
         positional = [p for p in self.params if not p.variadic]
         rest = [p for p in self.params if p.variadic]
@@ -145,16 +161,30 @@ class ArgsValidator:
     def validate(self, args: Sequence[Any]) -> Sequence[Any]:
         single = self._single
         if single is not None and len(args) == 1:
-            from pydantic import ValidationError
-
             try:
                 return (single(args[0]),)
-            except ValidationError as exc:
+            except self._error as exc:
                 raise _rejected(_details(exc, 0, self.params[0].name)) from None
         return self._validate_all(args)
 
+    def one(self) -> Callable[[Any], Any] | None:
+        """For a handler of exactly one checked argument: a function that validates it
+        (raising ``EventRejected``); None for any other handler."""
+        single, error = self._single, self._error
+        if single is None:
+            return None
+        name = self.params[0].name
+
+        def validate_one(value: Any) -> Any:
+            try:
+                return single(value)
+            except error as exc:
+                raise _rejected(_details(exc, 0, name)) from None
+
+        return validate_one
+
     def _validate_all(self, args: Sequence[Any]) -> Sequence[Any]:
-        from pydantic import ValidationError
+        ValidationError = self._error
 
         errors: list[dict[str, Any]] = []
         count = len(args)
@@ -230,6 +260,9 @@ def jsonable(result: Any) -> Any:
     """A handler's result with pydantic models and dataclasses made JSON-ready (the ack);
     a tuple (several ack arguments) element by element; anything else as it is."""
     kind = type(result)
+    serializer = getattr(kind, "__pydantic_serializer__", None)
+    if serializer is not None and not isinstance(result, type):  # a model: the core, directly
+        return serializer.to_python(result, mode="json")
     if kind is tuple:
         return tuple(jsonable(item) for item in result)
     if _is_model(kind) or (dataclasses.is_dataclass(result) and not isinstance(result, type)):

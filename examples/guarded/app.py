@@ -1,0 +1,129 @@
+"""Guard rails on every event: `python examples/guarded/app.py PORT`.
+
+``$ROOMCAST_JWT_SECRET`` (required): the HS256 secret of the clients' JWTs, read from the
+handshake's ``auth.token``, an ``Authorization: Bearer`` header or a ``token`` cookie;
+a client without a valid one is refused with ``connect_error`` whose ``data`` is
+``{"code": "token_missing" | "token_invalid" | "token_expired", "message": ...}`` (and
+whose ``message`` is that code). ``$ROOMCAST_ORIGINS``: the allowed origins,
+comma-separated (default: any). On namespace ``/``:
+
+- ``say`` (``{"room": 1-64 characters, "text": 1-500 characters}``): at most 5 per second
+  per socket, in bursts of up to 5; joins the room, broadcasts ``message``
+  (``{"room", "text", "from": sub}``) to it, acks ``{"ok": true}``;
+- ``boom``: its handler raises (the client gets the error ack ``handler_error``);
+- ``whoami``: acks the ``sub`` claim of the client's token.
+
+A refused event is acked ``{"_rc_error": {"code", "message", "details"}}``: see the
+README's "Safe by default".
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+import jwt
+from pydantic import BaseModel, Field
+
+import roomcast
+
+
+class Say(BaseModel):
+    """The ``say`` event's argument."""
+
+    room: str = Field(min_length=1, max_length=64)
+    text: str = Field(min_length=1, max_length=500)
+
+
+# -- JWT: a minimal middleware, to be replaced by the library's helper (roomcast.jwt_auth)
+
+
+def token_of(handshake: roomcast.Handshake) -> str | None:
+    """The token from ``auth.token``, ``Authorization: Bearer``, or the ``token`` cookie."""
+    token = handshake.auth.get("token")
+    if isinstance(token, str) and token:
+        return token
+    scheme, _, value = handshake.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    try:
+        cookie = SimpleCookie(handshake.headers.get("Cookie", ""))
+    except CookieError:
+        return None
+    morsel = cookie.get("token")
+    return morsel.value if morsel is not None and morsel.value else None
+
+
+def refuse(code: str, message: str) -> roomcast.ConnectionRefused:
+    return roomcast.ConnectionRefused(code, {"code": code, "message": message})
+
+
+def jwt_middleware(secret: str) -> Callable[[roomcast.Socket], None]:
+    def authenticate(socket: roomcast.Socket) -> None:
+        token = token_of(socket.handshake)
+        if token is None:
+            raise refuse("token_missing", "no token in auth.token, Authorization or cookie")
+        try:
+            claims = jwt.decode(token, secret, algorithms=["HS256"])
+        except jwt.ExpiredSignatureError:
+            raise refuse("token_expired", "the token has expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise refuse("token_invalid", f"the token is not valid: {exc}") from None
+        socket.data["claims"] = claims
+
+    return authenticate
+
+
+# -- the app
+
+
+def build(secret: str, origins: str | list[str] = "*") -> roomcast.Server:
+    io = roomcast.Server(cors_allowed_origins=origins)
+    io.use(jwt_middleware(secret))
+
+    @io.on("say", rate="5/s", burst=5)
+    async def say(socket: roomcast.Socket, msg: Say) -> dict[str, bool]:
+        socket.join(msg.room)
+        sender = socket.data["claims"].get("sub")
+        await io.to(msg.room).emit("message", {"room": msg.room, "text": msg.text, "from": sender})
+        return {"ok": True}
+
+    @io.on("boom")
+    def boom(socket: roomcast.Socket) -> None:
+        raise RuntimeError("boom: this handler always fails")
+
+    @io.on("whoami")
+    def whoami(socket: roomcast.Socket) -> Any:
+        return socket.data["claims"].get("sub")
+
+    return io
+
+
+def origins_from_env() -> str | list[str]:
+    listed = [o.strip() for o in os.environ.get("ROOMCAST_ORIGINS", "").split(",") if o.strip()]
+    return listed or "*"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("port", type=int, nargs="?", default=None)
+    parser.add_argument("--port", dest="port_option", type=int, default=None)
+    parser.add_argument("--host", default="localhost", help="localhost: 127.0.0.1 and ::1")
+    args = parser.parse_args(argv)
+    secret = os.environ.get("ROOMCAST_JWT_SECRET", "")
+    if not secret:
+        print("guarded: set ROOMCAST_JWT_SECRET (the HS256 secret)", file=sys.stderr)
+        return 2
+    port = args.port if args.port is not None else args.port_option
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    build(secret, origins_from_env()).run(args.host, 3000 if port is None else port)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
