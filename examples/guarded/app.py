@@ -104,6 +104,15 @@ def build(secret: str, origins: str | list[str] = "*") -> roomcast.Server:
     return io
 
 
+def create() -> roomcast.Server:
+    """The app as configured by the environment (``roomcast serve`` and ``roomcast schema
+    examples.guarded.app:create``)."""
+    secret = os.environ.get("ROOMCAST_JWT_SECRET", "")
+    if not secret:
+        raise RuntimeError("set ROOMCAST_JWT_SECRET (the HS256 secret)")
+    return build(secret, origins_from_env())
+
+
 def origins_from_env() -> str | list[str]:
     listed = [o.strip() for o in os.environ.get("ROOMCAST_ORIGINS", "").split(",") if o.strip()]
     return listed or "*"

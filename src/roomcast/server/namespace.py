@@ -139,6 +139,11 @@ class Namespace:
             self._compile(event)
 
     @property
+    def limits(self) -> Bounds:
+        """What ``limit(...)`` set for every event of this namespace."""
+        return self._bounds
+
+    @property
     def event_limiters(self) -> tuple[Any, ...]:
         """The limits on every event (this namespace's, then the server's)."""
         return self._bounds.limiters + self.server.guard.bounds.limiters
