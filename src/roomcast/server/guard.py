@@ -227,6 +227,25 @@ def _limited(spec: HandlerSpec, limiter: Limiter, guard: Guard) -> Handler:
 
         return _named(_bind(check_key, handler, spec.arity, spec.dump), handler)
 
+    if spec.arity == 1 and not spec.dump:  # the common case: everything inlined
+
+        def one(socket: Socket, arg: Any) -> Any:
+            now = guard.clock()
+            key = socket.id
+            tat = get(key)
+            if tat is None:
+                if limiter.grows():
+                    limiter.prune(now)
+            elif tat > now:
+                if tat - now > tolerance:
+                    raise limiter.rejection(tat - tolerance - now)
+                tats[key] = tat + interval
+                return handler(socket, arg)
+            tats[key] = now + interval
+            return handler(socket, arg)
+
+        return _named(one, handler)
+
     def check(socket: Socket) -> None:  # take_key, inlined
         now = guard.clock()
         key = socket.id
