@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/micro.py [--profile] [--at REV]
     .venv/bin/python bench/micro.py --instructions [--at REV]   # callgrind, deterministic
+    .venv/bin/python bench/micro.py --instructions --echo validated|limited
 
 Connections are real ``HttpProtocol`` objects of the native server on a fake transport that
 only counts bytes, inside a running uvloop loop: the upgrade, Engine.IO open and Socket.IO
@@ -9,7 +10,9 @@ CONNECT happen as over a socket, then client frames are fed to ``data_received``
 What is measured is the user-space work roomcast does per message (the server's figure
 minus its system calls and the event loop's polling): echo with acks (50 connections, one
 frame each, then one loop tick), and fan-out to 1000 receivers, one broadcast per tick or 32
-per tick (the cork). ``--profile`` adds cProfile's calls per message and the top functions
+per tick (the cork). ``--echo validated`` acks a pydantic model (``{"text": ...}``) and
+``--echo limited`` spends a rate-limit token per event (see ``servers/roomcast_server.py``).
+``--profile`` adds cProfile's calls per message and the top functions
 (cProfile slows small calls, so read its shares, not its times).
 """
 
@@ -37,6 +40,24 @@ UPGRADE = (
     b"Sec-WebSocket-Key: cm9vbWNhc3QtYmVuY2gtaw==\r\n\r\n"
 )
 PAYLOAD = "|1|123456789012|" + "x" * 84
+ECHO_MODE = "plain"
+
+
+def build_server() -> Any:
+    """The bench server with the echo of ``ECHO_MODE`` (older commits: the plain one)."""
+    sys.path.insert(0, str(BENCH / "servers"))
+    from roomcast_server import build  # type: ignore[import-not-found]
+
+    if ECHO_MODE == "plain":
+        return build(16 * 2**20)
+    return build(16 * 2**20, ECHO_MODE)
+
+
+def echo_frame(ack_id: int) -> bytes:
+    """A client's echo EVENT asking for ack ``ack_id`` (an object for ``validated``)."""
+    if ECHO_MODE == "validated":
+        return client_frame(f'42{ack_id}["echo",{{"text":"{PAYLOAD}"}}]')
+    return client_frame(f'42{ack_id}["echo","{PAYLOAD}"]')
 
 
 def client_frame(text: str) -> bytes:
@@ -180,17 +201,14 @@ def top(profile: cProfile.Profile, messages: int, k: int = 14) -> list[dict[str,
 
 
 async def run(seconds: float, with_profile: bool) -> dict[str, Any]:
-    sys.path.insert(0, str(BENCH / "servers"))
-    from roomcast_server import build  # type: ignore[import-not-found]
-
     from roomcast.transports.native import HttpProtocol
 
-    io = build(16 * 2**20)
+    io = build_server()
     engine = served(io)
     results: dict[str, Any] = {}
 
     echo_conns = await connect(engine, HttpProtocol, 50)
-    frames = [client_frame(f'42{i}["echo","{PAYLOAD}"]') for i in range(1, 50)]
+    frames = [echo_frame(i) for i in range(1, 50)]
 
     async def echo_step() -> int:
         for (proto, _), frame in zip(echo_conns, frames, strict=False):
@@ -252,13 +270,10 @@ ECHO_CONNECTIONS = 50
 
 async def echo_steps(steps: int) -> None:
     """The echo scenario for ``steps`` loop ticks of 49 acks, untimed (for callgrind)."""
-    sys.path.insert(0, str(BENCH / "servers"))
-    from roomcast_server import build  # type: ignore[import-not-found]
-
     from roomcast.transports.native import HttpProtocol
 
-    conns = await connect(served(build(16 * 2**20)), HttpProtocol, ECHO_CONNECTIONS)
-    frames = [client_frame(f'42{i}["echo","{PAYLOAD}"]') for i in range(1, ECHO_CONNECTIONS)]
+    conns = await connect(served(build_server()), HttpProtocol, ECHO_CONNECTIONS)
+    frames = [echo_frame(i) for i in range(1, ECHO_CONNECTIONS)]
     for _ in range(steps):
         for (proto, _), frame in zip(conns, frames, strict=False):
             proto.data_received(frame)
@@ -279,6 +294,8 @@ def instructions_per_ack() -> float:
                 __file__,
                 "--echo-steps",
                 str(steps),
+                "--echo",
+                ECHO_MODE,
             ],
             capture_output=True,
             text=True,
@@ -303,7 +320,15 @@ def main(argv: list[str] | None = None) -> int:
         help="instructions per echo ack under callgrind (deterministic; needs valgrind)",
     )
     parser.add_argument("--echo-steps", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--echo",
+        choices=("plain", "validated", "limited"),
+        default="plain",
+        help="the echo handler: plain, a pydantic model, or a rate limit",
+    )
     args = parser.parse_args(argv)
+    global ECHO_MODE
+    ECHO_MODE = args.echo
     if args.at is not None and "ROOMCAST_MICRO_CHILD" not in os.environ:
         from run import export_source  # type: ignore[import-not-found]
 

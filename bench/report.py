@@ -106,6 +106,26 @@ METRICS: list[Metric] = [
     Metric("  of which kernel (sys) µs", "echo", _at("server_sys_us_per_msg"), "{:.2f}", False),
     Metric("  p50 latency, ms", "echo", _at("p50_ms"), "{:.2f}", False),
     Metric("  p99 latency, ms", "echo", _at("p99_ms"), "{:.2f}", False),
+    Metric(
+        "**echo, validated** (roomcast: a pydantic model; peers: plain): acks/s",
+        "echo-validated",
+        _at("per_s"),
+    ),
+    Metric(
+        "  server CPU µs per ack",
+        "echo-validated",
+        _at("server_cpu_us_per_msg"),
+        "{:.2f}",
+        False,
+    ),
+    Metric(
+        "**echo, rate-limited** (roomcast: a bucket per socket; peers: plain): acks/s",
+        "echo-limited",
+        _at("per_s"),
+    ),
+    Metric(
+        "  server CPU µs per ack", "echo-limited", _at("server_cpu_us_per_msg"), "{:.2f}", False
+    ),
     Metric("**idle connections**: connected", "idle", _at("connected"), ratio=False),
     Metric("  connects/s", "idle", _at("connects_per_s")),
     Metric(

@@ -95,6 +95,15 @@ def scenarios(quick: bool) -> list[Scenario]:
         Scenario("fanout100", ("fanout", "--n", "100", "--measure", m, "--latency", lat), 120),
         Scenario("fanout1000", ("fanout", "--n", "1000", "--measure", m, "--latency", lat), 180),
         Scenario("echo", ("echo", "--n", "50", "--measure", m), 90),
+        # roomcast's echo with its guard rails on (the peers serve their plain echo):
+        # arguments validated into a pydantic model, or a rate limit per socket
+        Scenario(
+            "echo-validated",
+            ("echo", "--n", "50", "--measure", m, "--object", "1"),
+            90,
+            ("--echo", "validated"),
+        ),
+        Scenario("echo-limited", ("echo", "--n", "50", "--measure", m), 90, ("--echo", "limited")),
         Scenario("idle", ("idle", "--n", "2000" if quick else "10000"), 240),
         Scenario("polling", ("polling", "--n", "200", "--measure", m), 120),
         Scenario(

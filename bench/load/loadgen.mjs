@@ -37,6 +37,7 @@ const opts = {
   deadline: 240,
   announce: 0, // print phase markers on stderr (for the profiler)
   hold: 0, // idle: seconds to hold the connections after measuring
+  object: 0, // echo: send {"text": payload} instead of the payload string (validated echo)
 };
 for (let i = 3; i < process.argv.length; i += 2) {
   const key = process.argv[i].replace(/^--/, "");
@@ -247,7 +248,8 @@ async function echo() {
     const send = () => {
       id += 1;
       sentAt = nowUs();
-      c.sendRaw(`42${id}["echo","${payload(id, opts.size)}"]`);
+      const text = `"${payload(id, opts.size)}"`;
+      c.sendRaw(`42${id}["echo",${opts.object ? `{"text":${text}}` : text}]`);
     };
     c.onAck = () => {
       acks += 1;

@@ -35,7 +35,7 @@ def build() -> web.Application:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
+    args, _ = parser.parse_known_args()  # roomcast's --echo modes: the plain echo here
     web.run_app(
         build(),
         host="127.0.0.1",

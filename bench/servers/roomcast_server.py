@@ -6,6 +6,9 @@ the Node server's ``--recovery``) and ``--store URL`` picks the store (``memory:
 memory). With either, SIGTERM shuts the server down gracefully (clients disconnected with
 "server shutting down", their sessions written, the store closed); without, SIGTERM ends
 the process at once, as before.
+``--echo validated``: ``echo`` takes a pydantic model (``{"text": str}``) and acks it back;
+``--echo limited``: ``echo`` has a rate limit per socket (too high to refuse anything: what
+is measured is the bucket's cost). The peers serve their plain echo in both cases.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ import signal
 import tracemalloc
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import roomcast
 
 ROOM = "bench"
+ECHO_MODES = ("plain", "validated", "limited")
 
 
 def build(
@@ -29,6 +34,7 @@ def build(
     deflate: bool | roomcast.PerMessageDeflate = False,
     recovery: bool = False,
     store: str | None = None,
+    echo_mode: str = "plain",
 ) -> roomcast.Server:
     io = roomcast.Server(
         serve_client=False,
@@ -46,9 +52,27 @@ def build(
     async def fan(socket: roomcast.Socket, data: str) -> None:
         await io.to(ROOM).emit("m", data)
 
-    @io.on("echo")
-    def echo(socket: roomcast.Socket, data: str) -> str:
-        return data
+    if echo_mode == "validated":
+        from pydantic import BaseModel  # only here: the other modes run without it
+
+        class EchoMessage(BaseModel):
+            text: str
+
+        @io.on("echo")
+        def echo_model(socket: roomcast.Socket, data: EchoMessage) -> EchoMessage:
+            return data
+
+    elif echo_mode == "limited":
+
+        @io.on("echo", rate="1000000/s", burst=1_000_000)
+        def echo_limited(socket: roomcast.Socket, data: Any) -> Any:
+            return data
+
+    else:
+
+        @io.on("echo")
+        def echo(socket: roomcast.Socket, data: Any) -> Any:  # Any: nothing to validate
+            return data
 
     return io
 
@@ -105,13 +129,14 @@ def main() -> None:
     )
     parser.add_argument("--recovery", action="store_true", help="connection-state recovery")
     parser.add_argument("--store", default=None, help="memory://, sqlite:///path, redis://...")
+    parser.add_argument("--echo", choices=ECHO_MODES, default="plain", help="the echo handler")
     args = parser.parse_args()
     deflate: bool | roomcast.PerMessageDeflate = args.deflate
     if args.deflate_takeover:
         deflate = roomcast.PerMessageDeflate(
             server_no_context_takeover=False, client_no_context_takeover=False
         )
-    io = build(args.max_write_buffer, deflate, args.recovery, args.store)
+    io = build(args.max_write_buffer, deflate, args.recovery, args.store, args.echo)
     if args.tracemalloc is not None:
         trace_memory(args.tracemalloc)
     if args.recovery or args.store:

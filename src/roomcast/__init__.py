@@ -13,6 +13,7 @@ from .exceptions import (
     AdapterError,
     ConnectionClosed,
     ConnectionRefused,
+    EventRejected,
     InvalidState,
     LocalProtocolError,
     NamespaceNotFound,
@@ -26,6 +27,7 @@ from .exceptions import (
     WebSocketRefused,
 )
 from .server import BroadcastOperator, EngineServer, Handshake, Namespace, Server, Socket
+from .server.limits import RateLimit
 from .server.recovery import HistoryEntry, Recovery
 from .store import MemoryStore, Retention, SqliteStore, Store
 from .store import from_url as store_from_url
@@ -77,6 +79,7 @@ __all__ = [
     "Emitter",
     "EngineServer",
     "EngineSocket",
+    "EventRejected",
     "Handshake",
     "HandshakeRequest",
     "HistoryEntry",
@@ -92,6 +95,7 @@ __all__ = [
     "PayloadTooLarge",
     "PerMessageDeflate",
     "ProtocolError",
+    "RateLimit",
     "Recovery",
     "RedisAdapter",
     "RedisStore",

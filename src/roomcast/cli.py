@@ -3,6 +3,7 @@
 ```
 roomcast serve app:io [--workers N] [--host H] [--port P] [--redis URL] [--store URL]
                       [--certfile FILE --keyfile FILE] ...
+roomcast schema app:io [--format asyncapi|jsonschema] [--title TITLE]
 ```
 
 ``app:io`` names a module attribute: a ``roomcast.Server``, or a function without arguments
@@ -12,10 +13,13 @@ that returns one (called in each worker). See ``roomcast serve --help``.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 
 from .cluster import AppError, ServeError, serve
+from .cluster.options import load_target, make_server
+from .server import Server
 
 _LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
@@ -64,6 +68,20 @@ def _parser() -> argparse.ArgumentParser:
         default=10.0,
         help="seconds a worker has to close its sessions when stopping (10)",
     )
+    schema = commands.add_parser(
+        "schema",
+        help="print the event contract of an app (AsyncAPI 3 or JSON Schema)",
+        description=(
+            "Print, as JSON, the events APP's namespaces handle: each event's arguments "
+            "(from its handler's type annotations), its ack (the return annotation) and "
+            "its limits."
+        ),
+    )
+    schema.add_argument("app", help="module:attribute, a roomcast.Server or a factory of one")
+    schema.add_argument(
+        "--format", choices=["asyncapi", "jsonschema"], default="asyncapi", help="(asyncapi)"
+    )
+    schema.add_argument("--title", default=None, help="the document's title (the app's name)")
     run.add_argument(
         "--log-level",
         default="info",
@@ -76,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the ``roomcast`` command with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "schema":
+        return _schema(args.app, args.format, args.title)
     logging.basicConfig(level=args.log_level.upper(), format=_LOG_FORMAT, stream=sys.stderr)
     try:
         serve(
@@ -98,4 +118,21 @@ def main(argv: list[str] | None = None) -> int:
     except ServeError as exc:
         print(f"roomcast: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _schema(app: str, fmt: str, title: str | None) -> int:
+    from .server.schema import asyncapi, json_schema
+
+    try:
+        io = make_server(load_target(app))
+    except AppError as exc:
+        print(f"roomcast: error: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(io, Server):
+        print(f"roomcast: error: {app} is not a Socket.IO server", file=sys.stderr)
+        return 2
+    name = title or app
+    document = json_schema(io, name) if fmt == "jsonschema" else asyncapi(io, name)
+    print(json.dumps(document, indent=2))
     return 0

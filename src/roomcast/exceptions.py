@@ -16,6 +16,8 @@ RoomcastError
 │   ├── StoreUnavailable           its backend is out of reach for now (Redis down, disk
 │   │                              full, read-only file); later calls try again by themselves
 │   └── StoreCorrupt               its data cannot be read (a damaged SQLite file)
+├── EventRejected                  an event refused: .code, .message, .details (the error ack);
+│                                  raised by handlers to refuse, by Client.emit_with_ack on one
 └── AckTimeout(TimeoutError)       .responses: what arrived before the deadline (broadcasts)
 ```
 """
@@ -138,3 +140,33 @@ class AckTimeout(RoomcastError, TimeoutError):
     ) -> None:
         super().__init__(message)
         self.responses: list[Any] = responses if responses is not None else []
+
+
+class EventRejected(RoomcastError):
+    """An event was refused: the one error an error ack carries (see ``roomcast.rejections``).
+
+    Raise it in a handler (or a ``socket.use`` middleware) to refuse an event with your own
+    ``code``; the client that asked for an ack gets ``{"_rc_error": {"code": ..., "message":
+    ..., "details": ...}}``. ``roomcast.Client.emit_with_ack`` raises it when such an ack
+    comes back. The codes roomcast itself uses: ``handler_error``, ``validation_failed``,
+    ``rate_limited`` (``details["retry_after"]``: seconds), ``too_large``,
+    ``too_many_violations``; ``unauthorized`` is the one to use for permissions.
+    """
+
+    def __init__(self, code: str, message: str = "", details: Any = None) -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.message = message or code
+        self.details = details
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds to wait before trying again (``rate_limited``); None otherwise."""
+        if isinstance(self.details, dict):
+            value = self.details.get("retry_after")
+            if isinstance(value, int | float):
+                return float(value)
+        return None
+
+    def __repr__(self) -> str:
+        return f"EventRejected({self.code!r}, {self.message!r}, {self.details!r})"

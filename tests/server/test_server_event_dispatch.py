@@ -100,7 +100,7 @@ async def test_an_async_handler_acks_once_it_is_done(start_sio: StartSio) -> Non
     assert await client.recv_text() == "433[42]"
 
 
-async def test_a_failing_handler_acks_with_nothing_and_the_connection_goes_on(
+async def test_a_failing_handler_acks_with_an_error_and_the_connection_goes_on(
     start_sio: StartSio,
 ) -> None:
     harness = await start_sio()
@@ -112,7 +112,8 @@ async def test_a_failing_handler_acks_with_nothing_and_the_connection_goes_on(
     client = await harness.websocket()
     await client.sio_connect()
     await client.send('424["boom"]')
-    assert await client.recv_text() == "434[]"
+    error = '{"code":"handler_error","message":"the handler failed","details":null}'
+    assert await client.recv_text() == '434[{"_rc_error":' + error + "}]"
     await client.assert_echo()
 
 

@@ -119,7 +119,7 @@ async def test_two_servers_share_rooms_over_the_hub(
     servers = [roomcast.Server(adapter=factory) for factory in factories]
 
     @servers[1].on("join")
-    def on_join(socket: roomcast.Socket, room: str) -> list[str]:
+    def on_join(socket: roomcast.Socket, room: str | list[str]) -> list[str]:
         socket.join(room)
         return sorted(socket.rooms)
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, overload
 
 from ..exceptions import ConnectionClosed, ConnectionRefused, InvalidState
+from ..rejections import rejection_of
 from ..socketio import ClientSession, Packet, PacketType
 from ..socketio.events import AckSettled, Connected, ConnectRefused, Disconnected, EventReceived
 from ..socketio.events import Event as SessionEvent
@@ -146,6 +147,8 @@ class ClientSocket:
         ``ack_timeout`` (with ``retries``: the wait for each try).
 
         Raises:
+            EventRejected: the server refused the event (an error ack: ``code``,
+                ``message``, ``details``).
             AckTimeout: no ack in time (with ``retries``: after the last try).
             ConnectionClosed: disconnected before the ack (without ``retries``).
             InvalidState: the buffer is full.
@@ -159,9 +162,9 @@ class ClientSocket:
         )
         self._flush()
         if session.retries:
-            return single_answer(await future)
+            return _answer(await future)
         try:
-            return single_answer(await future)
+            return _answer(await future)
         finally:
             session.forget(ack_id)
             self._arm()
@@ -367,6 +370,15 @@ class ClientSocket:
         result = self._call(handler, *args)
         if inspect.isawaitable(result):
             self._manager.spawn(result)
+
+
+def _answer(args: list[Any]) -> Any:
+    """An ack's value for ``emit_with_ack``; an error ack raises its ``EventRejected``."""
+    if args:
+        rejection = rejection_of(args[0])
+        if rejection is not None:
+            raise rejection
+    return single_answer(args)
 
 
 def _check_event(event: str) -> None:

@@ -10,6 +10,15 @@ from ..adapters.base import ClusterResults
 from ..socketio import Packet, encode_packet
 from ..transports.websocket import Outgoing
 from .broadcast import BroadcastOperator
+from .guard import Bounds, HandlerSpec, bounds_of, guarded
+from .limits import Per, RateLimits
+from .validation import (
+    build_validator,
+    event_params,
+    fixed_arity,
+    needs_dump,
+    return_annotation,
+)
 
 if TYPE_CHECKING:
     from .server import Server
@@ -19,6 +28,8 @@ Handler = Callable[..., Any]
 Middleware = Callable[["Socket"], Any]
 
 _ALIASES = {"connect": "connection"}
+LIFECYCLE = frozenset({"connection", "disconnecting", "disconnect"})
+"""Handlers the server calls itself: never validated, limited or acked."""
 
 
 class Namespace:
@@ -28,6 +39,9 @@ class Namespace:
     ``disconnect(socket, reason)``, and ``<event>(socket, *args)`` whose return value is the ack.
     A dynamic namespace (``io.of(pattern)``) is a parent: the namespaces it creates share its
     handlers and middlewares, and broadcasting on it reaches all of them.
+
+    An event handler's annotations are its schema (``validation``), and ``on(...)`` takes
+    its limits; ``limit(...)`` sets those of every event of the namespace.
     """
 
     def __init__(self, server: Server, name: str, parent: Namespace | None = None) -> None:
@@ -38,10 +52,16 @@ class Namespace:
         self.children: list[Namespace] = []
         if parent is None:
             self._handlers: dict[str, list[Handler]] = {}
+            """What the dispatch calls: each handler, wrapped in its checks if it has any."""
+            self._specs: dict[str, list[HandlerSpec]] = {}
+            """The handlers as registered, with their checks."""
+            self._bounds = Bounds()
             self._middlewares: list[Middleware] = []
             self._server_side: dict[str, list[Handler]] = {}
         else:
             self._handlers = parent._handlers
+            self._specs = parent._specs
+            self._bounds = parent._bounds
             self._middlewares = parent._middlewares
             self._server_side = parent._server_side
             parent.children.append(self)
@@ -55,15 +75,98 @@ class Namespace:
 
     # -- handlers -------------------------------------------------------------------------
 
-    def on(self, event: str, handler: Handler | None = None) -> Any:
-        """Register ``handler`` for ``event`` (or use as a decorator)."""
+    def on(
+        self,
+        event: str,
+        handler: Handler | None = None,
+        *,
+        rate: RateLimits = None,
+        burst: int | None = None,
+        per: Per = "socket",
+        max_bytes: int | None = None,
+        max_depth: int | None = None,
+        validate: bool = True,
+    ) -> Any:
+        """Register ``handler`` for ``event`` (or use as a decorator).
+
+        Args:
+            rate: a rate limit for this event (``"5/s"``, a ``RateLimit``, several).
+            burst: the bucket's size for a ``rate`` string (default: its count).
+            per: what a bucket counts: ``"socket"``, ``"ip"``, or a function of the socket.
+            max_bytes: the largest encoded packet accepted for this event.
+            max_depth: the deepest JSON nesting accepted in its arguments.
+            validate: check and convert the arguments by the handler's annotations.
+        """
         event = _ALIASES.get(event, event)
+        bounds = bounds_of(rate, burst, per, max_bytes, max_depth)
 
         def register(fn: Handler) -> Handler:
-            self._handlers.setdefault(event, []).append(fn)
+            if event in LIFECYCLE:
+                self._handlers.setdefault(event, []).append(fn)
+                return fn
+            spec = HandlerSpec(fn, bounds=bounds)
+            params = event_params(fn, frame_depth=2)
+            spec.params = params
+            spec.arity = fixed_arity(fn, params)
+            spec.returns = return_annotation(fn, frame_depth=2)
+            spec.dump = needs_dump(spec.returns)
+            if validate:
+                spec.validator = build_validator(params)
+                spec.dump = spec.dump or spec.validator is not None
+            self._specs.setdefault(event, []).append(spec)
+            self._compile(event)
             return fn
 
         return register if handler is None else register(handler)
+
+    def limit(
+        self,
+        rate: RateLimits = None,
+        *,
+        burst: int | None = None,
+        per: Per = "socket",
+        max_bytes: int | None = None,
+        max_depth: int | None = None,
+    ) -> None:
+        """Limits for every event of this namespace (those a dynamic one creates too):
+        ``rate`` counts all its events together; ``max_bytes`` and ``max_depth`` apply to
+        each event that sets none of its own."""
+        bounds = bounds_of(rate, burst, per, max_bytes, max_depth)
+        self._bounds.limiters = bounds.limiters
+        self._bounds.max_bytes = max_bytes
+        self._bounds.max_depth = max_depth
+        for event in self._specs:
+            self._compile(event)
+
+    @property
+    def limits(self) -> Bounds:
+        """What ``limit(...)`` set for every event of this namespace."""
+        return self._bounds
+
+    @property
+    def event_limiters(self) -> tuple[Any, ...]:
+        """The limits on every event (this namespace's, then the server's)."""
+        return self._bounds.limiters + self.server.guard.bounds.limiters
+
+    def _compile(self, event: str) -> None:
+        """What the dispatch calls for ``event``: each handler wrapped in its checks."""
+        guard = self.server.guard
+        own, server = self._bounds, guard.bounds
+        scope = Bounds(
+            self.event_limiters,
+            own.max_bytes if own.max_bytes is not None else server.max_bytes,
+            own.max_depth if own.max_depth is not None else server.max_depth,
+        )
+        compiled: list[Handler] = []
+        for index, spec in enumerate(self._specs[event]):
+            handler, sized = guarded(spec, scope, guard, first=index == 0)
+            guard.measure = guard.measure or sized
+            compiled.append(handler)
+        self._handlers.setdefault(event, [])[:] = compiled
+
+    def specs(self) -> dict[str, list[HandlerSpec]]:
+        """The event handlers as registered (the schema export reads them)."""
+        return self._specs
 
     def event(self, handler: Handler) -> Handler:
         """Decorator: the function's name is the event."""

@@ -26,7 +26,9 @@ from ..transports.limits import Limits
 from ..transports.routes import Route
 from .broadcast import BroadcastOperator
 from .connection import Connection
+from .guard import Guard, RejectedHook
 from .hosting import Hosting
+from .limits import RateLimits
 from .namespace import Handler, Middleware, Namespace
 from .recovery import Durability, Recovery
 from .socket import Handshake, Socket
@@ -78,6 +80,11 @@ class Server(Hosting):
     ``PerMessageDeflate``); off by default, as in Node's socket.io. ``http_compression``:
     gzip/deflate of long-polling responses of 1 KiB or more (an ``HttpCompression`` to
     tune it, False for none); on by default, as in Node.
+    Guard rails (``guard``): ``rate_limit`` on every event (per socket unless the
+    ``RateLimit`` says otherwise), ``max_event_bytes`` and ``max_event_depth`` for every
+    event that sets none; a socket refused for rate or size ``max_violations`` times within
+    ``violation_window`` seconds is disconnected; ``notify_rejections`` tells a client
+    about each rejection it asked no ack for (event ``rc:rejected``).
     """
 
     def __init__(
@@ -103,7 +110,22 @@ class Server(Hosting):
         trusted_proxies: Iterable[str] = (),
         per_message_deflate: bool | PerMessageDeflate = False,
         http_compression: bool | HttpCompression = True,
+        rate_limit: RateLimits = None,
+        max_event_bytes: int | None = None,
+        max_event_depth: int | None = None,
+        max_violations: int | None = 20,
+        violation_window: float = 10.0,
+        notify_rejections: bool = False,
     ) -> None:
+        self.guard = Guard(
+            rate_limit=rate_limit,
+            max_event_bytes=max_event_bytes,
+            max_event_depth=max_event_depth,
+            max_violations=max_violations,
+            violation_window=violation_window,
+            notify_rejections=notify_rejections,
+        )
+        """Limits, rejection counts (``guard.counts``) and hooks of incoming events."""
         self._engine = EngineServer(
             path=path,
             ping_interval=ping_interval,
@@ -206,9 +228,17 @@ class Server(Hosting):
 
     # -- the main namespace's API ---------------------------------------------------------
 
-    def on(self, event: str, handler: Handler | None = None) -> Any:
-        """Register a handler on the main namespace (or use as a decorator)."""
-        return self.sockets.on(event, handler)
+    def on(self, event: str, handler: Handler | None = None, **checks: Any) -> Any:
+        """Register a handler on the main namespace (or use as a decorator); ``checks``:
+        ``rate``, ``burst``, ``per``, ``max_bytes``, ``max_depth``, ``validate`` (see
+        ``Namespace.on``)."""
+        return self.sockets.on(event, handler, **checks)
+
+    def on_rejected(self, hook: RejectedHook) -> RejectedHook:
+        """``hook(socket, event, rejection)`` for every refused event of every namespace
+        (a coroutine function runs as a task); use it to log, count or tell the client."""
+        self.guard.hooks.append(hook)
+        return hook
 
     def event(self, handler: Handler) -> Handler:
         return self.sockets.event(handler)
@@ -315,6 +345,8 @@ class Server(Hosting):
 
     def _on_engine_message(self, engine: EngineSocket, data: str | bytes) -> None:
         conn: Connection = engine.data
+        if self.guard.measure:
+            conn.measure(data)
         if type(data) is str and data[:1] == "2" and not conn.decoder.awaiting_attachments:
             # the common case, an EVENT on "/": no Packet, no decoder state machine
             socket = conn.sockets.get("/")

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engineio import CloseReason
-from ..exceptions import AckTimeout, ConnectionClosed
+from ..exceptions import AckTimeout, ConnectionClosed, EventRejected
 from ..handlers import PLAIN_RESULTS, is_awaitable
+from ..rejections import ERROR_KEY, REJECTED_EVENT, Code, error_payload
 from ..socketio import Packet, PacketType, ServerSession
 from ..socketio.events import AckSettled, Disconnected
 from ..socketio.packets import RESERVED_EVENTS, ack_args, single_answer
@@ -20,6 +21,8 @@ from ..transports.http import HandshakeRequest
 from ..transports.websocket import Outgoing
 from .broadcast import BroadcastOperator
 from .connection import Connection
+from .guard import failure, looks_like_error
+from .limits import take_all
 
 if TYPE_CHECKING:
     from .namespace import Namespace
@@ -29,6 +32,8 @@ logger = logging.getLogger("roomcast.socket")
 AckCallback = Callable[[list[Any]], None]
 _NO_ROOMS: frozenset[str] = frozenset()
 _ONE_ACK_ARG = frozenset({str, int, float, bool, list, dict})  # ack_args(x) == [x], in one step
+# what the dispatch acks at once; a dict goes through _send_ack, which refuses the error key
+_PLAIN_ACK = frozenset({str, int, float, bool, list})
 _CONNECTED = State.CONNECTED  # a module constant: an Enum class attribute costs ~55 ns a read
 
 
@@ -185,6 +190,12 @@ class Socket:
     @property
     def transport(self) -> str:
         return self._engine.transport
+
+    @property
+    def packet_bytes(self) -> int:
+        """The size in bytes of the packet being handled (recorded only while some event
+        has a byte limit)."""
+        return self._conn.packet_bytes
 
     @property
     def rooms(self) -> set[str]:
@@ -418,11 +429,11 @@ class Socket:
             if len(shared) == 1 and event not in self._handlers:  # the common case
                 try:
                     result = shared[0](self, *data[1:])
-                except Exception:
-                    logger.exception("error in a handler of %s", self)
-                    result = None
-                if ack_id is None or type(result) not in _ONE_ACK_ARG:
-                    self._answer(result, ack_id)
+                except Exception as exc:  # refused by its checks, or failed: an error ack
+                    self._reject(event, exc, ack_id)
+                    return
+                if ack_id is None or type(result) not in _PLAIN_ACK:
+                    self._answer(result, ack_id, event)
                 else:  # a plain result: its ack as _send_ack makes it, sooner
                     engine = self._engine
                     for part in session.send_ack(ack_id, [result]):
@@ -442,27 +453,43 @@ class Socket:
                 result = middleware(event, args)
                 if is_awaitable(result):
                     await result
-            except Exception as exc:
+            except EventRejected as exc:  # refused on purpose: the client is told
+                self._reject(event, exc, ack_id)
+                return
+            except Exception as exc:  # dropped, as with Node: the "error" listeners see it
                 for handler in self._handlers.get("error", ()):
                     self._run(handler, exc)
                 return
         self._dispatch(event, args, ack_id)
 
     def _dispatch(self, event: str, args: list[Any], ack_id: int | None) -> None:
-        """Call the handlers of ``event``: the namespace's, then this socket's."""
-        self._answer(
-            self._dispatch_all(self._handlers.get(event), self.nsp.handlers(event), args), ack_id
-        )
+        """Call the handlers of ``event``: the namespace's, then this socket's. An event
+        nobody handles is not acked (as with Node: the client's timeout fires)."""
+        own = self._handlers.get(event)
+        shared = self.nsp.handlers(event)
+        try:
+            if not shared:  # no checked handler spent the namespace's and server's tokens
+                limiters = self.nsp.event_limiters
+                if limiters:
+                    take_all(limiters, self, self.nsp.server.guard.clock())
+                if not own:
+                    self.nsp.server.guard.unhandled(self, event)
+                    return
+            result = self._dispatch_all(own, shared, args)
+        except Exception as exc:
+            self._reject(event, exc, ack_id)
+            return
+        self._answer(result, ack_id, event)
 
-    def _answer(self, result: Any, ack_id: int | None) -> None:
+    def _answer(self, result: Any, ack_id: int | None, event: str) -> None:
         """A handler's result: the ack (once awaited, for a coroutine), if one is asked."""
         if ack_id is None:
             if result is not None and is_awaitable(result):
-                self.nsp.server.spawn(result)
+                self.nsp.server.spawn(self._ack_later(result, None, event))
         elif type(result) in PLAIN_RESULTS or not is_awaitable(result):
-            self._send_ack(ack_id, result)
+            self._send_ack(ack_id, result, event)
         else:
-            self.nsp.server.spawn(self._ack_later(result, ack_id))
+            self.nsp.server.spawn(self._ack_later(result, ack_id, event))
 
     def _dispatch_all(
         self,
@@ -470,18 +497,66 @@ class Socket:
         shared: list[Callable[..., Any]],
         args: list[Any],
     ) -> Any:
-        """Call every handler; the first one's result is the ack."""
+        """Call every handler; the first one's result is the ack (its exception is raised,
+        once the others have run; theirs are logged)."""
         first: Any = None
+        error: Exception | None = None
         started = False
         for handler in shared:
-            result = self._call(handler, self, *args)
-            if not started:
-                first, started = result, True
+            if started:
+                self._run(handler, self, *args)
+                continue
+            started = True
+            try:
+                first = handler(self, *args)
+            except Exception as exc:
+                error = exc
         for handler in own or ():
-            result = self._call(handler, *args)
-            if not started:
-                first, started = result, True
+            if started:
+                self._run(handler, *args)
+                continue
+            started = True
+            try:
+                first = handler(*args)
+            except Exception as exc:
+                error = exc
+        if error is not None:
+            raise error
         return first
+
+    def _reject(self, event: str, exc: Exception, ack_id: int | None) -> None:
+        """Refuse an event: the error ack when one is asked (else ``rc:rejected`` if the
+        server tells), counted, logged and reported; disconnected if it is one too many."""
+        rejection = failure(exc, self, event)
+        guard = self.nsp.server.guard
+        strike = guard.rejected(self, event, rejection)
+        if ack_id is not None:
+            engine = self._engine
+            for part in self._session.send_ack(ack_id, [error_payload(rejection)]):
+                engine.send(part)
+        elif guard.notify:
+            self._notify(error_payload(rejection, event))
+        if strike and self.connected:
+            self._expel(event)
+
+    def _notify(self, payload: dict[str, Any]) -> None:
+        self.send_packet(Packet(PacketType.EVENT, self.nsp.name, [REJECTED_EVENT, payload]))
+
+    def _expel(self, event: str) -> None:
+        """Disconnect a socket refused too often (``max_violations``), telling it why."""
+        logger.warning("disconnecting %s: too many refused events (last: %r)", self, event)
+        guard = self.nsp.server.guard
+        guard.counts[Code.TOO_MANY_VIOLATIONS] += 1
+        why = EventRejected(
+            Code.TOO_MANY_VIOLATIONS,
+            "disconnected: too many events over the rate or size limits",
+            {"event": event},
+        )
+        self._notify(error_payload(why, event))
+        engine = self._engine
+        for part in self._session.disconnect():
+            engine.send(part)
+        self.handle_close("server namespace disconnect")
 
     def _call(self, handler: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -495,11 +570,20 @@ class Socket:
         if is_awaitable(result):
             self.nsp.server.spawn(result)
 
-    async def _ack_later(self, pending: Awaitable[Any], ack_id: int) -> None:
-        self._send_ack(ack_id, await pending)
+    async def _ack_later(self, pending: Awaitable[Any], ack_id: int | None, event: str) -> None:
+        try:
+            result = await pending
+        except Exception as exc:
+            self._reject(event, exc, ack_id)
+            return
+        if ack_id is not None:
+            self._send_ack(ack_id, result, event)
 
-    def _send_ack(self, ack_id: int, result: Any) -> None:
+    def _send_ack(self, ack_id: int, result: Any, event: str) -> None:
         args = [result] if type(result) in _ONE_ACK_ARG else ack_args(result)
+        if args and type(args[0]) is dict and ERROR_KEY in args[0]:
+            self._reject(event, looks_like_error(), ack_id)  # only an error may look like one
+            return
         engine = self._engine
         session = self._session
         for part in session.send_ack(ack_id, args):
