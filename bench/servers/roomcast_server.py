@@ -36,13 +36,14 @@ def build(
     store: str | None = None,
     echo_mode: str = "plain",
 ) -> roomcast.Server:
-    io = roomcast.Server(
-        serve_client=False,
-        max_write_buffer=max_write_buffer,
-        per_message_deflate=deflate,
-        recovery=roomcast.Recovery(max_disconnection_duration=120) if recovery else None,
-        store=store,
-    )
+    options: dict[str, Any] = {}  # only what is asked for: --at runs older revisions too
+    if deflate:
+        options["per_message_deflate"] = deflate
+    if recovery:
+        options["recovery"] = roomcast.Recovery(max_disconnection_duration=120)
+    if store is not None:
+        options["store"] = store
+    io = roomcast.Server(serve_client=False, max_write_buffer=max_write_buffer, **options)
 
     @io.on("join")
     def join(socket: roomcast.Socket, room: str) -> None:
