@@ -21,16 +21,30 @@ from roomcast.exceptions import PayloadTooLarge
 from roomcast.transports.deflate import (
     Deflation,
     InvalidCompressedData,
+    MessageCompressor,
     MessageInflater,
     PerMessageDeflate,
     negotiate,
     parse_extensions,
 )
-from roomcast.transports.frames import CloseCode, Control, Failure, FrameParser, Opcode
+from roomcast.transports.frames import (
+    CloseCode,
+    Control,
+    Failure,
+    FrameParser,
+    Opcode,
+    compressed_frame,
+)
 
 MAX_SIZE = 1 << 20
 DEFAULT = PerMessageDeflate()
 TAKEOVER = PerMessageDeflate(server_no_context_takeover=False, client_no_context_takeover=False)
+
+
+def frame_of(out: MessageCompressor, payload: bytes, opcode: int) -> bytes | None:
+    """The frame a link sends for ``payload``: compressed (RSV1) or None (as it is)."""
+    data = out.compress(payload)
+    return None if data is None else compressed_frame(data, opcode)
 
 
 def client(*, no_context_takeover: bool = True, bits: int = 15) -> WsDeflate:
@@ -191,8 +205,8 @@ def test_messages_under_the_threshold_go_as_they_are() -> None:
     agreement = negotiate(DEFAULT, ["permessage-deflate"])
     assert agreement is not None
     out = deflation.compressor(agreement)
-    assert out.frame(b"x" * 1023, Opcode.TEXT) is None
-    frame = out.frame(b"x" * 1024, Opcode.TEXT)
+    assert frame_of(out, b"x" * 1023, Opcode.TEXT) is None
+    frame = frame_of(out, b"x" * 1024, Opcode.TEXT)
     assert frame is not None
     assert server_message(frame) == (0xC1, b"x" * 1024)
 
@@ -202,7 +216,7 @@ def test_incompressible_messages_go_as_they_are() -> None:
     agreement = negotiate(deflation.config, ["permessage-deflate"])
     assert agreement is not None
     noise = bytes(range(256)) * 2
-    assert deflation.compressor(agreement).frame(zlib.compress(noise), Opcode.BINARY) is None
+    assert frame_of(deflation.compressor(agreement), zlib.compress(noise), Opcode.BINARY) is None
 
 
 @settings(max_examples=50, deadline=None)
@@ -215,7 +229,9 @@ def test_each_shared_message_inflates_on_its_own(messages: list[bytes]) -> None:
     assert agreement is not None
     first, second = deflation.compressor(agreement), deflation.compressor(agreement)
     assert first.shared is second.shared  # one deflate context for every connection
-    frames = [(first if i % 2 else second).frame(m, Opcode.BINARY) for i, m in enumerate(messages)]
+    frames = [
+        frame_of(first if i % 2 else second, m, Opcode.BINARY) for i, m in enumerate(messages)
+    ]
     for message, frame in reversed(list(zip(messages, frames, strict=True))):
         if frame is not None:
             assert server_message(frame) == (0xC2, message)
@@ -228,7 +244,7 @@ def test_context_takeover_compresses_against_the_messages_before() -> None:
     out = deflation.compressor(agreement)
     assert out.shared is None
     message = b'{"event":"tick","data":"' + b"abcdefghij" * 150 + b'"}'
-    frames = [out.frame(message, Opcode.TEXT) for _ in range(3)]
+    frames = [frame_of(out, message, Opcode.TEXT) for _ in range(3)]
     assert all(frame is not None for frame in frames)
     peer = WsDeflate(False, False, 15, 15)  # the client keeps its context too
     for frame in frames:

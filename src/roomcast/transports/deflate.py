@@ -16,7 +16,6 @@ An idle connection then holds no zlib memory at all. With context takeover asked
 
 from __future__ import annotations
 
-import struct
 import zlib
 from dataclasses import dataclass
 from typing import Final
@@ -176,22 +175,6 @@ def negotiate(config: PerMessageDeflate, header_values: list[str]) -> Agreement 
     return None
 
 
-# -- out --------------------------------------------------------------------------------------
-
-
-def compressed_frame(payload: bytes, opcode: int) -> bytes:
-    """A final, unmasked server frame with RSV1 set (a compressed message)."""
-    n = len(payload)
-    first = 0xC0 | opcode
-    if n < 126:
-        header = struct.pack("!BB", first, n)
-    elif n < 65536:
-        header = struct.pack("!BBH", first, 126, n)
-    else:
-        header = struct.pack("!BBQ", first, 127, n)
-    return header + payload
-
-
 class SharedDeflater:
     """One deflate context for many connections: each message compressed on its own (the
     context is reset after it), so its bytes suit every client that agreed to no server
@@ -265,21 +248,21 @@ class MessageCompressor:
         self._bits = window_bits
         self._own: ContextDeflater | None = None
 
-    def frame(self, payload: bytes, opcode: int) -> bytes | None:
-        """The compressed frame of a message, or None to send it as it is (under the
-        threshold, or no smaller compressed)."""
+    def compress(self, payload: bytes) -> bytes | None:
+        """A message's payload compressed (to send in a frame with RSV1 set), or None to
+        send it as it is (under the threshold, or no smaller compressed)."""
         if len(payload) < self.threshold:
             return None
         shared = self.shared
         if shared is not None:
             data = shared.compress(payload)
-            return compressed_frame(data, opcode) if len(data) < len(payload) else None
+            return data if len(data) < len(payload) else None
         own = self._own
         if own is None:
             config = self._config
             own = self._own = ContextDeflater(config.level, config.mem_level, self._bits)
         # once compressed, it is sent compressed: the client's window must see it
-        return compressed_frame(own.compress(payload), opcode)
+        return own.compress(payload)
 
 
 # -- in ---------------------------------------------------------------------------------------

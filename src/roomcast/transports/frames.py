@@ -56,6 +56,15 @@ def text_frame(payload: bytes) -> bytes:
     return build_frame(payload, Opcode.TEXT)
 
 
+RSV1: Final = 0x40
+"""Or-ed into a frame's opcode: a compressed (permessage-deflate) message."""
+
+
+def compressed_frame(payload: bytes, opcode: int) -> bytes:
+    """A final, unmasked server frame of a compressed message (RSV1 set)."""
+    return build_frame(payload, RSV1 | opcode)
+
+
 def build_frame(payload: bytes, opcode: int) -> bytes:
     """A final, unmasked server frame."""
     n = len(payload)

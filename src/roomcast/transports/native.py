@@ -33,6 +33,7 @@ from .frames import (
     build_frame,
     close_frame,
     close_reply,
+    compressed_frame,
     parse_close,
 )
 from .handshake import accept_headers, handshake_error
@@ -108,8 +109,11 @@ class DeflatingLink(NativeLink):
                 return
         else:
             payload, opcode = data, Opcode.BINARY
-        frame = self.compressor.frame(payload, opcode)
-        self.send_frame(build_frame(payload, opcode) if frame is None else frame)
+        compressed = self.compressor.compress(payload)
+        if compressed is None:
+            self.send_frame(build_frame(payload, opcode))
+        else:
+            self.send_frame(compressed_frame(compressed, opcode))
 
 
 class HttpProtocol(asyncio.Protocol):

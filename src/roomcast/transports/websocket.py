@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 
 from .deflate import MessageCompressor, SharedDeflater
-from .frames import SMALL_TEXT_HEADERS, Opcode, build_frame, text_frame
+from .frames import SMALL_TEXT_HEADERS, Opcode, build_frame, compressed_frame, text_frame
 
 
 class Outgoing:
@@ -57,11 +57,10 @@ class Outgoing:
             return cached[1]
         wire = self.wire()
         if isinstance(wire, str):
-            frame = compressor.frame(wire.encode(), Opcode.TEXT)
+            data, opcode = compressor.compress(wire.encode()), Opcode.TEXT
         else:
-            frame = compressor.frame(wire, Opcode.BINARY)
-        if frame is None:
-            frame = self.frame()
+            data, opcode = compressor.compress(wire), Opcode.BINARY
+        frame = self.frame() if data is None else compressed_frame(data, opcode)
         if shared is not None:
             self._deflated = (shared, frame)
         return frame
