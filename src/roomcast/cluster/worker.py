@@ -143,6 +143,7 @@ async def _serve(
     os.write(ready_fd, f"{index} {os.getpid()}\n".encode())
     os.close(ready_fd)
     await stop.wait()
+    io.draining = True  # /readyz: 503 from now on
     public.close()  # no new clients; routed requests still come in while sessions close
     try:
         await asyncio.wait_for(io.aclose(), options.shutdown_timeout)

@@ -16,6 +16,7 @@ import ssl as _ssl
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from ..observe.health import Health, HealthRoute, Readiness
 from ..transports.asgi import ASGIApp, ASGIApplication
 from ..transports.native import HttpProtocol
 from ..transports.routes import Route, RouteTable
@@ -134,6 +135,11 @@ class Hosting:
 
     _table: RouteTable | None = None
     _mounted: tuple[Route, ...] = ()
+    health: Health | None = Health()
+    """Where ``/healthz`` and ``/readyz`` are served (None: not served); set it before
+    serving (``Server(health=...)``)."""
+    draining = False
+    """Whether the server is stopping: ``/readyz`` answers 503 from then on."""
 
     def base_routes(self) -> Sequence[Route]:
         """The server's own routes (its Engine.IO path, its static files)."""
@@ -147,8 +153,14 @@ class Hosting:
     def routes(self) -> RouteTable:
         """The route table every host of this server serves (one, built on first use)."""
         if self._table is None:
-            self._table = RouteTable([*self.base_routes(), *self._mounted])
+            health = () if self.health is None else (HealthRoute(self.health, self.readiness),)
+            self._table = RouteTable([*self.base_routes(), *health, *self._mounted])
         return self._table
+
+    def readiness(self) -> Readiness:
+        """What ``/readyz`` reports: accepting unless draining (servers with an adapter or
+        a store add theirs)."""
+        return Readiness(accepting=not self.draining)
 
     # -- plain WebSocket endpoints ----------------------------------------------------------
 
@@ -203,6 +215,7 @@ class Hosting:
             try:
                 await stop.wait()
             finally:
+                self.draining = True
                 await listener.aclose()  # clients told, sessions written, then the exit
 
         run_until_interrupted(main)

@@ -15,6 +15,7 @@ from ..adapters.memory import MemoryAdapter
 from ..engineio import CloseReason
 from ..exceptions import ConnectionRefused, RemoteProtocolError
 from ..handlers import is_awaitable
+from ..observe.health import HealthOption, Readiness, adapter_state, health_of, store_state
 from ..socketio import ConnectRequest, Decoder, Packet, PacketType, ServerSession
 from ..socketio.packets import json_dumps, json_loads, main_event
 from ..socketio.session import SessionSnapshot, connect_error
@@ -79,7 +80,9 @@ class Server(Hosting):
     ``per_message_deflate``: permessage-deflate over WebSocket (True, or a
     ``PerMessageDeflate``); off by default, as in Node's socket.io. ``http_compression``:
     gzip/deflate of long-polling responses of 1 KiB or more (an ``HttpCompression`` to
-    tune it, False for none); on by default, as in Node.
+    tune it, False for none); on by default, as in Node. ``health``: ``/healthz`` and
+    ``/readyz`` for load balancers (True: those paths; a ``Health`` to move them; False:
+    none).
     Guard rails (``guard``): ``rate_limit`` on every event (per socket unless the
     ``RateLimit`` says otherwise), ``max_event_bytes`` and ``max_event_depth`` for every
     event that sets none; a socket refused for rate or size ``max_violations`` times within
@@ -116,6 +119,7 @@ class Server(Hosting):
         max_violations: int | None = 20,
         violation_window: float = 10.0,
         notify_rejections: bool = False,
+        health: HealthOption = True,
     ) -> None:
         self.guard = Guard(
             rate_limit=rate_limit,
@@ -163,6 +167,7 @@ class Server(Hosting):
         self._parents: list[tuple[re.Pattern[str] | NamespaceMatcher, Namespace]] = []
         self.sockets = self.of("/")
         """The main namespace ``/``."""
+        self.health = health_of(health)
 
     @property
     def engine(self) -> EngineServer:
@@ -176,6 +181,12 @@ class Server(Hosting):
     @property
     def hosted_engine(self) -> EngineServer:
         return self._engine
+
+    def readiness(self) -> Readiness:
+        """Accepting (not draining), the adapters' bus and the store reachable."""
+        adapters = [nsp.adapter for nsp in self.namespaces()]
+        degraded = self.durability is not None and self.durability.degraded
+        return Readiness(not self.draining, adapter_state(adapters), store_state(degraded))
 
     def use_store(self, store: Store | str) -> None:
         """Keep recoverable broadcasts and sessions in ``store`` (a ``Store`` or a URL) from
