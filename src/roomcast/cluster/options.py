@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 import ssl
 import sys
 from collections.abc import Callable
@@ -87,23 +89,23 @@ class ServeOptions:
 
 
 def load_target(spec: str) -> AppTarget:
-    """Import ``module:attribute`` (the module from the working directory too).
+    """Import ``module:attribute`` (the module from the working directory too) or load
+    ``path/to/file.py:attribute`` (its folder goes on ``sys.path``, for its own imports).
 
     Raises:
-        AppError: the module or attribute is missing, or it is not a server or a factory.
+        AppError: the module, file or attribute is missing, or it is not a server or a
+            factory.
     """
-    module_name, colon, attribute = spec.partition(":")
+    module_name, colon, attribute = spec.rpartition(":")
     if not module_name or not colon or not attribute:
-        raise AppError(f"expected module:attribute (for example app:io), not {spec!r}")
-    cwd = str(Path.cwd())
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        value: object = importlib.import_module(module_name)
-    except ImportError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
-            raise AppError(f"cannot import {module_name!r}: {exc}") from exc
-        raise  # a broken import inside the app: show its own traceback
+        raise AppError(
+            f"expected module:attribute or path/to/file.py:attribute (for example app:io), "
+            f"not {spec!r}"
+        )
+    if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
+        value: object = _load_file(Path(module_name))
+    else:
+        value = _import(module_name)
     for part in attribute.split("."):
         try:
             value = getattr(value, part)
@@ -112,6 +114,41 @@ def load_target(spec: str) -> AppTarget:
     if isinstance(value, AnyServer) or callable(value):
         return value
     raise AppError(f"{spec} is a {type(value).__name__}, not a roomcast.Server or a factory")
+
+
+def _import(module_name: str) -> object:
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise AppError(f"cannot import {module_name!r}: {exc}") from exc
+        raise  # a broken import inside the app: show its own traceback
+
+
+def _load_file(path: Path) -> object:
+    """Run the file as a module named after it (not ``__main__``: its ``if __name__ ==
+    "__main__"`` block does not run)."""
+    path = path.resolve()
+    if not path.is_file():
+        raise AppError(f"no such file: {str(path)!r}")
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    name = path.stem if path.stem.isidentifier() else "roomcast_app"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise AppError(f"cannot load {str(path)!r} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise  # an error inside the app: show its own traceback
+    return module
 
 
 def make_server(target: AppTarget) -> AnyServer:

@@ -32,7 +32,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ..adapters.memory import MemoryAdapter
 from ..exceptions import RoomcastError
+from ..server import Server
 from .options import AppTarget, ServeOptions, load_target
 from .routing import new_node_id, worker_socket
 from .worker import NodePlan, WorkerSockets, run_hub, run_worker
@@ -371,7 +373,8 @@ class Supervisor:
             if not self._serving and all(c.ready for c in self._children.values()):
                 self._serving = True
                 logger.info(
-                    "roomcast: %d worker%s serving %s://%s:%d (node %s, supervisor pid %d)",
+                    "roomcast: %d worker%s serving %s://%s:%d (node %s, supervisor pid %d)"
+                    "; adapter: %s; store: %s; TLS: %s",
                     self.options.workers,
                     "" if self.options.workers == 1 else "s",
                     self.options.scheme,
@@ -379,6 +382,7 @@ class Supervisor:
                     self.port,
                     self.node,
                     os.getpid(),
+                    *describe(self.target, self.options),
                 )
 
     def _ended(self, child: _Child, code: int) -> None:
@@ -426,6 +430,38 @@ class Supervisor:
     def _kill_all(self) -> None:
         for child in self._children.values():
             _signal(child.pid, signal.SIGKILL)
+
+
+def describe(target: AppTarget, options: ServeOptions) -> tuple[str, str, str]:
+    """The adapter, the store and TLS of the start-up line (no password shown)."""
+    io = target if isinstance(target, Server) else None
+    if io is not None and io.adapter_factory is not MemoryAdapter:
+        adapter = "the app's own"
+    elif options.redis is not None:
+        adapter = f"redis {redact(options.redis)}"
+    elif options.workers > 1:
+        adapter = "local hub"
+    else:
+        adapter = "memory"
+    if options.store is not None:
+        store = redact(options.store)
+    elif io is not None:
+        durability = io.durability
+        store = "none" if durability is None else type(durability.store).__name__
+    else:
+        store = "the app's"
+    tls = "off" if options.certfile is None else f"on ({options.certfile})"
+    return adapter, store, tls
+
+
+def redact(url: str) -> str:
+    """``url`` without the password it may carry."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    user = credentials.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
 
 
 def _check_extras(options: ServeOptions) -> None:

@@ -14,6 +14,7 @@ import logging
 import signal
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ..observe.health import Health, HealthRoute, Readiness
@@ -21,6 +22,7 @@ from ..transports.asgi import ASGIApp, ASGIApplication
 from ..transports.native import HttpProtocol
 from ..transports.routes import Route, RouteTable
 from ..websocket import WebSocketEndpoint, WebSocketHandler
+from .files import StaticFiles
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -170,6 +172,11 @@ class Hosting:
         if self._table is not None:
             self._table.add(route)
         return route
+
+    def static(self, prefix: str, folder: str | Path, index: str = "index.html") -> Route:
+        """Serve the files of ``folder`` under ``prefix`` (``"/"``: a web page beside the
+        server, on every host; ``index`` for paths ending with ``/``)."""
+        return self.mount(StaticFiles(prefix, folder, index))
 
     def websocket(
         self, path: str, handler: WebSocketHandler | None = None, **options: Any
