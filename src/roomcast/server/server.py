@@ -351,7 +351,11 @@ class Server(Hosting):
     def _on_connect_timeout(self, conn: Connection) -> None:
         conn.connect_timer = None
         if not conn.sockets:
-            logger.info("closing %s: no namespace CONNECT in time", conn.engine.sid)
+            logger.info(
+                "closing %s: no namespace CONNECT in time",
+                conn.engine.sid,
+                extra={"sid": conn.engine.sid},
+            )
             conn.engine.close(CloseReason.FORCED_CLOSE)
 
     def _on_engine_message(self, engine: EngineSocket, data: str | bytes) -> None:
@@ -368,7 +372,7 @@ class Server(Hosting):
         try:
             packet = conn.decoder.receive(data)
         except RemoteProtocolError as exc:
-            logger.info("closing %s: %s", engine.sid, exc)
+            logger.info("closing %s: %s", engine.sid, exc, extra={"sid": engine.sid})
             engine.close(CloseReason.PARSE_ERROR)
             return
         if packet is None:
@@ -383,7 +387,12 @@ class Server(Hosting):
             return
         socket = conn.sockets.get(packet.namespace)
         if socket is None:  # the spec: a packet before CONNECT closes the connection
-            logger.info("closing %s: %s packet before CONNECT", engine.sid, kind.name)
+            logger.info(
+                "closing %s: %s packet before CONNECT",
+                engine.sid,
+                kind.name,
+                extra={"sid": engine.sid},
+            )
             engine.close(CloseReason.FORCED_CLOSE)
             return
         if kind is _EVENT or kind is _BINARY_EVENT:
@@ -393,7 +402,12 @@ class Server(Hosting):
         elif kind is PacketType.DISCONNECT:
             socket.handle_close("client namespace disconnect")
         else:
-            logger.info("closing %s: %s packet from a client", engine.sid, kind.name)
+            logger.info(
+                "closing %s: %s packet from a client",
+                engine.sid,
+                kind.name,
+                extra={"sid": engine.sid},
+            )
             engine.close(CloseReason.PARSE_ERROR)
 
     def _on_engine_close(self, engine: EngineSocket, reason: str) -> None:
@@ -443,7 +457,7 @@ class Server(Hosting):
             conn.send(socket.session.refuse(exc.payload()))
             return False
         except Exception as exc:
-            logger.exception("error in a middleware of %s", nsp.name)
+            logger.exception("error in a middleware of %s", nsp.name, extra=socket.log_extra)
             conn.send(socket.session.refuse({"message": str(exc)}))
             return False
         return True
@@ -536,7 +550,9 @@ class Server(Hosting):
             try:
                 result = handler(socket)
             except Exception:
-                logger.exception("error in the connection handler of %s", nsp.name)
+                logger.exception(
+                    "error in the connection handler of %s", nsp.name, extra=socket.log_extra
+                )
                 continue
             if is_awaitable(result):
                 self.spawn(result)
