@@ -97,10 +97,19 @@ SERVE_OPTIONS = (
         metavar="DIR",
     ),
     _Option(
-        ("--shutdown-timeout",),
-        ("ROOMCAST_SHUTDOWN_TIMEOUT",),
-        "seconds a worker has to close its sessions when stopping",
+        ("--graceful-timeout", "--shutdown-timeout"),
+        ("ROOMCAST_GRACEFUL_TIMEOUT", "ROOMCAST_SHUTDOWN_TIMEOUT"),
+        "seconds a worker has to stop (drain included) before it is killed",
         "10",
+        type=float,
+        metavar="SECONDS",
+    ),
+    _Option(
+        ("--drain-seconds",),
+        ("ROOMCAST_DRAIN_SECONDS",),
+        "on SIGTERM, disconnect the clients spread over this many seconds so that they "
+        "reconnect elsewhere gradually (0: at once)",
+        "0",
         type=float,
         metavar="SECONDS",
     ),
@@ -158,7 +167,8 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
             + "\n".join(f"  {', '.join(o.env):<33} {o.flags[0]}" for o in SERVE_OPTIONS)
             + f"\n  {'ROOMCAST_APP':<33} TARGET\n\n"
             "health: GET /healthz (alive) and /readyz (accepting, adapter and store\n"
-            "reachable; 503 otherwise and while stopping)."
+            "reachable; 503 otherwise and while stopping).\n"
+            "signals: SIGTERM/SIGINT drain and stop; SIGHUP restarts the workers one at a time."
         ),
     )
     run.add_argument(
@@ -220,7 +230,8 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
             redis_key=args.redis_key,
             internal_host=args.internal_host,
             runtime_dir=args.runtime_dir,
-            shutdown_timeout=args.shutdown_timeout,
+            shutdown_timeout=args.graceful_timeout,
+            drain_seconds=args.drain_seconds,
             store=args.store,
             certfile=args.certfile,
             keyfile=args.keyfile,

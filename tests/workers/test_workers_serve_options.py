@@ -171,3 +171,13 @@ async def test_make_demo_on_a_port(start: Start) -> None:
     served = await start("make", "-s", "demo", f"PORT={port}", cwd=ROOT)
     assert served.port == port
     await assert_chat_page(port)
+
+
+def test_the_drain_must_end_before_the_graceful_timeout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["serve", "workers_app:io", "--port", "0", "--drain-seconds", "5"]
+    assert main([*argv, "--graceful-timeout", "5"], {}) == 2
+    assert "--drain-seconds must be at least 0 and under --graceful-timeout" in (
+        capsys.readouterr().err
+    )

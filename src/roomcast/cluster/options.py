@@ -44,7 +44,10 @@ class ServeOptions:
         runtime_dir: where the private unix sockets go (default: a fresh temporary
             directory, removed at exit).
         backlog: the listen backlog of each worker.
-        shutdown_timeout: seconds a worker has to finish once told to stop.
+        shutdown_timeout: seconds a worker has to finish once told to stop (the graceful
+            timeout: the drain included).
+        drain_seconds: on SIGTERM, disconnect the clients spread over this many seconds
+            (0: at once); shorter than ``shutdown_timeout``.
         store: a store URL for recovery and history (``Server.use_store``), replacing the
             app's own.
         certfile: serve TLS on the public port (``wss://``, ``https://``): the certificate
@@ -61,6 +64,7 @@ class ServeOptions:
     runtime_dir: str | None = None
     backlog: int = 2048
     shutdown_timeout: float = 10.0
+    drain_seconds: float = 0.0
     store: str | None = None
     certfile: str | None = None
     keyfile: str | None = None
@@ -70,6 +74,8 @@ class ServeOptions:
             raise ValueError("workers must be at least 1")
         if not 0 <= self.port < 65536:
             raise ValueError(f"invalid port {self.port}")
+        if not 0 <= self.drain_seconds < self.shutdown_timeout:
+            raise ValueError("--drain-seconds must be at least 0 and under --graceful-timeout")
         if self.keyfile is not None and self.certfile is None:
             raise ValueError("--keyfile needs --certfile")
 
