@@ -15,9 +15,12 @@ $(STAMP): pyproject.toml package.json
 
 setup: $(STAMP)
 
-## Start the example chat server on http://127.0.0.1:3000 (embedded defaults, no other service).
+## Start the example chat server on http://127.0.0.1:$(PORT) (embedded defaults, no other
+## service): `make demo`, `make demo PORT=8080`, `make demo PORT=8080 WORKERS=4`.
+PORT ?= 3000
+WORKERS ?= 1
 demo: setup
-	$(BIN)/python examples/chat/server.py --port 3000
+	$(BIN)/roomcast serve examples/chat/server.py:io --port $(PORT) --workers $(WORKERS)
 
 style: setup
 	$(BIN)/ruff check src tests examples bench

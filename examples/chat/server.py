@@ -3,6 +3,7 @@
 Run it, then open http://127.0.0.1:3000 in two browser tabs::
 
     python examples/chat/server.py --port 3000 [--host 127.0.0.1]
+    roomcast serve examples/chat/server.py:io --port 3000 [--workers 4]
 
 The page (``static/``) loads the official browser client from ``/socket.io/socket.io.js``,
 which roomcast serves from the ``socket.io-client`` npm package.
@@ -32,6 +33,8 @@ STATIC = Path(__file__).resolve().parent / "static"
 logger = logging.getLogger("chat")
 
 io = roomcast.Server(cors_allowed_origins="*")
+io.static("/static/", STATIC)  # the page's assets...
+io.static("/", STATIC)  # ...and the page at "/", under `roomcast serve` and aiohttp alike
 
 
 def now_ms() -> int:
@@ -110,14 +113,8 @@ async def disconnect(socket: roomcast.Socket, reason: str) -> None:
         await send_users(room)
 
 
-async def index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "index.html")
-
-
 def make_app() -> web.Application:
     app = web.Application()
-    app.router.add_get("/", index)
-    app.router.add_static("/static/", STATIC)
     io.attach(app)  # Socket.IO on /socket.io/, the browser client at /socket.io/socket.io.js
     return app
 

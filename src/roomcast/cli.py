@@ -1,102 +1,225 @@
 """The ``roomcast`` command.
 
 ```
-roomcast serve app:io [--workers N] [--host H] [--port P] [--redis URL] [--store URL]
-                      [--certfile FILE --keyfile FILE] ...
-roomcast schema app:io [--format asyncapi|jsonschema] [--title TITLE]
+roomcast serve TARGET [--workers N] [--host H] [--port P] [--redis URL] [--store URL]
+                      [--certfile FILE --keyfile FILE] [--log-level L] [--log-format F] ...
+roomcast schema TARGET [--format asyncapi|jsonschema] [--title TITLE]
+roomcast --version
 ```
 
-``app:io`` names a module attribute: a ``roomcast.Server``, or a function without arguments
-that returns one (called in each worker). See ``roomcast serve --help``.
+``TARGET`` is ``module:attribute`` or ``path/to/file.py:attribute``: a ``roomcast.Server``,
+or a function without arguments that returns one (called in each worker). Every option of
+``serve`` can also come from an environment variable (``ROOMCAST_PORT``...; see
+``roomcast serve --help``); the command line wins.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
+import os
 import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from .cluster import AppError, ServeError, serve
 from .cluster.options import load_target, make_server
+from .observe.logs import configure
 from .server import Server
 
-_LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 
 
-def _parser() -> argparse.ArgumentParser:
+@dataclass(frozen=True, slots=True)
+class _Option:
+    flags: tuple[str, ...]
+    env: tuple[str, ...]
+    help: str
+    default: str | None = None
+    type: Callable[[str], Any] = str
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flags[0].lstrip("-").replace("-", "_")
+
+
+SERVE_OPTIONS = (
+    _Option(("--host",), ("ROOMCAST_HOST",), "address to listen on", "127.0.0.1"),
+    _Option(("--port", "-p"), ("ROOMCAST_PORT", "PORT"), "port (0: a free one)", "3000", type=int),
+    _Option(("--workers", "-w"), ("ROOMCAST_WORKERS",), "worker processes", "1", type=int),
+    _Option(
+        ("--redis",),
+        ("ROOMCAST_REDIS",),
+        "Redis URL, e.g. redis://127.0.0.1:6379",
+        None,
+        metavar="URL",
+    ),
+    _Option(
+        ("--redis-key",),
+        ("ROOMCAST_REDIS_KEY",),
+        "channel prefix shared by the nodes",
+        "socket.io",
+    ),
+    _Option(
+        ("--internal-host",),
+        ("ROOMCAST_INTERNAL_HOST",),
+        "with --redis: address other nodes reach this one on",
+        "127.0.0.1",
+    ),
+    _Option(
+        ("--store",),
+        ("ROOMCAST_STORE",),
+        "store for connection-state recovery and room history, replacing the app's own: "
+        "memory://, sqlite:///path (shared by the workers), redis://host:port/db",
+        metavar="URL",
+    ),
+    _Option(
+        ("--certfile",),
+        ("ROOMCAST_CERTFILE",),
+        "serve TLS: the certificate chain (PEM)",
+        metavar="FILE",
+    ),
+    _Option(
+        ("--keyfile",),
+        ("ROOMCAST_KEYFILE",),
+        "with --certfile: its private key (PEM)",
+        metavar="FILE",
+    ),
+    _Option(
+        ("--runtime-dir",),
+        ("ROOMCAST_RUNTIME_DIR",),
+        "directory for the private unix sockets",
+        metavar="DIR",
+    ),
+    _Option(
+        ("--graceful-timeout", "--shutdown-timeout"),
+        ("ROOMCAST_GRACEFUL_TIMEOUT", "ROOMCAST_SHUTDOWN_TIMEOUT"),
+        "seconds a worker has to stop (drain included) before it is killed",
+        "10",
+        type=float,
+        metavar="SECONDS",
+    ),
+    _Option(
+        ("--drain-seconds",),
+        ("ROOMCAST_DRAIN_SECONDS",),
+        "on SIGTERM, disconnect the clients spread over this many seconds so that they "
+        "reconnect elsewhere gradually (0: at once)",
+        "0",
+        type=float,
+        metavar="SECONDS",
+    ),
+    _Option(("--log-level",), ("ROOMCAST_LOG_LEVEL",), "logging level", "info", choices=LOG_LEVELS),
+    _Option(
+        ("--log-format",),
+        ("ROOMCAST_LOG_FORMAT",),
+        "text lines, or one JSON object per line (time, level, logger, message, sid, namespace)",
+        "text",
+        choices=LOG_FORMATS,
+    ),
+)
+
+
+def _from_env(option: _Option, env: Mapping[str, str]) -> str | None:
+    for name in option.env:
+        value = env.get(name)
+        if value:
+            return value
+    return option.default
+
+
+def _env_help(option: _Option) -> str:
+    where = ", ".join(f"${name}" for name in option.env)
+    default = "" if option.default is None else f"; default {option.default}"
+    return f"{option.help} [{where}{default}]"
+
+
+def package_version() -> str:
+    try:
+        return version("roomcast")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="roomcast", description="roomcast real-time server")
+    parser.add_argument("--version", action="version", version=f"roomcast {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     run = commands.add_parser(
         "serve",
         help="serve an app with one or several worker processes",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Serve APP with N worker processes on one port. Broadcasts reach every worker's "
-            "clients (through Redis with --redis, else through a local hub), and requests "
-            "need no sticky sessions: one that lands on another worker is routed to the "
-            "worker that holds its session. With --redis, nodes started separately (on "
-            "several machines, behind any load balancer) form one cluster."
+            "Serve TARGET with N worker processes on one port. Broadcasts reach every\n"
+            "worker's clients (through Redis with --redis, else through a local hub), and\n"
+            "requests need no sticky sessions: one that lands on another worker is routed\n"
+            "to the worker that holds its session. With --redis, nodes started separately\n"
+            "(on several machines, behind any load balancer) form one cluster.\n\n"
+            "Every option can also be set with the environment variable shown in brackets\n"
+            "(the command line wins; PORT is read when ROOMCAST_PORT is not set)."
+        ),
+        epilog=(
+            "environment variables:\n"
+            + "\n".join(f"  {', '.join(o.env):<33} {o.flags[0]}" for o in SERVE_OPTIONS)
+            + f"\n  {'ROOMCAST_APP':<33} TARGET\n\n"
+            "health: GET /healthz (alive) and /readyz (accepting, adapter and store\n"
+            "reachable; 503 otherwise and while stopping).\n"
+            "signals: SIGTERM/SIGINT drain and stop; SIGHUP restarts the workers one at a time."
         ),
     )
-    run.add_argument("app", help="module:attribute, a roomcast.Server or a factory of one")
-    run.add_argument("--workers", "-w", type=int, default=1, help="worker processes (1)")
-    run.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    run.add_argument("--port", "-p", type=int, default=3000, help="port (3000; 0: a free one)")
-    run.add_argument("--redis", metavar="URL", help="Redis URL, e.g. redis://127.0.0.1:6379")
     run.add_argument(
-        "--redis-key", default="socket.io", help="channel prefix shared by the nodes (socket.io)"
+        "app",
+        metavar="TARGET",
+        nargs="?" if env.get("ROOMCAST_APP") else None,
+        default=env.get("ROOMCAST_APP"),
+        help="module:attribute or path/to/file.py:attribute, a roomcast.Server or a "
+        "factory of one [$ROOMCAST_APP]",
     )
-    run.add_argument(
-        "--internal-host",
-        default="127.0.0.1",
-        help="with --redis: address other nodes reach this one on (127.0.0.1)",
-    )
-    run.add_argument(
-        "--store",
-        metavar="URL",
-        help=(
-            "store for connection-state recovery and room history, replacing the app's own:"
-            " memory://, sqlite:///path (shared by the workers), redis://host:port/db"
-        ),
-    )
-    run.add_argument("--certfile", metavar="FILE", help="serve TLS: the certificate chain (PEM)")
-    run.add_argument("--keyfile", metavar="FILE", help="with --certfile: its private key (PEM)")
-    run.add_argument("--runtime-dir", help="directory for the private unix sockets")
-    run.add_argument(
-        "--shutdown-timeout",
-        type=float,
-        default=10.0,
-        help="seconds a worker has to close its sessions when stopping (10)",
-    )
+    for option in SERVE_OPTIONS:
+        run.add_argument(
+            *option.flags,
+            dest=option.dest,
+            default=_from_env(option, env),  # a string default goes through type too
+            type=option.type,
+            metavar=option.metavar,
+            help=_env_help(option) + (f" ({'|'.join(option.choices)})" if option.choices else ""),
+        )
     schema = commands.add_parser(
         "schema",
         help="print the event contract of an app (AsyncAPI 3 or JSON Schema)",
         description=(
-            "Print, as JSON, the events APP's namespaces handle: each event's arguments "
+            "Print, as JSON, the events TARGET's namespaces handle: each event's arguments "
             "(from its handler's type annotations), its ack (the return annotation) and "
             "its limits."
         ),
     )
-    schema.add_argument("app", help="module:attribute, a roomcast.Server or a factory of one")
+    schema.add_argument(
+        "app", metavar="TARGET", help="module:attribute or path/to/file.py:attribute"
+    )
     schema.add_argument(
         "--format", choices=["asyncapi", "jsonschema"], default="asyncapi", help="(asyncapi)"
     )
     schema.add_argument("--title", default=None, help="the document's title (the app's name)")
-    run.add_argument(
-        "--log-level",
-        default="info",
-        choices=["debug", "info", "warning", "error"],
-        help="logging level (info)",
-    )
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the ``roomcast`` command with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
-    args = _parser().parse_args(argv)
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run the ``roomcast`` command with ``argv`` (default: ``sys.argv[1:]``) and the
+    environment ``env`` (default: ``os.environ``); the exit status."""
+    env = os.environ if env is None else env
+    parser = _parser(env)
+    args = parser.parse_args(argv)
     if args.command == "schema":
         return _schema(args.app, args.format, args.title)
-    logging.basicConfig(level=args.log_level.upper(), format=_LOG_FORMAT, stream=sys.stderr)
+    for option in SERVE_OPTIONS:
+        value = getattr(args, option.dest)
+        if option.choices is not None and value not in option.choices:
+            parser.error(f"{option.flags[0]}: {value!r} is not one of {', '.join(option.choices)}")
+    configure(args.log_level, args.log_format)
     try:
         serve(
             args.app,
@@ -107,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             redis_key=args.redis_key,
             internal_host=args.internal_host,
             runtime_dir=args.runtime_dir,
-            shutdown_timeout=args.shutdown_timeout,
+            shutdown_timeout=args.graceful_timeout,
+            drain_seconds=args.drain_seconds,
             store=args.store,
             certfile=args.certfile,
             keyfile=args.keyfile,

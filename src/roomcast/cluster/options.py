@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 import ssl
 import sys
 from collections.abc import Callable
@@ -42,7 +44,10 @@ class ServeOptions:
         runtime_dir: where the private unix sockets go (default: a fresh temporary
             directory, removed at exit).
         backlog: the listen backlog of each worker.
-        shutdown_timeout: seconds a worker has to finish once told to stop.
+        shutdown_timeout: seconds a worker has to finish once told to stop (the graceful
+            timeout: the drain included).
+        drain_seconds: on SIGTERM, disconnect the clients spread over this many seconds
+            (0: at once); shorter than ``shutdown_timeout``.
         store: a store URL for recovery and history (``Server.use_store``), replacing the
             app's own.
         certfile: serve TLS on the public port (``wss://``, ``https://``): the certificate
@@ -59,6 +64,7 @@ class ServeOptions:
     runtime_dir: str | None = None
     backlog: int = 2048
     shutdown_timeout: float = 10.0
+    drain_seconds: float = 0.0
     store: str | None = None
     certfile: str | None = None
     keyfile: str | None = None
@@ -68,6 +74,8 @@ class ServeOptions:
             raise ValueError("workers must be at least 1")
         if not 0 <= self.port < 65536:
             raise ValueError(f"invalid port {self.port}")
+        if not 0 <= self.drain_seconds < self.shutdown_timeout:
+            raise ValueError("--drain-seconds must be at least 0 and under --graceful-timeout")
         if self.keyfile is not None and self.certfile is None:
             raise ValueError("--keyfile needs --certfile")
 
@@ -87,23 +95,23 @@ class ServeOptions:
 
 
 def load_target(spec: str) -> AppTarget:
-    """Import ``module:attribute`` (the module from the working directory too).
+    """Import ``module:attribute`` (the module from the working directory too) or load
+    ``path/to/file.py:attribute`` (its folder goes on ``sys.path``, for its own imports).
 
     Raises:
-        AppError: the module or attribute is missing, or it is not a server or a factory.
+        AppError: the module, file or attribute is missing, or it is not a server or a
+            factory.
     """
-    module_name, colon, attribute = spec.partition(":")
+    module_name, colon, attribute = spec.rpartition(":")
     if not module_name or not colon or not attribute:
-        raise AppError(f"expected module:attribute (for example app:io), not {spec!r}")
-    cwd = str(Path.cwd())
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        value: object = importlib.import_module(module_name)
-    except ImportError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
-            raise AppError(f"cannot import {module_name!r}: {exc}") from exc
-        raise  # a broken import inside the app: show its own traceback
+        raise AppError(
+            f"expected module:attribute or path/to/file.py:attribute (for example app:io), "
+            f"not {spec!r}"
+        )
+    if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
+        value: object = _load_file(Path(module_name))
+    else:
+        value = _import(module_name)
     for part in attribute.split("."):
         try:
             value = getattr(value, part)
@@ -112,6 +120,41 @@ def load_target(spec: str) -> AppTarget:
     if isinstance(value, AnyServer) or callable(value):
         return value
     raise AppError(f"{spec} is a {type(value).__name__}, not a roomcast.Server or a factory")
+
+
+def _import(module_name: str) -> object:
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise AppError(f"cannot import {module_name!r}: {exc}") from exc
+        raise  # a broken import inside the app: show its own traceback
+
+
+def _load_file(path: Path) -> object:
+    """Run the file as a module named after it (not ``__main__``: its ``if __name__ ==
+    "__main__"`` block does not run)."""
+    path = path.resolve()
+    if not path.is_file():
+        raise AppError(f"no such file: {str(path)!r}")
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    name = path.stem if path.stem.isidentifier() else "roomcast_app"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise AppError(f"cannot load {str(path)!r} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise  # an error inside the app: show its own traceback
+    return module
 
 
 def make_server(target: AppTarget) -> AnyServer:

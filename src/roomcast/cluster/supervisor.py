@@ -32,7 +32,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ..adapters.memory import MemoryAdapter
 from ..exceptions import RoomcastError
+from ..server import Server
 from .options import AppTarget, ServeOptions, load_target
 from .routing import new_node_id, worker_socket
 from .worker import NodePlan, WorkerSockets, run_hub, run_worker
@@ -58,11 +60,13 @@ def serve(
     internal_host: str = "127.0.0.1",
     runtime_dir: str | None = None,
     shutdown_timeout: float = 10.0,
+    drain_seconds: float = 0.0,
     store: str | None = None,
     certfile: str | None = None,
     keyfile: str | None = None,
 ) -> None:
-    """Serve ``app`` with ``workers`` processes on one port until SIGINT or SIGTERM.
+    """Serve ``app`` with ``workers`` processes on one port until SIGINT or SIGTERM; SIGHUP
+    restarts the workers one at a time (each drains, its successor serves, then the next).
 
     Broadcasts reach the clients of every worker (through Redis when ``redis`` is a URL,
     else through a local hub), and a long-polling or upgrade request that lands on a worker
@@ -80,7 +84,10 @@ def serve(
         redis_key: the channel prefix (the Redis adapter's ``key``).
         internal_host: with ``redis``, the address other nodes reach this one's workers on.
         runtime_dir: where the private unix sockets go (default: a temporary directory).
-        shutdown_timeout: seconds each worker has to close its sessions when stopping.
+        shutdown_timeout: seconds each worker has to close its sessions when stopping (the
+            graceful timeout, the drain included).
+        drain_seconds: on SIGTERM, disconnect the clients spread over this many seconds
+            (0: at once), so that they do not all reconnect in the same second.
         store: a store URL (``memory://``, ``sqlite:///path``, ``redis://...``) for
             recovery and history, replacing the app's own (``Server.use_store``).
         certfile: serve TLS (``wss://``, ``https://``) with this certificate chain (PEM);
@@ -102,6 +109,7 @@ def serve(
         internal_host=internal_host,
         runtime_dir=runtime_dir,
         shutdown_timeout=shutdown_timeout,
+        drain_seconds=drain_seconds,
         store=store,
         certfile=certfile,
         keyfile=keyfile,
@@ -154,6 +162,9 @@ class Supervisor:
         self._own_runtime = False
         self._stopping: int | None = None
         self._serving = False
+        self._roll_requested = False
+        self._rolling: list[int] = []  # indexes still to restart
+        self._replacing: tuple[int, int] | None = None  # (index, pid) being replaced
         self._wake_r = self._wake_w = self._ready_r = self._ready_w = -1
         self._ready_buffer = b""
         self._saved: dict[int, Any] = {}
@@ -235,11 +246,13 @@ class Supervisor:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._saved[-1] = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP):
             self._saved[signum] = signal.signal(signum, self._on_signal)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if signum != signal.SIGCHLD:
+        if signum == signal.SIGHUP:
+            self._roll_requested = True
+        elif signum != signal.SIGCHLD:
             if self._stopping is not None:  # the second time: no more waiting
                 self._kill_all()
             self._stopping = signum
@@ -322,6 +335,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor's: a rolling restart
         for fd in (self._wake_r, self._wake_w, self._ready_r):
             if fd >= 0:
                 os.close(fd)
@@ -363,6 +377,7 @@ class Supervisor:
             self._wait(max(0.0, min(timeout, 1.0)))
             for child, code in self._reap():
                 self._ended(child, code)
+            self._roll()
             now = time.monotonic()
             for index, at in list(self._restarts.items()):
                 if at <= now and self._stopping is None:
@@ -371,7 +386,8 @@ class Supervisor:
             if not self._serving and all(c.ready for c in self._children.values()):
                 self._serving = True
                 logger.info(
-                    "roomcast: %d worker%s serving %s://%s:%d (node %s, supervisor pid %d)",
+                    "roomcast: %d worker%s serving %s://%s:%d (node %s, supervisor pid %d)"
+                    "; adapter: %s; store: %s; TLS: %s",
                     self.options.workers,
                     "" if self.options.workers == 1 else "s",
                     self.options.scheme,
@@ -379,10 +395,37 @@ class Supervisor:
                     self.port,
                     self.node,
                     os.getpid(),
+                    *describe(self.target, self.options),
                 )
+
+    def _roll(self) -> None:
+        """A rolling restart, one step: SIGTERM the next worker once the last one's
+        successor serves."""
+        if self._roll_requested:
+            self._roll_requested = False
+            if self._serving and not self._rolling and self._replacing is None:
+                self._rolling = sorted(i for i in self._children if i != _HUB)
+                logger.info("rolling restart of %d worker(s)", len(self._rolling))
+        if self._replacing is not None:
+            index, old = self._replacing
+            successor = self._children.get(index)
+            if successor is None or successor.pid == old or not successor.ready:
+                return
+            logger.info("worker %d restarted (pid %d, was %d)", index, successor.pid, old)
+            self._replacing = None
+            if not self._rolling:
+                logger.info("rolling restart done")
+        while self._rolling and self._replacing is None:
+            child = self._children.get(self._rolling.pop(0))
+            if child is not None:
+                self._replacing = (child.index, child.pid)
+                _signal(child.pid, signal.SIGTERM)
 
     def _ended(self, child: _Child, code: int) -> None:
         if self._stopping is not None:
+            return
+        if self._replacing == (child.index, child.pid):
+            self._start(child.index)  # drained on purpose: its successor starts at once
             return
         if not self._serving:
             raise ServeError(f"{child.name} exited with status {code} while starting")
@@ -426,6 +469,38 @@ class Supervisor:
     def _kill_all(self) -> None:
         for child in self._children.values():
             _signal(child.pid, signal.SIGKILL)
+
+
+def describe(target: AppTarget, options: ServeOptions) -> tuple[str, str, str]:
+    """The adapter, the store and TLS of the start-up line (no password shown)."""
+    io = target if isinstance(target, Server) else None
+    if io is not None and io.adapter_factory is not MemoryAdapter:
+        adapter = "the app's own"
+    elif options.redis is not None:
+        adapter = f"redis {redact(options.redis)}"
+    elif options.workers > 1:
+        adapter = "local hub"
+    else:
+        adapter = "memory"
+    if options.store is not None:
+        store = redact(options.store)
+    elif io is not None:
+        durability = io.durability
+        store = "none" if durability is None else type(durability.store).__name__
+    else:
+        store = "the app's"
+    tls = "off" if options.certfile is None else f"on ({options.certfile})"
+    return adapter, store, tls
+
+
+def redact(url: str) -> str:
+    """``url`` without the password it may carry."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    user = credentials.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
 
 
 def _check_extras(options: ServeOptions) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..adapters.memory import MemoryAdapter
 from ..server import Server
+from ..server.hosting import drain
 from ..transports.native import HttpProtocol
 from .options import AnyServer, AppTarget, ServeOptions, make_server, namespaces_of
 from .routing import Registry, Router
@@ -143,9 +144,10 @@ async def _serve(
     os.write(ready_fd, f"{index} {os.getpid()}\n".encode())
     os.close(ready_fd)
     await stop.wait()
+    io.draining = True  # /readyz: 503 from now on
     public.close()  # no new clients; routed requests still come in while sessions close
     try:
-        await asyncio.wait_for(io.aclose(), options.shutdown_timeout)
+        await asyncio.wait_for(_drain(io, options.drain_seconds), options.shutdown_timeout)
     except TimeoutError:
         logger.warning(
             "worker %d: sessions still open after %.0f s", index, options.shutdown_timeout
@@ -159,6 +161,12 @@ async def _serve(
         with contextlib.suppress(Exception):
             await asyncio.wait_for(adapters.aclose(), options.shutdown_timeout)
     return 0
+
+
+async def _drain(io: AnyServer, seconds: float) -> None:
+    """Disconnect the clients spread over ``seconds``, then close the rest and the store."""
+    await drain(io.hosted_engine, seconds)
+    await io.aclose()
 
 
 def _cluster(io: AnyServer, options: ServeOptions, plan: NodePlan) -> ClusterAdapterFactory | None:

@@ -151,7 +151,9 @@ def failure(exc: BaseException, socket: Socket, event: str) -> EventRejected:
             "wrong number of arguments",
             [{"loc": [], "msg": "wrong number of arguments", "type": "arguments"}],
         )
-    logger.error("error in the handler of %r on %s", event, socket, exc_info=exc)
+    logger.error(
+        "error in the handler of %r on %s", event, socket, exc_info=exc, extra=socket.log_extra
+    )
     return EventRejected(Code.HANDLER_ERROR, "the handler failed")
 
 

@@ -14,12 +14,16 @@ import logging
 import signal
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from ..engineio import CloseReason
+from ..observe.health import Health, HealthRoute, Readiness
 from ..transports.asgi import ASGIApp, ASGIApplication
 from ..transports.native import HttpProtocol
 from ..transports.routes import Route, RouteTable
 from ..websocket import WebSocketEndpoint, WebSocketHandler
+from .files import StaticFiles
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -116,6 +120,25 @@ def _tls_options(
     return {} if ssl is None else {"ssl": ssl}
 
 
+async def drain(engine: Any, seconds: float) -> None:
+    """Disconnect the clients of ``engine`` spread evenly over ``seconds`` ("server shutting
+    down": the official client sees "transport close", reconnects, and recovers when the
+    server offers recovery), so that they do not all come back in the same second. With
+    ``seconds`` 0 nothing is done here (``aclose`` closes everyone at once)."""
+    sockets = list(engine.sockets.values())
+    if seconds <= 0 or not sockets:
+        return
+    loop = asyncio.get_running_loop()
+    start, step = loop.time(), seconds / len(sockets)
+    for index, socket in enumerate(sockets):
+        delay = start + index * step - loop.time()
+        if delay > 0:
+            engine.cork.flush()
+            await asyncio.sleep(delay)  # pacing, one timer per step
+        socket.close(CloseReason.SERVER_SHUTTING_DOWN)
+    engine.cork.flush()
+
+
 def run_until_interrupted(main: Callable[[], Any]) -> None:
     """Run the coroutine ``main()`` until Ctrl-C (uvloop when installed)."""
     try:
@@ -134,6 +157,11 @@ class Hosting:
 
     _table: RouteTable | None = None
     _mounted: tuple[Route, ...] = ()
+    health: Health | None = Health()
+    """Where ``/healthz`` and ``/readyz`` are served (None: not served); set it before
+    serving (``Server(health=...)``)."""
+    draining = False
+    """Whether the server is stopping: ``/readyz`` answers 503 from then on."""
 
     def base_routes(self) -> Sequence[Route]:
         """The server's own routes (its Engine.IO path, its static files)."""
@@ -147,8 +175,14 @@ class Hosting:
     def routes(self) -> RouteTable:
         """The route table every host of this server serves (one, built on first use)."""
         if self._table is None:
-            self._table = RouteTable([*self.base_routes(), *self._mounted])
+            health = () if self.health is None else (HealthRoute(self.health, self.readiness),)
+            self._table = RouteTable([*self.base_routes(), *health, *self._mounted])
         return self._table
+
+    def readiness(self) -> Readiness:
+        """What ``/readyz`` reports: accepting unless draining (servers with an adapter or
+        a store add theirs)."""
+        return Readiness(accepting=not self.draining)
 
     # -- plain WebSocket endpoints ----------------------------------------------------------
 
@@ -158,6 +192,11 @@ class Hosting:
         if self._table is not None:
             self._table.add(route)
         return route
+
+    def static(self, prefix: str, folder: str | Path, index: str = "index.html") -> Route:
+        """Serve the files of ``folder`` under ``prefix`` (``"/"``: a web page beside the
+        server, on every host; ``index`` for paths ending with ``/``)."""
+        return self.mount(StaticFiles(prefix, folder, index))
 
     def websocket(
         self, path: str, handler: WebSocketHandler | None = None, **options: Any
@@ -185,11 +224,12 @@ class Hosting:
         ssl: _ssl.SSLContext | None = None,
         certfile: str | None = None,
         keyfile: str | None = None,
+        drain_seconds: float = 0.0,
     ) -> None:
-        """Serve until SIGTERM or SIGINT, then close cleanly: clients are told, the store
-        written (the native server; uvloop when installed). ``ssl``, or ``certfile`` and
-        ``keyfile``, serve TLS (``wss://``, ``https://``); host None listens on every
-        interface."""
+        """Serve until SIGTERM or SIGINT, then close cleanly: no new connections, clients
+        told (spread over ``drain_seconds``, else at once), the store written (the native
+        server; uvloop when installed). ``ssl``, or ``certfile`` and ``keyfile``, serve TLS
+        (``wss://``, ``https://``); host None listens on every interface."""
         options = _tls_options(ssl, certfile, keyfile)  # a bad key fails before serving
 
         async def main() -> None:
@@ -203,6 +243,10 @@ class Hosting:
             try:
                 await stop.wait()
             finally:
+                self.draining = True
+                listener.server.close()  # no new connections
+                if self.hosted_engine is not None:
+                    await drain(self.hosted_engine, drain_seconds)
                 await listener.aclose()  # clients told, sessions written, then the exit
 
         run_until_interrupted(main)

@@ -15,6 +15,7 @@ from ..adapters.memory import MemoryAdapter
 from ..engineio import CloseReason
 from ..exceptions import ConnectionRefused, RemoteProtocolError
 from ..handlers import is_awaitable
+from ..observe.health import HealthOption, Readiness, adapter_state, health_of, store_state
 from ..socketio import ConnectRequest, Decoder, Packet, PacketType, ServerSession
 from ..socketio.packets import json_dumps, json_loads, main_event
 from ..socketio.session import SessionSnapshot, connect_error
@@ -79,7 +80,9 @@ class Server(Hosting):
     ``per_message_deflate``: permessage-deflate over WebSocket (True, or a
     ``PerMessageDeflate``); off by default, as in Node's socket.io. ``http_compression``:
     gzip/deflate of long-polling responses of 1 KiB or more (an ``HttpCompression`` to
-    tune it, False for none); on by default, as in Node.
+    tune it, False for none); on by default, as in Node. ``health``: ``/healthz`` and
+    ``/readyz`` for load balancers (True: those paths; a ``Health`` to move them; False:
+    none).
     Guard rails (``guard``): ``rate_limit`` on every event (per socket unless the
     ``RateLimit`` says otherwise), ``max_event_bytes`` and ``max_event_depth`` for every
     event that sets none; a socket refused for rate or size ``max_violations`` times within
@@ -116,6 +119,7 @@ class Server(Hosting):
         max_violations: int | None = 20,
         violation_window: float = 10.0,
         notify_rejections: bool = False,
+        health: HealthOption = True,
     ) -> None:
         self.guard = Guard(
             rate_limit=rate_limit,
@@ -163,6 +167,7 @@ class Server(Hosting):
         self._parents: list[tuple[re.Pattern[str] | NamespaceMatcher, Namespace]] = []
         self.sockets = self.of("/")
         """The main namespace ``/``."""
+        self.health = health_of(health)
 
     @property
     def engine(self) -> EngineServer:
@@ -176,6 +181,12 @@ class Server(Hosting):
     @property
     def hosted_engine(self) -> EngineServer:
         return self._engine
+
+    def readiness(self) -> Readiness:
+        """Accepting (not draining), the adapters' bus and the store reachable."""
+        adapters = [nsp.adapter for nsp in self.namespaces()]
+        degraded = self.durability is not None and self.durability.degraded
+        return Readiness(not self.draining, adapter_state(adapters), store_state(degraded))
 
     def use_store(self, store: Store | str) -> None:
         """Keep recoverable broadcasts and sessions in ``store`` (a ``Store`` or a URL) from
@@ -340,7 +351,11 @@ class Server(Hosting):
     def _on_connect_timeout(self, conn: Connection) -> None:
         conn.connect_timer = None
         if not conn.sockets:
-            logger.info("closing %s: no namespace CONNECT in time", conn.engine.sid)
+            logger.info(
+                "closing %s: no namespace CONNECT in time",
+                conn.engine.sid,
+                extra={"sid": conn.engine.sid},
+            )
             conn.engine.close(CloseReason.FORCED_CLOSE)
 
     def _on_engine_message(self, engine: EngineSocket, data: str | bytes) -> None:
@@ -357,7 +372,7 @@ class Server(Hosting):
         try:
             packet = conn.decoder.receive(data)
         except RemoteProtocolError as exc:
-            logger.info("closing %s: %s", engine.sid, exc)
+            logger.info("closing %s: %s", engine.sid, exc, extra={"sid": engine.sid})
             engine.close(CloseReason.PARSE_ERROR)
             return
         if packet is None:
@@ -372,7 +387,12 @@ class Server(Hosting):
             return
         socket = conn.sockets.get(packet.namespace)
         if socket is None:  # the spec: a packet before CONNECT closes the connection
-            logger.info("closing %s: %s packet before CONNECT", engine.sid, kind.name)
+            logger.info(
+                "closing %s: %s packet before CONNECT",
+                engine.sid,
+                kind.name,
+                extra={"sid": engine.sid},
+            )
             engine.close(CloseReason.FORCED_CLOSE)
             return
         if kind is _EVENT or kind is _BINARY_EVENT:
@@ -382,7 +402,12 @@ class Server(Hosting):
         elif kind is PacketType.DISCONNECT:
             socket.handle_close("client namespace disconnect")
         else:
-            logger.info("closing %s: %s packet from a client", engine.sid, kind.name)
+            logger.info(
+                "closing %s: %s packet from a client",
+                engine.sid,
+                kind.name,
+                extra={"sid": engine.sid},
+            )
             engine.close(CloseReason.PARSE_ERROR)
 
     def _on_engine_close(self, engine: EngineSocket, reason: str) -> None:
@@ -432,7 +457,7 @@ class Server(Hosting):
             conn.send(socket.session.refuse(exc.payload()))
             return False
         except Exception as exc:
-            logger.exception("error in a middleware of %s", nsp.name)
+            logger.exception("error in a middleware of %s", nsp.name, extra=socket.log_extra)
             conn.send(socket.session.refuse({"message": str(exc)}))
             return False
         return True
@@ -525,7 +550,9 @@ class Server(Hosting):
             try:
                 result = handler(socket)
             except Exception:
-                logger.exception("error in the connection handler of %s", nsp.name)
+                logger.exception(
+                    "error in the connection handler of %s", nsp.name, extra=socket.log_extra
+                )
                 continue
             if is_awaitable(result):
                 self.spawn(result)

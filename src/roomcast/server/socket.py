@@ -544,7 +544,12 @@ class Socket:
 
     def _expel(self, event: str) -> None:
         """Disconnect a socket refused too often (``max_violations``), telling it why."""
-        logger.warning("disconnecting %s: too many refused events (last: %r)", self, event)
+        logger.warning(
+            "disconnecting %s: too many refused events (last: %r)",
+            self,
+            event,
+            extra=self.log_extra,
+        )
         guard = self.nsp.server.guard
         guard.counts[Code.TOO_MANY_VIOLATIONS] += 1
         why = EventRejected(
@@ -558,11 +563,16 @@ class Socket:
             engine.send(part)
         self.handle_close("server namespace disconnect")
 
+    @property
+    def log_extra(self) -> dict[str, str]:
+        """What the log records about this socket carry (``extra=``): sid, namespace."""
+        return {"sid": self.id, "namespace": self.nsp.name}
+
     def _call(self, handler: Callable[..., Any], *args: Any) -> Any:
         try:
             return handler(*args)
         except Exception:
-            logger.exception("error in a handler of %s", self)
+            logger.exception("error in a handler of %s", self, extra=self.log_extra)
             return None
 
     def _run(self, handler: Callable[..., Any], *args: Any) -> None:
@@ -603,6 +613,7 @@ class Socket:
         """The client left the namespace, or its connection closed."""
         if not self.connected:
             return
+        logger.debug("%s disconnected: %s", self, reason, extra=self.log_extra)
         self._rooms_at_close = frozenset(self.nsp.adapter.socket_rooms(self.id) or ())
         for handler in self.nsp.handlers("disconnecting"):
             self._run(handler, self, reason)
