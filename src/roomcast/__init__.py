@@ -28,6 +28,7 @@ from .exceptions import (
 )
 from .server import BroadcastOperator, EngineServer, Handshake, Namespace, Server, Socket
 from .server.limits import RateLimit
+from .server.health import Health
 from .server.recovery import HistoryEntry, Recovery
 from .store import MemoryStore, Retention, SqliteStore, Store
 from .store import from_url as store_from_url
@@ -82,6 +83,7 @@ __all__ = [
     "EventRejected",
     "Handshake",
     "HandshakeRequest",
+    "Health",
     "HistoryEntry",
     "HttpCompression",
     "InvalidState",

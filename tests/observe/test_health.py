@@ -15,7 +15,7 @@ from aiohttp import web
 import roomcast
 from integration.support import WAIT
 from roomcast.adapters.redis import RedisAdapter
-from roomcast.observe import Health
+from roomcast.server.health import Health
 
 Serve = Callable[[Any], Awaitable[int]]
 

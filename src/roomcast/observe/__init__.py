@@ -1,7 +1,3 @@
-"""Watching a running server: health endpoints (``health``)."""
+"""Watching a running server from above it: structured logs (``logs``)."""
 
 from __future__ import annotations
-
-from .health import Health, HealthRoute, Readiness
-
-__all__ = ["Health", "HealthRoute", "Readiness"]

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ..engineio import CloseReason
-from ..observe.health import Health, HealthRoute, Readiness
 from ..transports.asgi import ASGIApp, ASGIApplication
 from ..transports.native import HttpProtocol
 from ..transports.routes import Route, RouteTable
 from ..websocket import WebSocketEndpoint, WebSocketHandler
 from .files import StaticFiles
+from .health import Health, HealthRoute, Readiness
 
 if TYPE_CHECKING:
     from aiohttp import web

@@ -15,7 +15,6 @@ from ..adapters.memory import MemoryAdapter
 from ..engineio import CloseReason
 from ..exceptions import ConnectionRefused, RemoteProtocolError
 from ..handlers import is_awaitable
-from ..observe.health import HealthOption, Readiness, adapter_state, health_of, store_state
 from ..socketio import ConnectRequest, Decoder, Packet, PacketType, ServerSession
 from ..socketio.packets import json_dumps, json_loads, main_event
 from ..socketio.session import SessionSnapshot, connect_error
@@ -28,6 +27,7 @@ from ..transports.routes import Route
 from .broadcast import BroadcastOperator
 from .connection import Connection
 from .guard import Guard, RejectedHook
+from .health import HealthOption, Readiness, adapter_state, health_of, store_state
 from .hosting import Hosting
 from .limits import RateLimits
 from .namespace import Handler, Middleware, Namespace
