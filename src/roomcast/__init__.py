@@ -27,8 +27,8 @@ from .exceptions import (
     WebSocketRefused,
 )
 from .server import BroadcastOperator, EngineServer, Handshake, Namespace, Server, Socket
-from .server.limits import RateLimit
 from .server.health import Health
+from .server.limits import RateLimit
 from .server.recovery import HistoryEntry, Recovery
 from .store import MemoryStore, Retention, SqliteStore, Store
 from .store import from_url as store_from_url
