@@ -1,0 +1,377 @@
+"""Prometheus metrics of a running server, at ``/metrics`` (``prometheus_client``).
+
+``Metrics(io)`` watches ``io`` and serves its figures at ``/metrics`` on the server's port;
+``Metrics(io, port=9100)`` serves them on a port of their own instead (started when the
+server listens). Without a ``Metrics``, nothing is counted on the way of a message.
+
+Where the figures come from (the server is watched, never steered):
+
+- gauges (connections by transport and namespace, rooms, write-buffer bytes, store and
+  adapter health) are read from the server's own collections when ``/metrics`` is scraped;
+- counts kept by the layer that knows, on rare paths, whether metrics are on or not
+  (handshake refusals, namespace CONNECTs refused, rejections in ``guard.counts``,
+  disconnect reasons, ack timeouts, slow clients dropped, the store's statistics);
+- per message, only with metrics on: events and acks received, read as an Engine.IO
+  ``message`` listener; events sent, counted once per encoded packet (a broadcast to a
+  thousand clients counts one); bytes written, counted by the native server's connections.
+
+Event names are bounded: the first ``top_events`` names seen are counted on their own, any
+other as ``other``. With ``roomcast serve --workers N``, each worker's ``/metrics`` shows
+that worker (its connections, its traffic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ..server.hosting import listen
+from ..socketio import Packet, PacketType
+from ..transports.http import HandshakeRequest, HttpResponse, ReadBody
+from ..transports.routes import ByteMeter, Route, RouteTable
+
+if TYPE_CHECKING:
+    from ..server.server import Server
+    from ..transports.engine import EngineSocket
+
+OTHER: Final = "other"
+"""The label of the event names past the first ``top_events``."""
+LAG_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_EVENTS: Final = (PacketType.EVENT, PacketType.BINARY_EVENT)
+
+
+class Metrics(Collector):
+    """The metrics of ``server``, served at ``path`` on its port (or on ``port``).
+
+    Args:
+        server: the server to watch; create the ``Metrics`` before it serves.
+        path: where the figures are served.
+        port: a port of their own (``host`` its interface); None: the server's.
+        top_events: event names counted by name (the rest: ``other``).
+        lag_interval: how often the event loop's lag is sampled, in seconds.
+        registry: the registry to collect into (a fresh one by default).
+    """
+
+    def __init__(
+        self,
+        server: Server,
+        *,
+        path: str = "/metrics",
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        top_events: int = 100,
+        lag_interval: float = 0.5,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.server = server
+        self.top_events = top_events
+        self.received: dict[str, int] = {}
+        """Events received, by name (bounded)."""
+        self.sent: dict[str, int] = {}
+        """Events sent, by name (bounded): one per encoded packet."""
+        self.handshakes: dict[str, int] = {}
+        self.bytes_received = 0
+        self.acks_requested = 0
+        self.acks_received = 0
+        self.meter = ByteMeter()
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.loop_lag = Histogram(
+            "roomcast_event_loop_lag_seconds",
+            "How late the event loop ran a timer (sampled every lag_interval seconds).",
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(self)
+        self.route = MetricsRoute(self, path)
+        self.lag_interval = lag_interval
+        self._lag: asyncio.TimerHandle | None = None
+        self._port, self._host = port, host
+        self._listener: Any = None
+        self._listening = False
+        self._watch(server)
+
+    def _watch(self, server: Server) -> None:
+        engine = server.engine
+        engine.on("connection", self._on_connection)
+        engine.on("message", self._on_message)
+        server.observer = self
+        server.routes().meter = self.meter
+        server.services.append(self)
+        if self._port is None:
+            server.mount(self.route)
+
+    # -- serving --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Sample the loop's lag, and serve on the own port, if any (the server's
+        ``listen`` calls it)."""
+        if self._listening:
+            return
+        self._listening = True
+        loop = asyncio.get_running_loop()
+        self._lag = loop.call_later(self.lag_interval, self._sample, loop, loop.time())
+        if self._port is not None:
+            self._listener = await listen(RouteTable([self.route]), self._host, self._port)
+
+    @property
+    def port(self) -> int | None:
+        """The port the figures are served on, when it is their own (once started)."""
+        return None if self._listener is None else int(self._listener.port)
+
+    async def aclose(self) -> None:
+        """Stop sampling, and serving on the own port."""
+        self._listening = False
+        if self._lag is not None:
+            self._lag.cancel()
+            self._lag = None
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            await listener.aclose()
+
+    def exposition(self) -> bytes:
+        """The figures in Prometheus' text format."""
+        return generate_latest(self.registry)
+
+    def _sample(self, loop: asyncio.AbstractEventLoop, armed: float) -> None:
+        now = loop.time()
+        self.loop_lag.observe(max(0.0, now - armed - self.lag_interval))
+        self._lag = loop.call_later(self.lag_interval, self._sample, loop, now)
+
+    # -- what the server reports ---------------------------------------------------------
+
+    def _on_connection(self, engine: EngineSocket) -> None:
+        transport = engine.transport
+        self.handshakes[transport] = self.handshakes.get(transport, 0) + 1
+
+    def _on_message(self, engine: EngineSocket, data: str | bytes) -> None:
+        if type(data) is not str:
+            self.bytes_received += len(data)
+            return
+        self.bytes_received += len(data) if data.isascii() else len(data.encode())
+        kind = data[:1]
+        if kind == "2" or kind == "5":
+            start = data.find("[", 1)
+            if start < 0:
+                return
+            if start > 1 and data[start - 1].isdigit():
+                self.acks_requested += 1
+            name = OTHER
+            if data[start + 1 : start + 2] == '"':
+                end = data.find('"', start + 2)
+                if end > 0:
+                    name = data[start + 2 : end]
+            self._count(self.received, name)
+        elif kind == "3" or kind == "6":
+            self.acks_received += 1
+
+    def encoded(self, packet: Packet, parts: Sequence[str | bytes]) -> None:
+        if packet.type in _EVENTS and packet.data:
+            name = packet.data[0]
+            self._count(self.sent, name if type(name) is str else OTHER)
+
+    def _count(self, counts: dict[str, int], name: str) -> None:
+        n = counts.get(name)
+        if n is None:
+            if len(counts) >= self.top_events:
+                name = OTHER
+            n = counts.get(name, 0)
+        counts[name] = n + 1
+
+    # -- scrape time -----------------------------------------------------------------------
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        server, engine = self.server, self.server.engine
+        yield from self._connections()
+        yield _counter(
+            "roomcast_handshakes",
+            "Engine.IO sessions opened, by first transport.",
+            "transport",
+            self.handshakes,
+        )
+        yield _counter(
+            "roomcast_handshake_failures",
+            "Engine.IO handshakes refused, by reason.",
+            "reason",
+            engine.refusals,
+        )
+        yield _counter(
+            "roomcast_connect_refusals",
+            "Namespace CONNECTs refused, by reason.",
+            "reason",
+            server.connect_refusals,
+        )
+        yield _counter(
+            "roomcast_events_received",
+            "Events received from clients, by name (bounded: the rest are 'other').",
+            "event",
+            self.received,
+        )
+        yield _counter(
+            "roomcast_events_sent",
+            "Events encoded to be sent, by name (a broadcast counts once).",
+            "event",
+            self.sent,
+        )
+        yield CounterMetricFamily(
+            "roomcast_received_bytes",
+            "Bytes of the Engine.IO messages received (text as UTF-8).",
+            value=self.bytes_received,
+        )
+        yield CounterMetricFamily(
+            "roomcast_sent_bytes",
+            "Bytes written to clients by the native server (frames, HTTP responses).",
+            value=self.meter.sent,
+        )
+        yield CounterMetricFamily(
+            "roomcast_acks_requested",
+            "Events received from clients that asked for an ack.",
+            value=self.acks_requested,
+        )
+        yield CounterMetricFamily(
+            "roomcast_acks_received",
+            "Acks received from clients (answers to the server's emits with an ack).",
+            value=self.acks_received,
+        )
+        namespaces = server.namespaces()
+        yield _counter(
+            "roomcast_ack_timeouts",
+            "Acks asked of clients that did not come in time, by namespace.",
+            "namespace",
+            {nsp.name: nsp.ack_timeouts for nsp in namespaces},
+        )
+        yield _counter(
+            "roomcast_rejections",
+            "Events refused, by kind (guard.counts).",
+            "kind",
+            {str(kind): n for kind, n in server.guard.counts.items()},
+        )
+        disconnects = CounterMetricFamily(
+            "roomcast_disconnects",
+            "Sockets that left a namespace, by reason.",
+            labels=["namespace", "reason"],
+        )
+        for nsp in namespaces:
+            for reason, n in nsp.disconnects.items():
+                disconnects.add_metric([nsp.name, reason], n)
+        yield disconnects
+        yield CounterMetricFamily(
+            "roomcast_slow_client_disconnects",
+            "Clients disconnected with their write buffer over max_write_buffer.",
+            value=engine.overflows,
+        )
+        yield GaugeMetricFamily(
+            "roomcast_write_buffer_bytes",
+            "Bytes waiting to be written to WebSocket clients.",
+            value=sum(socket.buffered_amount() for socket in list(engine.sockets.values())),
+        )
+        yield from self._rooms_and_adapters()
+        yield from self._store()
+
+    def _connections(self) -> Iterator[Any]:
+        by_transport: dict[str, int] = {}
+        for socket in list(self.server.engine.sockets.values()):
+            by_transport[socket.transport] = by_transport.get(socket.transport, 0) + 1
+        engine = GaugeMetricFamily(
+            "roomcast_engine_connections",
+            "Engine.IO connections open, by transport.",
+            labels=["transport"],
+        )
+        for transport in ("polling", "websocket"):
+            engine.add_metric([transport], by_transport.get(transport, 0))
+        yield engine
+        sockets = GaugeMetricFamily(
+            "roomcast_connections",
+            "Sockets connected, by namespace and transport.",
+            labels=["namespace", "transport"],
+        )
+        for nsp in self.server.namespaces():
+            counts: dict[str, int] = {}
+            for member in list(nsp.sockets.values()):
+                counts[member.transport] = counts.get(member.transport, 0) + 1
+            for transport, n in counts.items():
+                sockets.add_metric([nsp.name, transport], n)
+        yield sockets
+
+    def _rooms_and_adapters(self) -> Iterator[Any]:
+        rooms = GaugeMetricFamily(
+            "roomcast_rooms",
+            "Rooms with members on this server (sockets' own rooms not counted), by namespace.",
+            labels=["namespace"],
+        )
+        up = GaugeMetricFamily(
+            "roomcast_adapter_up",
+            "Whether the namespace's adapter reaches its bus (1 for a local adapter).",
+            labels=["namespace"],
+        )
+        for nsp in self.server.namespaces():
+            own = nsp.sockets
+            rooms.add_metric([nsp.name], sum(1 for room in nsp.adapter.rooms if room not in own))
+            bus = getattr(nsp.adapter, "bus", None)
+            up.add_metric([nsp.name], 1 if bus is None or bus.connected else 0)
+        yield rooms
+        yield up
+
+    def _store(self) -> Iterator[Any]:
+        durability = self.server.durability
+        if durability is None:
+            return
+        yield GaugeMetricFamily(
+            "roomcast_store_degraded",
+            "Whether the last call to the store failed (recovery may lose data meanwhile).",
+            value=1 if durability.degraded else 0,
+        )
+        stats = durability.store.statistics()
+        for name in type(stats).__slots__:
+            yield CounterMetricFamily(
+                f"roomcast_store_{name}",
+                f"The store's {name.replace('_', ' ')} since it started.",
+                value=getattr(stats, name),
+            )
+
+
+def _counter(name: str, documentation: str, label: str, values: Any) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for key, n in values.items():
+        family.add_metric([key], n)
+    return family
+
+
+class MetricsRoute(Route):
+    """``GET <path>``: the figures in Prometheus' text format."""
+
+    max_message_size = 0
+
+    def __init__(self, metrics: Metrics, path: str) -> None:
+        super().__init__()
+        self.metrics = metrics
+        self.path = path
+
+    def exact_paths(self) -> tuple[str, ...]:
+        return (self.path,)
+
+    def answer_now(self, request: HandshakeRequest, body: bytes | None) -> HttpResponse | None:
+        return self.answer(request)
+
+    async def handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:
+        return self.answer(request)
+
+    def answer(self, request: HandshakeRequest) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponse(405, b"Method Not Allowed", {"Allow": "GET, HEAD"})
+        started = time.perf_counter()
+        body = self.metrics.exposition()
+        headers = {
+            "Content-Type": CONTENT_TYPE_LATEST,
+            "Cache-Control": "no-store",
+            "X-Scrape-Seconds": f"{time.perf_counter() - started:.6f}",
+        }
+        return HttpResponse(200, body, headers)
