@@ -62,6 +62,8 @@ def served(**options: Any) -> roomcast.Server:
 async def test_metrics_after_real_traffic(serve: Serve, spawn_node: SpawnNode) -> None:
     io = served()
     metrics = Metrics(io, top_events=4)
+    left = asyncio.Event()
+    io.on("disconnect", lambda socket, reason: left.set())
     listener = await serve(io)
     node = await spawn_node(listener)
     await node.connect("a", transports=["websocket"])
@@ -78,9 +80,7 @@ async def test_metrics_after_real_traffic(serve: Serve, spawn_node: SpawnNode) -
     await node.call("a", "join", "lobby")  # after "spam": it has been handled
     await node.disconnect("b")
     await node.wait(type="disconnect", id="b")
-    async with asyncio.timeout(WAIT):  # the server hears of it a moment later
-        while len(io.sockets.sockets) > 1:
-            await asyncio.sleep(0.01)
+    await asyncio.wait_for(left.wait(), WAIT)  # the server hears of it a moment later
 
     samples = await scrape(base_url(listener) + "/metrics")
 
@@ -118,7 +118,8 @@ async def test_metrics_on_their_own_port(serve: Serve, spawn_node: SpawnNode) ->
     io = served(recovery=True)
     metrics = Metrics(io, port=0)
     listener = await serve(io)
-    assert metrics.port is not None and metrics.port != listener.port
+    assert metrics.port is not None
+    assert metrics.port != listener.port
     node = await spawn_node(listener)
     await node.connect("a", transports=["websocket"])
     async with aiohttp.ClientSession() as http:
