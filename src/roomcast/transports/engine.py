@@ -562,6 +562,19 @@ class EngineServer(Route):
         if result is not None and is_awaitable(result):
             self.spawn(result)
 
+    def tap(self, inbox: list[str | bytes]) -> None:
+        """Append every message received to ``inbox`` before it is dispatched, for what
+        watches the traffic (metrics) to read in bulk, later. Untapped, the dispatch is as
+        it was: nothing is appended."""
+        dispatch = EngineServer.dispatch_message.__get__(self)
+        append = inbox.append
+
+        def tapped(socket: EngineSocket, data: str | bytes) -> None:
+            append(data)
+            dispatch(socket, data)
+
+        self.dispatch_message = tapped  # type: ignore[method-assign]
+
     def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
         """Run ``awaitable`` as a task the server keeps track of (and waits for on close)."""
         return self._tasks.spawn(awaitable)
