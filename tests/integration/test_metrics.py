@@ -61,7 +61,7 @@ def served(**options: Any) -> roomcast.Server:
 
 async def test_metrics_after_real_traffic(serve: Serve, spawn_node: SpawnNode) -> None:
     io = served()
-    metrics = Metrics(io, top_events=4)
+    metrics = Metrics(io, top_events=4, sent_bytes=True)
     left = asyncio.Event()
     io.on("disconnect", lambda socket, reason: left.set())
     listener = await serve(io)

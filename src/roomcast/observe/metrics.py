@@ -14,7 +14,7 @@ Where the figures come from (the server is watched, never steered):
 - per message, only with metrics on: the messages received are appended to an inbox
   (``EngineServer.tap``) and counted in bulk twice a second and at each scrape (events by
   name, acks, bytes); events sent, counted once per encoded packet (a broadcast to a
-  thousand clients counts one); bytes written, counted by the native server's connections.
+  thousand clients counts one); with ``sent_bytes``, the bytes the native server writes.
 
 Event names are bounded: the first ``top_events`` names seen are counted on their own, any
 other as ``other``. With ``roomcast serve --workers N``, each worker's ``/metrics`` shows
@@ -24,6 +24,7 @@ that worker (its connections, its traffic).
 from __future__ import annotations
 
 import asyncio
+import operator
 import re
 import time
 from collections import Counter
@@ -47,11 +48,16 @@ OTHER: Final = "other"
 """The label of the event names past the first ``top_events``."""
 LAG_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _EVENTS: Final = (PacketType.EVENT, PacketType.BINARY_EVENT)
-# Socket.IO EVENT / BINARY_EVENT messages, each after a \x1e: [attachments-][/nsp,][ack id][
-_HEAD: Final = r"\x1e[25](?:\d+-)?(?:/[^,\x1e]*,)?"
-_EVENT_NAME: Final = re.compile(_HEAD + r'\d*\[(?:"([^"\\\x1e]*)")?')
-"""The name of each event ('' when it is not a plain string: counted as ``other``)."""
-_ASKS_ACK: Final = re.compile(_HEAD + r"\d+\[")
+HEAD_CHARS: Final = 64
+"""How much of each message received is read: its head holds the type, namespace, ack id
+and event name (a longer name counts as ``other``)."""
+# after each \x1e: an ACK / BINARY_ACK (group 1), or an EVENT / BINARY_EVENT with
+# [attachments-][/nsp,][ack id]["name" (group 2: the ack id's first digit, if any; group 3:
+# the name, '' when it is not a plain string)
+_HEADS: Final = re.compile(
+    r'\x1e(?:([36])|[25](?:\d+-)?(?:/[^,\x1e]*,)?(\d?)\d*\[(?:"([^"\\\x1e]*)")?)'
+)
+_HEAD_OF: Final = operator.itemgetter(slice(0, HEAD_CHARS))
 
 
 class Metrics(Collector):
@@ -64,6 +70,9 @@ class Metrics(Collector):
         top_events: event names counted by name (the rest: ``other``).
         lag_interval: how often the event loop's lag is sampled, in seconds.
         registry: the registry to collect into (a fresh one by default).
+        sent_bytes: count the bytes written to clients (``roomcast_sent_bytes_total``):
+            one more Python call per write, about 10% of an echo ack's cost, so off by
+            default.
     """
 
     def __init__(
@@ -76,6 +85,7 @@ class Metrics(Collector):
         top_events: int = 100,
         lag_interval: float = 0.5,
         registry: CollectorRegistry | None = None,
+        sent_bytes: bool = False,
     ) -> None:
         self.server = server
         self.top_events = top_events
@@ -87,7 +97,7 @@ class Metrics(Collector):
         self.bytes_received = 0
         self.acks_requested = 0
         self.acks_received = 0
-        self.meter = ByteMeter()
+        self.meter = ByteMeter() if sent_bytes else None
         self._inbox: list[str | bytes] = []  # messages received, not counted yet
         self.registry = registry if registry is not None else CollectorRegistry()
         self.loop_lag = Histogram(
@@ -110,7 +120,8 @@ class Metrics(Collector):
         engine.on("connection", self._on_connection)
         engine.tap(self._inbox)
         server.observer = self
-        server.routes().meter = self.meter
+        if self.meter is not None:
+            server.routes().meter = self.meter
         server.services.append(self)
         if self._port is None:
             server.mount(self.route)
@@ -170,16 +181,21 @@ class Metrics(Collector):
             return
         messages = inbox[:]
         del inbox[:]
+        texts: list[str] = messages  # type: ignore[assignment]
         try:
-            text = "\x1e" + "\x1e".join(messages)  # type: ignore[arg-type]
+            joined = "".join(texts)
         except TypeError:  # binary attachments among them
             self.bytes_received += sum(len(m) for m in messages if type(m) is not str)
-            text = "\x1e" + "\x1e".join(m for m in messages if isinstance(m, str))
-        size = len(text) if text.isascii() else len(text.encode())
-        self.bytes_received += size - text.count("\x1e")
-        self.acks_received += text.count("\x1e3") + text.count("\x1e6")
-        self.acks_requested += len(_ASKS_ACK.findall(text))
-        for name, n in Counter(_EVENT_NAME.findall(text)).items():
+            texts = [m for m in messages if isinstance(m, str)]
+            joined = "".join(texts)
+        self.bytes_received += len(joined) if joined.isascii() else len(joined.encode())
+        heads = "\x1e" + "\x1e".join(map(_HEAD_OF, texts))
+        for (ack, asks, name), n in Counter(_HEADS.findall(heads)).items():
+            if ack:
+                self.acks_received += n
+                continue
+            if asks:
+                self.acks_requested += n
             self._count(self.received, name or OTHER, n)
 
     def encoded(self, packet: Packet, parts: Sequence[str | bytes]) -> None:
@@ -236,11 +252,12 @@ class Metrics(Collector):
             "Bytes of the Engine.IO messages received (text as UTF-8).",
             value=self.bytes_received,
         )
-        yield CounterMetricFamily(
-            "roomcast_sent_bytes",
-            "Bytes written to clients by the native server (frames, HTTP responses).",
-            value=self.meter.sent,
-        )
+        if self.meter is not None:
+            yield CounterMetricFamily(
+                "roomcast_sent_bytes",
+                "Bytes written to clients by the native server (frames, HTTP responses).",
+                value=self.meter.sent,
+            )
         yield CounterMetricFamily(
             "roomcast_acks_requested",
             "Events received from clients that asked for an ack.",
