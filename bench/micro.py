@@ -3,6 +3,7 @@
     .venv/bin/python bench/micro.py [--profile] [--at REV]
     .venv/bin/python bench/micro.py --instructions [--at REV]   # callgrind, deterministic
     .venv/bin/python bench/micro.py --instructions --echo validated|limited
+    .venv/bin/python bench/micro.py --instructions --metrics   # with Prometheus metrics on
 
 Connections are real ``HttpProtocol`` objects of the native server on a fake transport that
 only counts bytes, inside a running uvloop loop: the upgrade, Engine.IO open and Socket.IO
@@ -41,6 +42,7 @@ UPGRADE = (
 )
 PAYLOAD = "|1|123456789012|" + "x" * 84
 ECHO_MODE = "plain"
+METRICS = False
 
 
 def build_server() -> Any:
@@ -48,9 +50,11 @@ def build_server() -> Any:
     sys.path.insert(0, str(BENCH / "servers"))
     from roomcast_server import build  # type: ignore[import-not-found]
 
+    if METRICS:
+        return build(16 * 2**20, echo_mode=ECHO_MODE, metrics=True)
     if ECHO_MODE == "plain":
         return build(16 * 2**20)
-    return build(16 * 2**20, ECHO_MODE)
+    return build(16 * 2**20, echo_mode=ECHO_MODE)
 
 
 def echo_frame(ack_id: int) -> bytes:
@@ -296,6 +300,7 @@ def instructions_per_ack() -> float:
                 str(steps),
                 "--echo",
                 ECHO_MODE,
+                *(["--metrics"] if METRICS else []),
             ],
             capture_output=True,
             text=True,
@@ -326,9 +331,10 @@ def main(argv: list[str] | None = None) -> int:
         default="plain",
         help="the echo handler: plain, a pydantic model, or a rate limit",
     )
+    parser.add_argument("--metrics", action="store_true", help="Prometheus metrics on")
     args = parser.parse_args(argv)
-    global ECHO_MODE
-    ECHO_MODE = args.echo
+    global ECHO_MODE, METRICS
+    ECHO_MODE, METRICS = args.echo, args.metrics
     if args.at is not None and "ROOMCAST_MICRO_CHILD" not in os.environ:
         from run import export_source  # type: ignore[import-not-found]
 

@@ -9,6 +9,7 @@ the process at once, as before.
 ``--echo validated``: ``echo`` takes a pydantic model (``{"text": str}``) and acks it back;
 ``--echo limited``: ``echo`` has a rate limit per socket (too high to refuse anything: what
 is measured is the bucket's cost). The peers serve their plain echo in both cases.
+``--metrics``: Prometheus metrics on, at ``/metrics``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def build(
     recovery: bool = False,
     store: str | None = None,
     echo_mode: str = "plain",
+    metrics: bool = False,
 ) -> roomcast.Server:
     options: dict[str, Any] = {}  # only what is asked for: --at runs older revisions too
     if deflate:
@@ -44,6 +46,11 @@ def build(
     if store is not None:
         options["store"] = store
     io = roomcast.Server(serve_client=False, max_write_buffer=max_write_buffer, **options)
+
+    if metrics:
+        from roomcast.observe.metrics import Metrics  # only here: the extra is optional
+
+        Metrics(io)
 
     @io.on("join")
     def join(socket: roomcast.Socket, room: str) -> None:
@@ -131,13 +138,14 @@ def main() -> None:
     parser.add_argument("--recovery", action="store_true", help="connection-state recovery")
     parser.add_argument("--store", default=None, help="memory://, sqlite:///path, redis://...")
     parser.add_argument("--echo", choices=ECHO_MODES, default="plain", help="the echo handler")
+    parser.add_argument("--metrics", action="store_true", help="Prometheus metrics at /metrics")
     args = parser.parse_args()
     deflate: bool | roomcast.PerMessageDeflate = args.deflate
     if args.deflate_takeover:
         deflate = roomcast.PerMessageDeflate(
             server_no_context_takeover=False, client_no_context_takeover=False
         )
-    io = build(args.max_write_buffer, deflate, args.recovery, args.store, args.echo)
+    io = build(args.max_write_buffer, deflate, args.recovery, args.store, args.echo, args.metrics)
     if args.tracemalloc is not None:
         trace_memory(args.tracemalloc)
     if args.recovery or args.store:

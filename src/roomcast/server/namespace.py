@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,10 @@ class Namespace:
         """Ack ids, shared by the sockets' sessions and the broadcasts: one id never means
         two things to a client."""
         self.adapter = server.adapter_factory(self)
+        self.disconnects: Counter[str] = Counter()
+        """Sockets that left this namespace, by reason."""
+        self.ack_timeouts = 0
+        """Acks asked of this namespace's clients that did not come in time."""
 
     def __repr__(self) -> str:
         return f"<Namespace {self.name}>"
@@ -212,9 +217,11 @@ class Namespace:
 
     def prepare(self, packet: Packet, *, volatile: bool = False) -> list[Outgoing]:
         """Encode a packet once into the messages every recipient gets."""
-        return [
-            Outgoing(part, volatile=volatile) for part in encode_packet(packet, self.server.dumps)
-        ]
+        parts = encode_packet(packet, self.server.dumps)
+        observer = self.server.observer
+        if observer is not None:
+            observer.encoded(packet, parts)
+        return [Outgoing(part, volatile=volatile) for part in parts]
 
     def targets(self) -> list[Namespace]:
         """The namespaces a broadcast on this one reaches (the children of a parent)."""

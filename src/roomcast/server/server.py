@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from email.utils import formatdate
@@ -31,6 +32,7 @@ from .health import HealthOption, Readiness, adapter_state, health_of, store_sta
 from .hosting import Hosting
 from .limits import RateLimits
 from .namespace import Handler, Middleware, Namespace
+from .observer import Observer, Service
 from .recovery import Durability, Recovery
 from .socket import Handshake, Socket
 from .static import ClientBundle
@@ -161,6 +163,14 @@ class Server(Hosting):
             Durability(store, self.recovery) if self.recovery is not None or store else None
         )
         """The store in use (recovery, history), or None when nothing is stored."""
+        self.observer: Observer | None = None
+        """What watches the traffic (``roomcast.observe.metrics.Metrics``); None: nothing does,
+        and nothing is counted on the way of a message."""
+        self.connect_refusals: Counter[str] = Counter()
+        """Namespace CONNECTs refused, by reason (``invalid namespace``, ``middleware``)."""
+        self.services: list[Service] = []
+        """What is served beside the server (metrics on their own port): started when it
+        listens, closed when it is released."""
         self.adapter_factory = adapter
         self.dumps, self.loads = _json_codec()
         self._namespaces: dict[str, Namespace] = {}
@@ -323,6 +333,8 @@ class Server(Hosting):
             await self.durability.start()  # StoreCorrupt stops here, with the file's path
         for nsp in list(self._namespaces.values()):
             await nsp.adapter.init()
+        for service in self.services:
+            await service.start()
         return await super().listen(host, port, **options)
 
     async def aclose(self) -> None:
@@ -334,6 +346,8 @@ class Server(Hosting):
     async def release(self) -> None:
         """Close the adapters, then the store (the sessions of the clients just
         disconnected are written first); a closed listener calls it."""
+        for service in self.services:
+            await service.aclose()
         for nsp in self.namespaces():
             await nsp.adapter.aclose()
         if self.durability is not None:
@@ -435,6 +449,7 @@ class Server(Hosting):
         request = ConnectRequest.parse(packet.data)
         nsp = await self._resolve(name, request.auth)
         if nsp is None:
+            self.connect_refusals["invalid namespace"] += 1
             conn.send(connect_error(name, {"message": "Invalid namespace"}, self.dumps))
             return
         if self._recovering(packet) and await self._recover(conn, packet, nsp, request):
@@ -454,10 +469,12 @@ class Server(Hosting):
                 if is_awaitable(result):
                     await result
         except ConnectionRefused as exc:
+            self.connect_refusals["middleware"] += 1
             conn.send(socket.session.refuse(exc.payload()))
             return False
         except Exception as exc:
             logger.exception("error in a middleware of %s", nsp.name, extra=socket.log_extra)
+            self.connect_refusals["middleware error"] += 1
             conn.send(socket.session.refuse({"message": str(exc)}))
             return False
         return True

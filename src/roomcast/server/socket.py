@@ -349,6 +349,7 @@ class Socket:
         self._timer = None
         # a loop may run a timer a hair before its time: the deadline has come all the same
         for settled in self._session.handle_timeout(now=max(loop.time(), deadline)):
+            self.nsp.ack_timeouts += 1
             _settle(settled)
         self._arm(loop)
 
@@ -620,6 +621,7 @@ class Socket:
         for handler in self._handlers.get("disconnecting", ()):
             self._run(handler, reason)
         events = self._session.close(reason)
+        self.nsp.disconnects[reason] += 1
         durability = self.nsp.server.durability
         if durability is not None and self._session.pid is not None:
             durability.disconnected(self, reason)

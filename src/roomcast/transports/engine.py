@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final, Protocol
 
@@ -129,6 +130,11 @@ class EngineSocket:
     def closed(self) -> bool:
         return self._session.closed
 
+    def buffered_amount(self) -> int:
+        """Bytes waiting to be written to the client's WebSocket (0 over polling)."""
+        link = self._link
+        return 0 if link is None else link.buffered_amount()
+
     @property
     def poll_pending(self) -> bool:
         """Whether a long-polling GET is waiting for data (polling transport only)."""
@@ -238,6 +244,7 @@ class EngineSocket:
 
     def _on_overflow(self) -> None:
         logger.warning("closing %s: write buffer over the limit (client not reading)", self.sid)
+        self._server.overflows += 1
         self._session.fail(CloseReason.TRANSPORT_ERROR)
         self._pump()
 
@@ -478,6 +485,10 @@ class EngineServer(Route):
         self.http_compression = HttpCompression.from_option(http_compression)
         """Compression of long-polling responses, on by default as in Node."""
         self.sockets: dict[str, EngineSocket] = {}
+        self.refusals: Counter[str] = Counter()
+        """Handshakes refused, by reason (the error's message, ``limits``, ``allow_request``)."""
+        self.overflows = 0
+        """Clients disconnected because their write buffer went over ``max_write_buffer``."""
         self.cork = Cork()
         self.heartbeats: TimerWheel[EngineSocket] = TimerWheel(
             lambda: self.loop,
@@ -551,6 +562,19 @@ class EngineServer(Route):
         if result is not None and is_awaitable(result):
             self.spawn(result)
 
+    def tap(self, inbox: list[str | bytes]) -> None:
+        """Append every message received to ``inbox`` before it is dispatched, for what
+        watches the traffic (metrics) to read in bulk, later. Untapped, the dispatch is as
+        it was: nothing is appended."""
+        dispatch = EngineServer.dispatch_message.__get__(self)
+        append = inbox.append
+
+        def tapped(socket: EngineSocket, data: str | bytes) -> None:
+            append(data)
+            dispatch(socket, data)
+
+        self.dispatch_message = tapped  # type: ignore[method-assign]
+
     def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
         """Run ``awaitable`` as a task the server keeps track of (and waits for on close)."""
         return self._tasks.spawn(awaitable)
@@ -579,12 +603,17 @@ class EngineServer(Route):
     ) -> HttpResponse | None:
         if not self.cors.allows(request, self.proxies.host(request)):
             self._origin_refused(request)
-            return error_response(ErrorCode.FORBIDDEN)
+            return self._refuse(ErrorCode.FORBIDDEN, "origin")
         if request.query.get("EIO") != "4":
-            return error_response(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION)
+            return self._refuse(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION, "protocol version")
         if transport is None or transport not in self.transports:
-            return error_response(ErrorCode.UNKNOWN_TRANSPORT)
+            return self._refuse(ErrorCode.UNKNOWN_TRANSPORT, "transport unknown")
         return None
+
+    def _refuse(self, code: ErrorCode, reason: str) -> HttpResponse:
+        """The error answer to a request, counted in ``refusals`` under ``reason``."""
+        self.refusals[reason] += 1
+        return error_response(code)
 
     def _origin_refused(self, request: HandshakeRequest) -> None:
         origin, host = request.headers.get("Origin"), self.proxies.host(request)
@@ -609,6 +638,7 @@ class EngineServer(Route):
         address = self.proxies.client_address(request)
         refusal = limiter.check(address, self.loop.time())
         if refusal is not None:
+            self.refusals["limits"] += 1
             logger.info("refused a connection from %s: %s", address, refusal.status)
         return refusal
 
@@ -637,11 +667,11 @@ class EngineServer(Route):
         sid = request.query.get("sid")
         if sid is None:
             if request.method != "GET":
-                return error_response(ErrorCode.BAD_HANDSHAKE_METHOD)
+                return self._refuse(ErrorCode.BAD_HANDSHAKE_METHOD, "handshake method")
             if (refusal := self._over_limits(request)) is not None:
                 return refusal
             if not await self._allowed(request):
-                return error_response(ErrorCode.FORBIDDEN)
+                return self._refuse(ErrorCode.FORBIDDEN, "allow_request")
             socket = self._open(request, Transport.POLLING)
             self.dispatch("connection", socket)
             socket.start_heartbeat()
@@ -703,7 +733,7 @@ class EngineServer(Route):
         response = self.precheck_websocket(request)
         if response is None and request.query.get("sid") is None:
             if not await self._allowed(request):
-                return error_response(ErrorCode.FORBIDDEN)
+                return self._refuse(ErrorCode.FORBIDDEN, "allow_request")
         return response
 
     def precheck_websocket(self, request: HandshakeRequest) -> HttpResponse | None:

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import logging
 from collections import deque
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any, Final, cast
 from urllib.parse import parse_qsl
@@ -38,7 +39,7 @@ from .frames import (
 )
 from .handshake import accept_headers, handshake_error
 from .http import HandshakeRequest, HttpResponse, make_headers
-from .routes import Receiver, Route, RouteTable, not_found
+from .routes import ByteMeter, Receiver, Route, RouteTable, not_found
 from .websocket import CorkedLink, Outgoing
 
 logger = logging.getLogger("roomcast.native")
@@ -116,6 +117,30 @@ class DeflatingLink(NativeLink):
             self.send_frame(compressed_frame(compressed, opcode))
 
 
+class MeteredTransport:
+    """A connection's transport whose writes are counted in a ``ByteMeter`` (set on the
+    route table when metrics are on; without it, connections write to their transport)."""
+
+    __slots__ = ("_meter", "_transport", "get_write_buffer_size", "is_closing")
+
+    def __init__(self, transport: asyncio.BaseTransport, meter: ByteMeter) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        self._meter = meter
+        self.get_write_buffer_size = self._transport.get_write_buffer_size
+        self.is_closing = self._transport.is_closing
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._meter.sent += len(data)
+        self._transport.write(data)
+
+    def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
+        for chunk in chunks:
+            self.write(chunk)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class HttpProtocol(asyncio.Protocol):
     """One TCP connection: HTTP/1.1 requests (keep-alive), or a WebSocket once upgraded."""
 
@@ -161,6 +186,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        meter = self.routes.meter
+        if meter is not None:  # metrics on: the writes are counted (a check per connection)
+            self._transport = cast(asyncio.Transport, MeteredTransport(transport, meter))
         if self._registry is not None:
             self._registry.add(self)
 

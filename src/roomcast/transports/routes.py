@@ -122,10 +122,22 @@ class Route:
         """Close what this route serves (the host is shutting down)."""
 
 
+class ByteMeter:
+    """Bytes written to clients' connections (the native server counts them when a table
+    has one: metrics on)."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+
 class RouteTable:
     """Routes by path: exact paths first, then the longest matching prefix."""
 
     def __init__(self, routes: Iterable[Route] = ()) -> None:
+        self.meter: ByteMeter | None = None
+        """Counts the bytes the native server writes, when set (before serving)."""
         self.routes: list[Route] = []
         self._exact: dict[str, Route] = {}
         self._prefixes: list[tuple[str, Route]] = []
