@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..adapters.base import ClusterResults
-from ..socketio import Packet, encode_packet
+from ..socketio import Packet
 from ..transports.websocket import Outgoing
 from .broadcast import BroadcastOperator
 from .guard import Bounds, HandlerSpec, bounds_of, guarded
@@ -212,9 +212,7 @@ class Namespace:
 
     def prepare(self, packet: Packet, *, volatile: bool = False) -> list[Outgoing]:
         """Encode a packet once into the messages every recipient gets."""
-        return [
-            Outgoing(part, volatile=volatile) for part in encode_packet(packet, self.server.dumps)
-        ]
+        return [Outgoing(part, volatile=volatile) for part in self.server.parser.encode(packet)]
 
     def targets(self) -> list[Namespace]:
         """The namespaces a broadcast on this one reaches (the children of a parent)."""

@@ -1,0 +1,213 @@
+"""Socket.IO parsers: how packets become Engine.IO messages, and messages packets again.
+
+A server and its clients must use the same one:
+
+- ``JsonParser`` (the default), the format of ``socket.io-parser``: one text message per
+  packet, ``<type>[<attachments>-][<namespace>,][<ack id>][<JSON>]``, bytes sent as
+  attachments after it (``packets``).
+- ``MsgpackParser``, the format of the npm package ``socket.io-msgpack-parser``: one binary
+  message per packet, the msgpack map ``{"type", "data", "nsp", "id"}`` (``data`` and ``id``
+  left out when there are none); bytes are msgpack ``bin`` values inside it, so there are no
+  attachments and no BINARY_EVENT / BINARY_ACK types. Needs the ``msgpack`` package.
+
+A parser is chosen once (``parser_for``); it encodes packets (``encode``) and makes one
+incremental decoder per connection (``decoder``).
+"""
+
+from __future__ import annotations
+
+import functools
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Final, Protocol
+
+from ..exceptions import RemoteProtocolError
+from .packets import (
+    Decoder,
+    Dumps,
+    Loads,
+    Packet,
+    PacketType,
+    encode_packet,
+    json_dumps,
+    json_loads,
+    valid_payload,
+)
+
+__all__ = [
+    "JsonParser",
+    "MsgpackDecoder",
+    "MsgpackParser",
+    "PacketDecoder",
+    "Parser",
+    "parser_for",
+]
+
+Parts = list[str | bytes]
+
+_JS_SAFE_INTEGER: Final = 2**53 - 1
+_TYPES: Final = {int(t): t for t in PacketType if t <= PacketType.CONNECT_ERROR}
+_PLAIN: Final = {
+    PacketType.BINARY_EVENT: PacketType.EVENT,
+    PacketType.BINARY_ACK: PacketType.ACK,
+}
+
+
+class PacketDecoder(Protocol):
+    """One connection's decoder: feed it each message received, in order."""
+
+    awaiting_attachments: bool
+    """Whether a packet still waits for binary attachments (JSON only)."""
+
+    def receive(self, message: str | bytes) -> Packet | None:
+        """The packet ``message`` completes (None while attachments are awaited).
+
+        Raises:
+            RemoteProtocolError: the message is not one the parser allows.
+        """
+        ...
+
+
+class Parser(ABC):
+    """How packets are written as Engine.IO messages (see the module's docstring)."""
+
+    name: ClassVar[str]
+    dumps: Dumps | None = None
+    """The JSON encoder when packets are ``socket.io-parser`` text, else None; a session
+    uses it to write an ack's text in place (the echo path), skipping ``encode``."""
+
+    @abstractmethod
+    def encode(self, packet: Packet) -> Parts:
+        """The messages to send for ``packet``, in order."""
+
+    @abstractmethod
+    def decoder(self) -> PacketDecoder:
+        """A fresh decoder, for one connection."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+class JsonParser(Parser):
+    """``socket.io-parser``'s text format; ``dumps`` and ``loads`` are the JSON codec (the
+    server passes orjson's when it is installed)."""
+
+    name = "json"
+
+    def __init__(self, dumps: Dumps = json_dumps, loads: Loads = json_loads) -> None:
+        self.dumps: Dumps = dumps
+        self.loads = loads
+
+    def encode(self, packet: Packet) -> Parts:
+        return encode_packet(packet, self.dumps)
+
+    def decoder(self) -> Decoder:
+        return Decoder(self.loads)
+
+
+class MsgpackParser(Parser):
+    """``socket.io-msgpack-parser``'s format: each packet one msgpack binary message.
+
+    Bytes travel as msgpack ``bin``, timezone-aware ``datetime`` values as msgpack
+    timestamps (a JavaScript ``Date``, with notepack.io); the rest as JSON would.
+
+    Raises:
+        ImportError: the ``msgpack`` package is missing (``pip install roomcast[msgpack]``).
+    """
+
+    name = "msgpack"
+
+    def __init__(self) -> None:
+        try:
+            import msgpack
+        except ImportError as exc:
+            raise ImportError(
+                "the msgpack parser needs the msgpack package: "
+                "pip install 'roomcast[msgpack]' (or pip install msgpack)"
+            ) from exc
+        self._msgpack = msgpack
+        self._pack = msgpack.Packer(use_bin_type=True, datetime=True).pack
+
+    def encode(self, packet: Packet) -> Parts:
+        kind = _PLAIN.get(packet.type, packet.type)
+        message: dict[str, Any] = {"type": int(kind)}
+        if packet.data is not None:
+            message["data"] = packet.data
+        message["nsp"] = packet.namespace
+        if packet.id is not None:
+            message["id"] = packet.id
+        return [self._pack(message)]
+
+    def decoder(self) -> MsgpackDecoder:
+        return MsgpackDecoder(self._msgpack)
+
+
+class MsgpackDecoder:
+    """Decodes ``socket.io-msgpack-parser`` messages: one binary message, one packet; checks
+    what that package's decoder checks (type 0 to 4, a string namespace, the payload the
+    type allows, an integer ack id), and that an ACK has its id."""
+
+    __slots__ = ("_errors", "_unpackb", "awaiting_attachments")
+
+    def __init__(self, msgpack: Any) -> None:
+        self.awaiting_attachments = False
+        """Always False: bytes travel inside the packet."""
+        ext_type = msgpack.ExtType
+
+        def ext(code: int, data: bytes) -> Any:
+            # notepack.io's old encoding of ``undefined``: fixext 1 of type 0
+            return None if code == 0 else ext_type(code, data)
+
+        self._unpackb = functools.partial(msgpack.unpackb, timestamp=3, ext_hook=ext)
+        self._errors = (ValueError, TypeError, msgpack.UnpackException)
+
+    def receive(self, message: str | bytes) -> Packet:
+        if type(message) is str:
+            raise RemoteProtocolError("text message where the msgpack parser expects binary")
+        try:
+            value = self._unpackb(message)
+        except self._errors as exc:
+            raise RemoteProtocolError("invalid msgpack packet") from exc
+        return packet_of(value)
+
+
+def packet_of(value: Any) -> Packet:
+    """The packet a decoded msgpack map stands for.
+
+    Raises:
+        RemoteProtocolError: it is not a packet ``socket.io-msgpack-parser`` would accept.
+    """
+    if type(value) is not dict:
+        raise RemoteProtocolError("a msgpack packet must be a map")
+    kind = _TYPES.get(value.get("type"))  # type: ignore[arg-type]
+    if kind is None or type(value.get("type")) is not int:
+        raise RemoteProtocolError("invalid packet type")
+    namespace = value.get("nsp")
+    if type(namespace) is not str:
+        raise RemoteProtocolError("invalid namespace")
+    ack_id = value.get("id")
+    if ack_id is not None and not (type(ack_id) is int and 0 <= ack_id <= _JS_SAFE_INTEGER):
+        raise RemoteProtocolError("invalid packet id")
+    has_data = "data" in value
+    data = value.get("data")
+    if not valid_payload(kind, data, has_data, ack_id is not None):
+        raise RemoteProtocolError(f"invalid {kind.name} payload")
+    return Packet(kind, namespace, data, ack_id)
+
+
+def parser_for(
+    parser: str | Parser, dumps: Dumps = json_dumps, loads: Loads = json_loads
+) -> Parser:
+    """The parser ``parser`` names (``"json"``, ``"msgpack"``) or is; ``dumps`` and
+    ``loads`` are the JSON codec of ``"json"``.
+
+    Raises:
+        ValueError: an unknown name.
+        ImportError: ``"msgpack"`` without the msgpack package.
+    """
+    if isinstance(parser, Parser):
+        return parser
+    if parser == "json":
+        return JsonParser(dumps, loads)
+    if parser == "msgpack":
+        return MsgpackParser()
+    raise ValueError(f"unknown parser {parser!r}: 'json', 'msgpack' or a Parser")
