@@ -16,9 +16,6 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 CORE_PACKAGES = ("roomcast.engineio", "roomcast.socketio")
 BANNED = frozenset({"asyncio", "socket", "time", "aiohttp", "selectors", "threading"})
 ALLOWED_ROOMCAST = ("roomcast.exceptions", *CORE_PACKAGES)
-CODECS = frozenset({"msgpack"})
-"""Pure data codecs the core may use (no I/O): msgpack, for the msgpack parser (an extra,
-imported when that parser is chosen)."""
 CORE_FILES = sorted(
     path for package in CORE_PACKAGES for path in (SRC / package.replace(".", "/")).rglob("*.py")
 )
@@ -64,7 +61,7 @@ def is_allowed(module: str) -> bool:
     top = module.split(".")[0]
     if top == "roomcast":
         return any(module == ok or module.startswith(ok + ".") for ok in ALLOWED_ROOMCAST)
-    return (top in sys.stdlib_module_names or top in CODECS) and not is_banned(module)
+    return top in sys.stdlib_module_names and not is_banned(module)
 
 
 def test_core_files_are_found() -> None:

@@ -29,6 +29,7 @@ from .exceptions import (
 from .server import BroadcastOperator, EngineServer, Handshake, Namespace, Server, Socket
 from .server.limits import RateLimit
 from .server.recovery import HistoryEntry, Recovery
+from .socketio.parsers import Parser
 from .store import MemoryStore, Retention, SqliteStore, Store
 from .store import from_url as store_from_url
 from .transports.compression import HttpCompression
@@ -92,6 +93,7 @@ __all__ = [
     "MemoryStore",
     "Namespace",
     "NamespaceNotFound",
+    "Parser",
     "PayloadTooLarge",
     "PerMessageDeflate",
     "ProtocolError",

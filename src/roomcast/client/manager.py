@@ -18,7 +18,8 @@ from typing import Any, Final
 
 from ..engineio import CloseReason, Transport
 from ..exceptions import ConnectionClosed, InvalidState, RemoteProtocolError
-from ..socketio import Packet, Parser, parser_for
+from ..parsers import parser_for
+from ..socketio import Packet, Parser
 from .backoff import Backoff
 from .engine import EngineClient
 from .http import Endpoint

@@ -15,9 +15,9 @@ from ..adapters.memory import MemoryAdapter
 from ..engineio import CloseReason
 from ..exceptions import ConnectionRefused, RemoteProtocolError
 from ..handlers import is_awaitable
+from ..parsers import parser_for
 from ..socketio import ConnectRequest, JsonParser, Packet, PacketType, Parser, ServerSession
 from ..socketio.packets import json_dumps, json_loads, main_event
-from ..socketio.parsers import parser_for
 from ..socketio.session import SessionSnapshot, connect_error
 from ..store import Store
 from ..transports.compression import HttpCompression

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .client_session import ClientSession
 from .packets import Decoder, Packet, PacketType, encode_packet
-from .parsers import JsonParser, MsgpackParser, PacketDecoder, Parser, parser_for
+from .parsers import JsonParser, MsgpackParser, PacketDecoder, Parser
 from .session import ConnectRequest, ServerSession, SessionSnapshot, State
 
 __all__ = [
@@ -23,5 +23,4 @@ __all__ = [
     "SessionSnapshot",
     "State",
     "encode_packet",
-    "parser_for",
 ]

@@ -8,16 +8,17 @@ A server and its clients must use the same one:
 - ``MsgpackParser``, the format of the npm package ``socket.io-msgpack-parser``: one binary
   message per packet, the msgpack map ``{"type", "data", "nsp", "id"}`` (``data`` and ``id``
   left out when there are none); bytes are msgpack ``bin`` values inside it, so there are no
-  attachments and no BINARY_EVENT / BINARY_ACK types. Needs the ``msgpack`` package.
+  attachments and no BINARY_EVENT / BINARY_ACK types. The msgpack codec is passed in
+  (``roomcast.parsers`` makes this parser with the ``msgpack`` package).
 
-A parser is chosen once (``parser_for``); it encodes packets (``encode``) and makes one
-incremental decoder per connection (``decoder``).
+A parser is chosen once; it encodes packets (``encode``) and makes one incremental decoder
+per connection (``decoder``).
 """
 
 from __future__ import annotations
 
-import functools
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar, Final, Protocol
 
 from ..exceptions import RemoteProtocolError
@@ -39,7 +40,6 @@ __all__ = [
     "MsgpackParser",
     "PacketDecoder",
     "Parser",
-    "parser_for",
 ]
 
 Parts = list[str | bytes]
@@ -107,25 +107,26 @@ class JsonParser(Parser):
 class MsgpackParser(Parser):
     """``socket.io-msgpack-parser``'s format: each packet one msgpack binary message.
 
-    Bytes travel as msgpack ``bin``, timezone-aware ``datetime`` values as msgpack
-    timestamps (a JavaScript ``Date``, with notepack.io); the rest as JSON would.
+    The msgpack codec is passed in (the core imports no third-party package):
+    ``roomcast.parsers.msgpack_parser()`` makes one with the ``msgpack`` package.
 
-    Raises:
-        ImportError: the ``msgpack`` package is missing (``pip install roomcast[msgpack]``).
+    Args:
+        pack: a value as msgpack bytes (bytes as ``bin``, strings as ``str``).
+        unpack: msgpack bytes as a value.
+        errors: what ``unpack`` raises for bytes that are not msgpack.
     """
 
     name = "msgpack"
 
-    def __init__(self) -> None:
-        try:
-            import msgpack
-        except ImportError as exc:
-            raise ImportError(
-                "the msgpack parser needs the msgpack package: "
-                "pip install 'roomcast[msgpack]' (or pip install msgpack)"
-            ) from exc
-        self._msgpack = msgpack
-        self._pack = msgpack.Packer(use_bin_type=True, datetime=True).pack
+    def __init__(
+        self,
+        pack: Callable[[Any], bytes],
+        unpack: Callable[[bytes], Any],
+        errors: tuple[type[BaseException], ...] = (ValueError, TypeError),
+    ) -> None:
+        self._pack = pack
+        self._unpack = unpack
+        self._errors = errors
 
     def encode(self, packet: Packet) -> Parts:
         kind = _PLAIN.get(packet.type, packet.type)
@@ -138,7 +139,7 @@ class MsgpackParser(Parser):
         return [self._pack(message)]
 
     def decoder(self) -> MsgpackDecoder:
-        return MsgpackDecoder(self._msgpack)
+        return MsgpackDecoder(self._unpack, self._errors)
 
 
 class MsgpackDecoder:
@@ -146,25 +147,21 @@ class MsgpackDecoder:
     what that package's decoder checks (type 0 to 4, a string namespace, the payload the
     type allows, an integer ack id), and that an ACK has its id."""
 
-    __slots__ = ("_errors", "_unpackb", "awaiting_attachments")
+    __slots__ = ("_errors", "_unpack", "awaiting_attachments")
 
-    def __init__(self, msgpack: Any) -> None:
+    def __init__(
+        self, unpack: Callable[[bytes], Any], errors: tuple[type[BaseException], ...]
+    ) -> None:
+        self._unpack = unpack
+        self._errors = errors
         self.awaiting_attachments = False
         """Always False: bytes travel inside the packet."""
-        ext_type = msgpack.ExtType
-
-        def ext(code: int, data: bytes) -> Any:
-            # notepack.io's old encoding of ``undefined``: fixext 1 of type 0
-            return None if code == 0 else ext_type(code, data)
-
-        self._unpackb = functools.partial(msgpack.unpackb, timestamp=3, ext_hook=ext)
-        self._errors = (ValueError, TypeError, msgpack.UnpackException)
 
     def receive(self, message: str | bytes) -> Packet:
-        if type(message) is str:
+        if isinstance(message, str):
             raise RemoteProtocolError("text message where the msgpack parser expects binary")
         try:
-            value = self._unpackb(message)
+            value = self._unpack(message)
         except self._errors as exc:
             raise RemoteProtocolError("invalid msgpack packet") from exc
         return packet_of(value)
@@ -192,22 +189,3 @@ def packet_of(value: Any) -> Packet:
     if not valid_payload(kind, data, has_data, ack_id is not None):
         raise RemoteProtocolError(f"invalid {kind.name} payload")
     return Packet(kind, namespace, data, ack_id)
-
-
-def parser_for(
-    parser: str | Parser, dumps: Dumps = json_dumps, loads: Loads = json_loads
-) -> Parser:
-    """The parser ``parser`` names (``"json"``, ``"msgpack"``) or is; ``dumps`` and
-    ``loads`` are the JSON codec of ``"json"``.
-
-    Raises:
-        ValueError: an unknown name.
-        ImportError: ``"msgpack"`` without the msgpack package.
-    """
-    if isinstance(parser, Parser):
-        return parser
-    if parser == "json":
-        return JsonParser(dumps, loads)
-    if parser == "msgpack":
-        return MsgpackParser()
-    raise ValueError(f"unknown parser {parser!r}: 'json', 'msgpack' or a Parser")
