@@ -9,7 +9,6 @@ of the npm package ``socket.io-msgpack-parser`` and needs the ``msgpack`` packag
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from .socketio.packets import Dumps, Loads, json_dumps, json_loads
 from .socketio.parsers import JsonParser, MsgpackParser, Parser
@@ -51,12 +50,6 @@ def msgpack_parser() -> MsgpackParser:
             "the msgpack parser needs the msgpack package: "
             "pip install 'roomcast[msgpack]' (or pip install msgpack)"
         ) from exc
-    ext_type = msgpack.ExtType
-
-    def ext(code: int, data: bytes) -> Any:
-        # notepack.io's old encoding of ``undefined``: a fixext 1 of type 0
-        return None if code == 0 else ext_type(code, data)
-
     packer = msgpack.Packer(use_bin_type=True, datetime=True)
-    unpack = functools.partial(msgpack.unpackb, timestamp=3, ext_hook=ext)
+    unpack = functools.partial(msgpack.unpackb, timestamp=3)
     return MsgpackParser(packer.pack, unpack, (ValueError, TypeError, msgpack.UnpackException))

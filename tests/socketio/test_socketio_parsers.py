@@ -101,10 +101,9 @@ def test_datetime_as_a_msgpack_timestamp() -> None:
     assert MSGPACK.decoder().receive(message) == Packet(PacketType.EVENT, "/", ["at", moment])
 
 
-def test_notepack_undefined_extension_is_none() -> None:
-    # fixext 1, type 0: how old notepack.io versions wrote ``undefined``
-    message = b"\x83\xa4type\x02\xa4data\x92\xa1e\xd4\x00\x00\xa3nsp\xa1/"
-    assert MSGPACK.decoder().receive(message) == Packet(PacketType.EVENT, "/", ["e", None])
+def test_other_extension_types_as_notepack_decodes_them() -> None:
+    message = b"\x83\xa4type\x02\xa4data\x92\xa1e\xd4\x05\x07\xa3nsp\xa1/"
+    assert MSGPACK.decoder().receive(message) == Packet(PacketType.EVENT, "/", ["e", [5, b"\x07"]])
 
 
 # -- round trips ---------------------------------------------------------------------------

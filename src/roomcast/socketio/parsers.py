@@ -112,7 +112,8 @@ class MsgpackParser(Parser):
 
     Args:
         pack: a value as msgpack bytes (bytes as ``bin``, strings as ``str``).
-        unpack: msgpack bytes as a value.
+        unpack: ``unpack(message, ext_hook=hook)``, msgpack bytes as a value, with
+            ``hook(code, data)`` giving the value of each extension type it does not know.
         errors: what ``unpack`` raises for bytes that are not msgpack.
     """
 
@@ -121,12 +122,11 @@ class MsgpackParser(Parser):
     def __init__(
         self,
         pack: Callable[[Any], bytes],
-        unpack: Callable[[bytes], Any],
+        unpack: Callable[..., Any],
         errors: tuple[type[BaseException], ...] = (ValueError, TypeError),
     ) -> None:
         self._pack = pack
-        self._unpack = unpack
-        self._errors = errors
+        self._read = _Reader(unpack, errors)
 
     def encode(self, packet: Packet) -> Parts:
         kind = _PLAIN.get(packet.type, packet.type)
@@ -139,7 +139,51 @@ class MsgpackParser(Parser):
         return [self._pack(message)]
 
     def decoder(self) -> MsgpackDecoder:
-        return MsgpackDecoder(self._unpack, self._errors)
+        return MsgpackDecoder(self._read)
+
+
+class _Undefined:
+    """JavaScript's ``undefined`` as notepack.io 2 writes it (fixext 1 of type 0)."""
+
+    __slots__ = ()
+
+
+_UNDEFINED: Final = _Undefined()
+
+
+class _Reader:
+    """msgpack bytes as a value, JavaScript's way: an ``undefined`` property is absent, an
+    ``undefined`` array element null (as ``JSON.stringify`` has it); an unknown extension
+    type ``[code, data]`` (as notepack.io decodes it)."""
+
+    __slots__ = ("_errors", "_undefined", "_unpack")
+
+    def __init__(self, unpack: Callable[..., Any], errors: tuple[type[BaseException], ...]):
+        self._unpack = unpack
+        self._errors = errors
+        self._undefined = False
+
+    def _ext(self, code: int, data: bytes) -> Any:
+        if code == 0:
+            self._undefined = True
+            return _UNDEFINED
+        return [code, data]
+
+    def __call__(self, message: bytes) -> Any:
+        self._undefined = False
+        try:
+            value = self._unpack(message, ext_hook=self._ext)
+        except self._errors as exc:
+            raise RemoteProtocolError("invalid msgpack packet") from exc
+        return _defined(value) if self._undefined else value
+
+
+def _defined(value: Any) -> Any:
+    if type(value) is list:
+        return [None if v is _UNDEFINED else _defined(v) for v in value]
+    if type(value) is dict:
+        return {k: _defined(v) for k, v in value.items() if v is not _UNDEFINED}
+    return None if value is _UNDEFINED else value
 
 
 class MsgpackDecoder:
@@ -147,24 +191,17 @@ class MsgpackDecoder:
     what that package's decoder checks (type 0 to 4, a string namespace, the payload the
     type allows, an integer ack id), and that an ACK has its id."""
 
-    __slots__ = ("_errors", "_unpack", "awaiting_attachments")
+    __slots__ = ("_read", "awaiting_attachments")
 
-    def __init__(
-        self, unpack: Callable[[bytes], Any], errors: tuple[type[BaseException], ...]
-    ) -> None:
-        self._unpack = unpack
-        self._errors = errors
+    def __init__(self, read: Callable[[bytes], Any]) -> None:
+        self._read = read
         self.awaiting_attachments = False
         """Always False: bytes travel inside the packet."""
 
     def receive(self, message: str | bytes) -> Packet:
         if isinstance(message, str):
             raise RemoteProtocolError("text message where the msgpack parser expects binary")
-        try:
-            value = self._unpack(message)
-        except self._errors as exc:
-            raise RemoteProtocolError("invalid msgpack packet") from exc
-        return packet_of(value)
+        return packet_of(self._read(message))
 
 
 def packet_of(value: Any) -> Packet:

@@ -47,6 +47,16 @@ const PACKETS = [
     client: true,
     packet: { type: 0, data: { token: "t", pid: "p", offset: "1-0" }, nsp: "/" },
   },
+  {
+    name: "client_connect_undefined",
+    client: true,
+    packet: { type: 0, data: undefined, nsp: "/" },
+  },
+  {
+    name: "client_event_undefined",
+    client: true,
+    packet: { type: 2, data: ["e", undefined, { a: undefined, b: 1 }], nsp: "/", id: undefined },
+  },
 ];
 
 function fromWire(value) {
@@ -68,7 +78,8 @@ const vectors = PACKETS.map(({ name, client, packet }) => {
   decoder.on("decoded", (p) => (decoded = p));
   decoder.add(message);
   if (decoded === null) throw new Error(`${name}: not decoded`);
-  const { options: _, ...expected } = packet;
+  // what the packet means: undefined properties absent, undefined elements null
+  const { options: _, ...expected } = JSON.parse(JSON.stringify(packet));
   return { name, client: Boolean(client), packet: expected, hex: Buffer.from(message).toString("hex") };
 });
 process.stdout.write(JSON.stringify(vectors, null, 1) + "\n");
