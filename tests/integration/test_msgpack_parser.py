@@ -54,7 +54,7 @@ async def start(
     io = roomcast.Server(parser="msgpack", **options)
     harness = ServerHarness()
     harness.install(io)
-    harness.install(io, "/admin")
+    harness.install(io.of("/admin"))
     node = await spawn_node(await serve(io))
     return io, harness, node
 
@@ -159,11 +159,14 @@ async def test_recovery_offsets(serve: Serve, spawn_node: SpawnNode, transports:
     ]
 
 
-async def test_a_json_client_is_refused_cleanly(serve: Serve, spawn_node: SpawnNode) -> None:
-    """A client with the default parser sends text: a parse error, the server goes on."""
+async def test_a_json_client_is_closed_cleanly(serve: Serve, spawn_node: SpawnNode) -> None:
+    """A client with the default parser sends text: a parse error closes its connection
+    (as Node's server does), and the server goes on."""
     _, _, node = await start(serve, spawn_node)
-    await node.connect("json", transports=["websocket"], expect=None)
-    await node.wait(type="connect_error", id="json")
+    await node.send("connect", id="json", nsp="/", opts={"transports": ["websocket"]}, acks={})
+    closed = await node.wait(type="disconnect", id="json")
+    assert closed["reason"] == "transport close"
+    assert node.log.find(type="connect", id="json") == []
     await node.connect("ok", transports=["websocket"], **MSGPACK)
 
 
@@ -173,6 +176,7 @@ async def test_a_json_client_is_refused_cleanly(serve: Serve, spawn_node: SpawnN
 @pytest.mark.parametrize("transports", [["websocket"], ["polling"]], ids=["websocket", "polling"])
 async def test_roomcast_client(serve: Serve, transports: list[str]) -> None:
     io = roomcast.Server(parser="msgpack")
+    io.of("/admin")
     seen: asyncio.Queue[Any] = asyncio.Queue()
 
     @io.on("echo")
