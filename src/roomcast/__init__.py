@@ -30,6 +30,7 @@ from .server import BroadcastOperator, EngineServer, Handshake, Namespace, Serve
 from .server.health import Health
 from .server.limits import RateLimit
 from .server.recovery import HistoryEntry, Recovery
+from .socketio.parsers import Parser
 from .store import MemoryStore, Retention, SqliteStore, Store
 from .store import from_url as store_from_url
 from .transports.compression import HttpCompression
@@ -94,6 +95,7 @@ __all__ = [
     "MemoryStore",
     "Namespace",
     "NamespaceNotFound",
+    "Parser",
     "PayloadTooLarge",
     "PerMessageDeflate",
     "ProtocolError",

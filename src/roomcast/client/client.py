@@ -11,6 +11,7 @@ from yarl import URL
 
 from ..engineio import Transport
 from ..exceptions import InvalidState
+from ..socketio import Parser
 from .http import Endpoint
 from .manager import MANAGER_EVENTS, ClientOptions, Manager
 from .socket import Auth, ClientSocket, H
@@ -42,6 +43,9 @@ class Client:
         path: the server's Socket.IO path.
         transports: ``("polling", "websocket")`` opens with long-polling and upgrades;
             ``("websocket",)`` uses WebSocket only; ``("polling",)`` never upgrades.
+        parser: how packets are written, as the server expects them: ``"json"`` (the
+            default) or ``"msgpack"`` (``socket.io-msgpack-parser``'s format; needs the
+            ``msgpack`` package, ``roomcast[msgpack]``), or a ``Parser``.
     """
 
     def __init__(
@@ -58,6 +62,7 @@ class Client:
         buffer_size: int = 1000,
         path: str = "/socket.io/",
         transports: Sequence[str] = ("polling", "websocket"),
+        parser: str | Parser = "json",
     ) -> None:
         options = ClientOptions(
             reconnection=reconnection,
@@ -71,6 +76,7 @@ class Client:
             buffer_size=buffer_size,
             path="/" + path.strip("/") + "/",
             transports=_transports(transports),
+            parser=parser,
         )
         self._manager = Manager(options)
         self._main = self._manager.socket("/")

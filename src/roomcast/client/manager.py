@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from ..engineio import CloseReason, Transport
 from ..exceptions import ConnectionClosed, InvalidState, RemoteProtocolError
-from ..socketio import Decoder, Packet
-from ..socketio.packets import json_dumps, json_loads
+from ..parsers import parser_for
+from ..socketio import Packet, Parser
 from .backoff import Backoff
 from .engine import EngineClient
 from .http import Endpoint
@@ -47,6 +47,7 @@ class ClientOptions:
     buffer_size: int = 1000
     path: str = "/socket.io/"
     transports: tuple[str, ...] = ("polling", "websocket")
+    parser: str | Parser = "json"
 
 
 class Manager:
@@ -54,7 +55,7 @@ class Manager:
 
     def __init__(self, options: ClientOptions) -> None:
         self.options = options
-        self.dumps: Callable[[Any], str] = json_dumps
+        self.parser: Parser = parser_for(options.parser)
         self.sockets: dict[str, ClientSocket] = {}
         self._handlers: dict[str, list[Handler]] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -66,7 +67,7 @@ class Manager:
         self._endpoint: Endpoint | None = None
         self._transports: tuple[Transport, ...] = ()
         self._engine: EngineClient | None = None
-        self._decoder = Decoder(json_loads)
+        self._decoder = self.parser.decoder()
         self._runner: asyncio.Task[None] | None = None
         self._closing = False
         self._stopped = asyncio.Event()
@@ -206,7 +207,7 @@ class Manager:
         """One connection attempt: the error, or None once the connection is open."""
         assert self._endpoint is not None
         self._engine = None
-        self._decoder = Decoder(json_loads)
+        self._decoder = self.parser.decoder()
         engine = EngineClient(
             self._endpoint,
             on_message=self._on_message,

@@ -57,7 +57,7 @@ class ClientSocket:
         options = manager.options
         self._session = ClientSession(
             namespace,
-            dumps=manager.dumps,
+            parser=manager.parser,
             retries=options.retries,
             buffer_size=options.buffer_size,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from ..socketio import Decoder
+from ..socketio import PacketDecoder
 from ..socketio.session import Parts
 from ..transports.engine import EngineSocket
 
@@ -18,7 +18,7 @@ class Connection:
 
     __slots__ = ("connect_timer", "decoder", "engine", "packet_bytes", "sockets")
 
-    def __init__(self, engine: EngineSocket, decoder: Decoder) -> None:
+    def __init__(self, engine: EngineSocket, decoder: PacketDecoder) -> None:
         self.engine = engine
         self.decoder = decoder
         self.sockets: dict[str, Socket] = {}

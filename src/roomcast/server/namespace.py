@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..adapters.base import ClusterResults
-from ..socketio import Packet, encode_packet
+from ..socketio import Packet
 from ..transports.websocket import Outgoing
 from .broadcast import BroadcastOperator
 from .guard import Bounds, HandlerSpec, bounds_of, guarded
@@ -217,7 +217,7 @@ class Namespace:
 
     def prepare(self, packet: Packet, *, volatile: bool = False) -> list[Outgoing]:
         """Encode a packet once into the messages every recipient gets."""
-        parts = encode_packet(packet, self.server.dumps)
+        parts = self.server.parser.encode(packet)
         observer = self.server.observer
         if observer is not None:
             observer.encoded(packet, parts)

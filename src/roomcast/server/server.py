@@ -16,7 +16,8 @@ from ..adapters.memory import MemoryAdapter
 from ..engineio import CloseReason
 from ..exceptions import ConnectionRefused, RemoteProtocolError
 from ..handlers import is_awaitable
-from ..socketio import ConnectRequest, Decoder, Packet, PacketType, ServerSession
+from ..parsers import parser_for
+from ..socketio import ConnectRequest, JsonParser, Packet, PacketType, Parser, ServerSession
 from ..socketio.packets import json_dumps, json_loads, main_event
 from ..socketio.session import SessionSnapshot, connect_error
 from ..store import Store
@@ -90,6 +91,10 @@ class Server(Hosting):
     event that sets none; a socket refused for rate or size ``max_violations`` times within
     ``violation_window`` seconds is disconnected; ``notify_rejections`` tells a client
     about each rejection it asked no ack for (event ``rc:rejected``).
+
+    ``parser``: how packets are written, ``"json"`` (the default, ``socket.io-parser``'s
+    text) or ``"msgpack"`` (``socket.io-msgpack-parser``'s binary messages; needs the
+    ``msgpack`` package, ``roomcast[msgpack]``), or a ``Parser``. Clients must use the same.
     """
 
     def __init__(
@@ -122,7 +127,10 @@ class Server(Hosting):
         violation_window: float = 10.0,
         notify_rejections: bool = False,
         health: HealthOption = True,
+        parser: str | Parser = "json",
     ) -> None:
+        self.parser: Parser = parser_for(parser, *_json_codec())
+        """How packets are encoded and decoded (``JsonParser``, ``MsgpackParser``)."""
         self.guard = Guard(
             rate_limit=rate_limit,
             max_event_bytes=max_event_bytes,
@@ -150,7 +158,10 @@ class Server(Hosting):
         )
         self._bundle = ClientBundle(self.engine.path) if serve_client else None
         self.engine.on("connection", self._on_engine_connection)
-        self.engine.on("message", self._on_engine_message)
+        if isinstance(self.parser, JsonParser):  # with the fast path for events on "/"
+            self.engine.on("message", self._on_engine_message)
+        else:
+            self.engine.on("message", self._on_engine_packet_message)
         self.engine.on("close", self._on_engine_close)
         self.connect_timeout = connect_timeout
         if recovery is True:
@@ -172,7 +183,10 @@ class Server(Hosting):
         """What is served beside the server (metrics on their own port): started when it
         listens, closed when it is released."""
         self.adapter_factory = adapter
-        self.dumps, self.loads = _json_codec()
+        if isinstance(self.parser, JsonParser):
+            self.dumps, self.loads = self.parser.dumps, self.parser.loads
+        else:
+            self.dumps, self.loads = _json_codec()
         self._namespaces: dict[str, Namespace] = {}
         self._parents: list[tuple[re.Pattern[str] | NamespaceMatcher, Namespace]] = []
         self.sockets = self.of("/")
@@ -356,7 +370,7 @@ class Server(Hosting):
     # -- Engine.IO events -----------------------------------------------------------------
 
     def _on_engine_connection(self, engine: EngineSocket) -> None:
-        conn = Connection(engine, Decoder(self.loads))
+        conn = Connection(engine, self.parser.decoder())
         engine.data = conn
         conn.connect_timer = self.engine.loop.call_later(
             self.connect_timeout, self._on_connect_timeout, conn
@@ -373,6 +387,7 @@ class Server(Hosting):
             conn.engine.close(CloseReason.FORCED_CLOSE)
 
     def _on_engine_message(self, engine: EngineSocket, data: str | bytes) -> None:
+        """A message with the JSON parser: events on "/" take the fast path."""
         conn: Connection = engine.data
         if self.guard.measure:
             conn.measure(data)
@@ -383,6 +398,16 @@ class Server(Hosting):
             if event is not None:
                 socket.handle_event_data(*event)  # type: ignore[union-attr]
                 return
+        self._on_message(engine, conn, data)
+
+    def _on_engine_packet_message(self, engine: EngineSocket, data: str | bytes) -> None:
+        """A message with any other parser: every one goes through its decoder."""
+        conn: Connection = engine.data
+        if self.guard.measure:
+            conn.measure(data)
+        self._on_message(engine, conn, data)
+
+    def _on_message(self, engine: EngineSocket, conn: Connection, data: str | bytes) -> None:
         try:
             packet = conn.decoder.receive(data)
         except RemoteProtocolError as exc:
@@ -450,7 +475,7 @@ class Server(Hosting):
         nsp = await self._resolve(name, request.auth)
         if nsp is None:
             self.connect_refusals["invalid namespace"] += 1
-            conn.send(connect_error(name, {"message": "Invalid namespace"}, self.dumps))
+            conn.send(connect_error(name, {"message": "Invalid namespace"}, self.parser))
             return
         if self._recovering(packet) and await self._recover(conn, packet, nsp, request):
             return
@@ -534,7 +559,7 @@ class Server(Hosting):
         request = ConnectRequest.parse(packet.data)
         session = ServerSession(
             nsp.name,
-            dumps=self.dumps,
+            parser=self.parser,
             ack_ids=nsp.ack_ids,
             recovery=self.recovery is not None,
             answers=self.ack_answers,

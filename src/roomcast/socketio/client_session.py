@@ -29,7 +29,8 @@ from typing import Any, Final
 from ..exceptions import AckTimeout, ConnectionClosed, InvalidState
 from .acks import Parts, PendingAcks
 from .events import AckSettled, Connected, ConnectRefused, Disconnected, Event, EventReceived
-from .packets import Dumps, Packet, PacketType, encode_packet, json_dumps
+from .packets import Packet, PacketType
+from .parsers import JsonParser, Parser
 from .session import State
 
 _CONNECTED: Final = State.CONNECTED
@@ -54,7 +55,7 @@ class ClientSession:
 
     Args:
         namespace: the namespace's name.
-        dumps: the JSON encoder of what this session sends.
+        parser: how this session's packets are encoded (JSON when None).
         retries: how many more times an unacknowledged event is sent (0: no retries).
         buffer_size: how many events may wait offline (or in the retry queue).
     """
@@ -63,7 +64,7 @@ class ClientSession:
         self,
         namespace: str,
         *,
-        dumps: Dumps = json_dumps,
+        parser: Parser | None = None,
         retries: int = 0,
         buffer_size: int = 1000,
     ) -> None:
@@ -79,7 +80,7 @@ class ClientSession:
         self.recovered = False
         self.retries = retries
         self.buffer_size = buffer_size
-        self._dumps = dumps
+        self._encode_packet = (parser or JsonParser()).encode
         self._ids = itertools.count()
         self._acks: PendingAcks[Any] = PendingAcks()
         self._buffer: deque[tuple[Parts, int | None]] = deque()
@@ -307,10 +308,10 @@ class ClientSession:
             self._send(Packet(PacketType.ACK, self.namespace, args, ack_id))
 
     def _encode(self, data: list[Any], ack_id: int | None) -> Parts:
-        return encode_packet(Packet(PacketType.EVENT, self.namespace, data, ack_id), self._dumps)
+        return self._encode_packet(Packet(PacketType.EVENT, self.namespace, data, ack_id))
 
     def _send(self, packet: Packet) -> None:
-        self._outgoing.append(encode_packet(packet, self._dumps))
+        self._outgoing.append(self._encode_packet(packet))
 
     def _post(self, parts: Parts, ack_id: int | None) -> None:
         if self.state is _CONNECTED:

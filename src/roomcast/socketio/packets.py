@@ -239,7 +239,7 @@ class Decoder:
                 data = self._loads(text[i:])
             except (ValueError, RecursionError) as exc:
                 raise RemoteProtocolError("invalid JSON payload") from exc
-        if not _valid(kind, data, has_data, ack):
+        if not valid_payload(kind, data, has_data, bool(ack)):
             raise RemoteProtocolError(f"invalid {kind.name} payload")
         return Packet(kind, namespace, data, int(ack) if ack else None), attachments
 
@@ -266,15 +266,16 @@ def main_event(text: str, loads: Loads = json_loads) -> tuple[list[Any], int | N
     return None
 
 
-def _valid(kind: PacketType, data: Any, has_data: bool, ack_id: str | None) -> bool:
-    """Whether the payload is one the spec allows for this packet type."""
+def valid_payload(kind: PacketType, data: Any, has_data: bool, has_id: bool) -> bool:
+    """Whether the payload is one the spec allows for this packet type (an ACK needs an
+    id: ``has_id``)."""
     if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
         if type(data) is not list or not data:
             return False
         name = data[0]
         return (type(name) is str and name not in RESERVED_EVENTS) or type(name) is int
     if kind is PacketType.ACK or kind is PacketType.BINARY_ACK:
-        return type(data) is list and bool(ack_id)
+        return type(data) is list and has_id
     if kind is PacketType.CONNECT:
         return not has_data or type(data) is dict
     if kind is PacketType.DISCONNECT:

@@ -31,7 +31,10 @@ from typing import Any, Final
 from ..exceptions import AckTimeout, ConnectionClosed
 from .acks import Parts, PendingAcks, RecentAnswers
 from .events import AckSettled, Disconnected, Event
-from .packets import Dumps, Packet, PacketType, encode_packet, json_dumps
+from .packets import Packet, PacketType
+from .parsers import JsonParser, Parser
+
+_JSON: Final = JsonParser()
 
 __all__ = [
     "ConnectRequest",
@@ -108,9 +111,9 @@ class SessionSnapshot:
     a retry of one waits for its answer."""
 
 
-def connect_error(namespace: str, payload: Any, dumps: Dumps = json_dumps) -> Parts:
+def connect_error(namespace: str, payload: Any, parser: Parser = _JSON) -> Parts:
     """A CONNECT_ERROR (``{"message": ..., "data": ...}``), e.g. for an unknown namespace."""
-    return encode_packet(Packet(PacketType.CONNECT_ERROR, namespace, payload), dumps)
+    return parser.encode(Packet(PacketType.CONNECT_ERROR, namespace, payload))
 
 
 def stamp_offset(data: list[Any], offset: str) -> list[Any]:
@@ -124,7 +127,7 @@ class ServerSession:
 
     Args:
         namespace: the namespace's name.
-        dumps: the JSON encoder of the messages this session encodes.
+        parser: how this session's packets are encoded (JSON unless told).
         ack_ids: where ack ids come from (a namespace shares one counter between its
             sockets and its broadcasts, so one id never means two things to a client).
         recovery: give the client a ``pid`` to come back with.
@@ -136,6 +139,7 @@ class ServerSession:
         "_ack_ids",
         "_acks",
         "_dumps",
+        "_encode",
         "answers",
         "namespace",
         "origin",
@@ -149,7 +153,7 @@ class ServerSession:
         self,
         namespace: str,
         *,
-        dumps: Dumps = json_dumps,
+        parser: Parser = _JSON,
         ack_ids: Iterator[int] | None = None,
         recovery: bool = False,
         answers: int = 0,
@@ -157,7 +161,8 @@ class ServerSession:
     ) -> None:
         self.namespace = namespace
         self.state = _CONNECTING
-        self._dumps = dumps
+        self._encode = parser.encode
+        self._dumps = parser.dumps  # JSON text: acks written in place (None: other parsers)
         self._ack_ids = ack_ids if ack_ids is not None else itertools.count()
         self._acks: PendingAcks[Any] | None = None  # made on the first ack awaited
         self.origin: str | None = None
@@ -198,14 +203,14 @@ class ServerSession:
             return []
         self.state = _CONNECTED
         payload = {"sid": self.sid} if self.pid is None else {"sid": self.sid, "pid": self.pid}
-        return encode_packet(Packet(PacketType.CONNECT, self.namespace, payload), self._dumps)
+        return self._encode(Packet(PacketType.CONNECT, self.namespace, payload))
 
     def refuse(self, payload: Any) -> Parts:
         """Refuse the client: the CONNECT_ERROR to send (``{"message": ..., "data": ...}``)."""
         if self.state is not _CONNECTING:
             return []
         self.state = _DISCONNECTED
-        return connect_error(self.namespace, payload, self._dumps)
+        return self._encode(Packet(PacketType.CONNECT_ERROR, self.namespace, payload))
 
     # -- events and their acks -------------------------------------------------------------
 
@@ -224,16 +229,17 @@ class ServerSession:
         if self.answers is None:
             if self.state is not _CONNECTED:
                 return []
-            try:  # encode_ack's common case, one call less on the echo path
-                text = self._dumps(args)
-            except TypeError:  # bytes in the answer: BINARY_ACK
-                return encode_packet(
-                    Packet(PacketType.ACK, self.namespace, args, ack_id), self._dumps
-                )
-            if self.namespace == "/":
-                return [f"3{ack_id}{text}"]
-            return [f"3{self.namespace},{ack_id}{text}"]
-        parts = encode_packet(Packet(PacketType.ACK, self.namespace, args, ack_id), self._dumps)
+            dumps = self._dumps
+            if dumps is not None:  # JSON: encode_ack's common case, one call less
+                try:
+                    text = dumps(args)
+                except TypeError:  # bytes in the answer: BINARY_ACK
+                    return self._encode(Packet(PacketType.ACK, self.namespace, args, ack_id))
+                if self.namespace == "/":
+                    return [f"3{ack_id}{text}"]
+                return [f"3{self.namespace},{ack_id}{text}"]
+            return self._encode(Packet(PacketType.ACK, self.namespace, args, ack_id))
+        parts = self._encode(Packet(PacketType.ACK, self.namespace, args, ack_id))
         parts = parts + self.answers.record(ack_id, parts)  # kept when disconnected too
         return parts if self.state is _CONNECTED else []
 
@@ -281,7 +287,7 @@ class ServerSession:
         reason, "server namespace disconnect"."""
         if self.state is not _CONNECTED:
             return []
-        return encode_packet(Packet(PacketType.DISCONNECT, self.namespace))
+        return self._encode(Packet(PacketType.DISCONNECT, self.namespace))
 
     def close(self, reason: str) -> list[Event]:
         """The namespace connection ended (DISCONNECT either way, or the whole connection

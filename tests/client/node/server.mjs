@@ -3,7 +3,8 @@
 // Usage: node server.mjs <port> [options-json] [max-seconds]
 //   port 0 picks a free port; the first record says which: {"type":"listening","port":N}.
 //   options: {"recovery": true} turns connectionStateRecovery on;
-//            {"pingInterval": ms, "pingTimeout": ms} are passed on.
+//            {"pingInterval": ms, "pingTimeout": ms} are passed on;
+//            {"parser": "msgpack"} uses the npm socket.io-msgpack-parser.
 //
 // Commands arrive on stdin, one JSON object per line; what the server sees is reported on
 // stdout, one JSON object per line. Binary values travel as {"$bin": "<base64>"}.
@@ -31,6 +32,7 @@
 // disconnect, ack, ack_error, bad_command, lifetime_exceeded.
 
 import { createServer } from "node:http";
+import { createRequire } from "node:module";
 import readline from "node:readline";
 import { Server } from "socket.io";
 
@@ -76,6 +78,9 @@ const io = new Server(httpServer, {
   connectionStateRecovery: options.recovery
     ? { maxDisconnectionDuration: 60000, skipMiddlewares: true }
     : undefined,
+  ...(options.parser === "msgpack"
+    ? { parser: createRequire(import.meta.url)("socket.io-msgpack-parser") }
+    : {}),
 });
 
 const seen = new Map(); // dedupe id -> deliveries

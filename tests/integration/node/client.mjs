@@ -10,6 +10,7 @@
 // Commands ("id" names one client socket created by "connect"):
 //   {"cmd":"connect","id":"a","nsp":"/","opts":{...},"acks":{...}}
 //       opts go to io(); defaults: forceNew true, reconnection false.
+//       "parser":"msgpack" in opts uses the npm socket.io-msgpack-parser.
 //       "authQueue":[{...},...] makes opts.auth a callback handing out these auths in
 //       order (the last one again once they run out), reporting {"type":"auth",...};
 //       "reconnectOnServerDisconnect":true calls socket.connect() after an
@@ -44,7 +45,10 @@
 // lifetime_exceeded.
 
 import readline from "node:readline";
+import { createRequire } from "node:module";
 import { io } from "socket.io-client";
+
+const require = createRequire(import.meta.url);
 
 const baseUrl = process.argv[2];
 const maxMs = Number(process.argv[3] ?? "60") * 1000;
@@ -103,6 +107,7 @@ function answer(client, event, args, ackFn) {
 function connect(cmd) {
   const nsp = cmd.nsp ?? "/";
   const opts = { forceNew: true, reconnection: false, ...(cmd.opts ?? {}) };
+  if (opts.parser === "msgpack") opts.parser = require("socket.io-msgpack-parser");
   if (cmd.authQueue) {
     const queue = [...cmd.authQueue];
     opts.auth = (cb) => {
