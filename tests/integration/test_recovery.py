@@ -439,7 +439,9 @@ async def test_retried_packet_runs_its_handler_once(
     async def slow(socket: roomcast.Socket, text: str) -> str:
         calls.append(text)
         if lost == "slow-ack":
-            await asyncio.sleep(0.6)  # the stimulus: past the client's ackTimeout of 0.3 s
+            # the stimulus: half an ackTimeout past the first one, so that the retry comes
+            # while this runs and the answer reaches the retry before it times out too
+            await asyncio.sleep(1.5)
         elif len(calls) == 1:
             socket.conn.close()  # this answer is lost with the connection
             if lost == "cut-while-handling":
@@ -449,7 +451,7 @@ async def test_retried_packet_runs_its_handler_once(
     recovered = asyncio.Event()
     io.on("connection", lambda socket: socket.recovered and recovered.set())
     node = await spawn_node(await serve(io))
-    await node.connect("a", transports=WEBSOCKET, retries=3, ackTimeout=300, **RECONNECT)
+    await node.connect("a", transports=WEBSOCKET, retries=3, ackTimeout=1000, **RECONNECT)
     await node.call("a", "join", "r1")  # with retries, acks come as (err, ...args)
     await io.to("r1").emit("news", "an offset to recover with")
     await node.wait(type="event", id="a", event="news")
