@@ -37,8 +37,8 @@ from prometheus_client.registry import Collector
 
 from ..server.hosting import listen
 from ..socketio import Packet, PacketType
-from ..transports.http import HandshakeRequest, HttpResponse, ReadBody
-from ..transports.routes import ByteMeter, Route, RouteTable
+from ..transports.http import HandshakeRequest, HttpResponse
+from ..transports.routes import ByteMeter, GetRoute, RouteTable
 
 if TYPE_CHECKING:
     from ..server.server import Server
@@ -372,7 +372,7 @@ def _counter(name: str, documentation: str, label: str, values: Any) -> CounterM
     return family
 
 
-class MetricsRoute(Route):
+class MetricsRoute(GetRoute):
     """``GET <path>``: the figures in Prometheus' text format."""
 
     max_message_size = 0
@@ -385,15 +385,7 @@ class MetricsRoute(Route):
     def exact_paths(self) -> tuple[str, ...]:
         return (self.path,)
 
-    def answer_now(self, request: HandshakeRequest, body: bytes | None) -> HttpResponse | None:
-        return self.answer(request)
-
-    async def handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:
-        return self.answer(request)
-
-    def answer(self, request: HandshakeRequest) -> HttpResponse:
-        if request.method not in ("GET", "HEAD"):
-            return HttpResponse(405, b"Method Not Allowed", {"Allow": "GET, HEAD"})
+    def get(self, request: HandshakeRequest) -> HttpResponse:
         started = time.perf_counter()
         body = self.metrics.exposition()
         headers = {

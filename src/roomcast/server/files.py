@@ -7,11 +7,11 @@ import hashlib
 import mimetypes
 from pathlib import Path
 
-from ..transports.http import HandshakeRequest, HttpResponse, ReadBody
-from ..transports.routes import Route, not_found
+from ..transports.http import HandshakeRequest, HttpResponse
+from ..transports.routes import GetRoute, not_found
 
 
-class StaticFiles(Route):
+class StaticFiles(GetRoute):
     """GET and HEAD of the files under ``folder`` at ``prefix``; a path that ends with ``/``
     gets its ``index`` file. Nothing outside ``folder`` is ever read."""
 
@@ -30,15 +30,7 @@ class StaticFiles(Route):
     def prefixes(self) -> tuple[str, ...]:
         return (self.prefix,)
 
-    def answer_now(self, request: HandshakeRequest, body: bytes | None) -> HttpResponse | None:
-        return self.answer(request)
-
-    async def handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:
-        return self.answer(request)
-
-    def answer(self, request: HandshakeRequest) -> HttpResponse:
-        if request.method not in ("GET", "HEAD"):
-            return HttpResponse(405, b"Method Not Allowed", {"Allow": "GET, HEAD"})
+    def get(self, request: HandshakeRequest) -> HttpResponse:
         name = request.path[len(self.prefix) :]
         if name == "" or name.endswith("/"):
             name += self.index

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Final
 
-from ..transports.http import HandshakeRequest, HttpResponse, ReadBody
-from ..transports.routes import Route
+from ..transports.http import HandshakeRequest, HttpResponse
+from ..transports.routes import GetRoute
 
 logger = logging.getLogger("roomcast.static")
 
@@ -45,7 +45,7 @@ def find_client_dir() -> Path | None:
     return None
 
 
-class ClientBundle(Route):
+class ClientBundle(GetRoute):
     """The route of ``<path>socket.io.js`` and the other bundle files: GET with ETag caching."""
 
     max_message_size = 0  # no request bodies
@@ -60,16 +60,8 @@ class ClientBundle(Route):
     def exact_paths(self) -> tuple[str, ...]:
         return tuple(self._prefix + name for name in FILES)
 
-    def answer_now(self, request: HandshakeRequest, body: bytes | None) -> HttpResponse | None:
-        return self.answer(request)
-
-    async def handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:
-        return self.answer(request)
-
-    def answer(self, request: HandshakeRequest) -> HttpResponse:
-        """The file a GET asks for (405 for other methods)."""
-        if request.method not in ("GET", "HEAD"):
-            return HttpResponse(405, b"Method Not Allowed", {"Allow": "GET, HEAD"})
+    def get(self, request: HandshakeRequest) -> HttpResponse:
+        """The file a GET asks for."""
         name = request.path[len(self._prefix) :]
         loaded = self._load(name)
         if loaded is None:

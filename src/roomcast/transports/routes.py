@@ -132,6 +132,26 @@ class ByteMeter:
         self.sent = 0
 
 
+class GetRoute(Route):
+    """A route that answers GET and HEAD at once, with no body to read (files, metrics):
+    ``get`` makes the answer; other methods get 405."""
+
+    def answer_now(self, request: HandshakeRequest, body: bytes | None) -> HttpResponse | None:
+        return self.answer(request)
+
+    async def handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:
+        return self.answer(request)
+
+    def answer(self, request: HandshakeRequest) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponse(405, b"Method Not Allowed", {"Allow": "GET, HEAD"})
+        return self.get(request)
+
+    def get(self, request: HandshakeRequest) -> HttpResponse:
+        """The answer to a GET (or HEAD) of one of this route's paths."""
+        raise NotImplementedError
+
+
 class RouteTable:
     """Routes by path: exact paths first, then the longest matching prefix."""
 
