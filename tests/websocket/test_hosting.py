@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -107,3 +108,56 @@ async def test_aiohttp_keeps_its_own_routes() -> None:
         response: Any = await asyncio.wait_for(reader.read(), WAIT)
         writer.close()
         assert response.endswith(b"own route")
+
+
+async def test_aiohttp_client_gone_during_the_upgrade_is_not_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client that leaves while aiohttp prepares the 101 answer: no traceback is logged
+    (aiohttp would log one for a WebSocket response returned half-prepared), and the
+    next client is served."""
+    io = roomcast.Server(serve_client=False)
+    io.websocket("/echo").on_message(lambda ws, message: ws.send(message))
+    entered, release = asyncio.Event(), asyncio.Event()
+    transports: list[asyncio.BaseTransport] = []
+
+    async def hold_first_upgrade(request: web.Request, response: web.StreamResponse) -> None:
+        if response.status == 101 and not transports:
+            assert request.transport is not None
+            transports.append(request.transport)
+            entered.set()
+            await release.wait()
+
+    app = web.Application()
+    app.on_response_prepare.append(hold_first_upgrade)
+    io.attach(app)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        _, writer = await asyncio.open_connection(host, port)
+        writer.write(
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        await asyncio.wait_for(entered.wait(), WAIT)
+        writer.close()
+        async with asyncio.timeout(WAIT):
+            while not transports[0].is_closing():  # until the server has seen it leave
+                await asyncio.sleep(0.005)
+        release.set()
+        async with asyncio.timeout(WAIT):  # until aiohttp is done with that connection
+            while any(
+                getattr(t.get_coro(), "__qualname__", "") == "RequestHandler.start"
+                for t in asyncio.all_tasks()
+            ):
+                await asyncio.sleep(0.005)
+        async with connect(f"ws://{host}:{port}/echo") as ws:
+            await ws.send("still here")
+            assert await asyncio.wait_for(ws.recv(), WAIT) == "still here"
+    finally:
+        await asyncio.wait_for(runner.cleanup(), WAIT)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]

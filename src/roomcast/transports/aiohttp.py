@@ -126,8 +126,11 @@ async def _websocket(
     )
     try:
         await ws.prepare(request)
-    except ConnectionResetError:  # the client gave up before the upgrade completed
-        return ws
+    except ConnectionResetError:
+        # The client left during the upgrade. The half-prepared WebSocket response must
+        # not go back to aiohttp (its write_eof raises "Call .prepare() first", logged as
+        # an unhandled exception); a plain response meets the closed connection quietly.
+        return web.Response(status=499)
     transport = request.transport
     assert transport is not None
     link = AiohttpLink(ws, transport, route.cork, route.max_write_buffer)
