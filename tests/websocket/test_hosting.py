@@ -145,11 +145,11 @@ async def test_aiohttp_client_gone_during_the_upgrade_is_not_an_error(
         await asyncio.wait_for(entered.wait(), WAIT)
         writer.close()
         async with asyncio.timeout(WAIT):
-            while not transports[0].is_closing():  # until the server has seen it leave
+            while not transports[0].is_closing():  # noqa: ASYNC110 - a transport has no event
                 await asyncio.sleep(0.005)
         release.set()
         async with asyncio.timeout(WAIT):  # until aiohttp is done with that connection
-            while any(
+            while any(  # noqa: ASYNC110 - aiohttp offers no event for it
                 getattr(t.get_coro(), "__qualname__", "") == "RequestHandler.start"
                 for t in asyncio.all_tasks()
             ):
