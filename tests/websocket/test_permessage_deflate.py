@@ -287,6 +287,28 @@ async def test_socketio_broadcast_compressed_once_and_compress_false(
         await client.aclose()
 
 
+async def test_one_socket_compress_false(serve: Serve) -> None:
+    io = roomcast.Server(serve_client=False, per_message_deflate=True)
+    listener = await serve(io)
+    client, _ = await sio_connect(listener.port)
+    (socket,) = io.of("/").sockets.values()
+    packet = b'42["big","' + BIG.encode() + b'"]'
+    await socket.emit("big", BIG)
+    first, payload = await read_raw(client)
+    assert first == 0xC1  # FIN + RSV1: compressed
+    assert inflate(first, payload) == packet
+    await socket.compress(False).emit("big", BIG)
+    assert await read_raw(client) == (0x81, packet)
+    await socket.emit("big", BIG, compress=False)
+    assert await read_raw(client) == (0x81, packet)
+    await socket.volatile.compress(False).emit("big", BIG)
+    assert await read_raw(client) == (0x81, packet)
+    await socket.compress(True).emit("big", BIG)  # the flag is for one emit only
+    first, payload = await read_raw(client)
+    assert first == 0xC1
+    await client.aclose()
+
+
 @node
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
 async def test_official_client_with_compression(serve: Serve, transport: str) -> None:
