@@ -55,7 +55,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def payload(seq: int, rng: random.Random, size: int = 2000) -> str:
     """A JSON text of about ``size`` bytes, like a batch of chat or notification items."""
-    items = []
+    items: list[str] = []
     while sum(map(len, items)) < size - 60:
         words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9)))
         items.append(
