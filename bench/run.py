@@ -490,8 +490,10 @@ def profile(
     native: bool = False,
     seconds: int = 5,
     svg: Path | None = None,
+    peer: Peer = PEERS[0],
 ) -> dict[str, Any]:
-    """Sample roomcast with py-spy while the load generator is in phase.
+    """Sample roomcast (``peer``: the Socket.IO server unless told) with py-spy while the
+    load generator is in phase.
 
     By default without stopping the process (``--nonblocking``, Python frames only: a C
     call's time goes to the Python function that made it). ``native`` adds C frames but
@@ -501,7 +503,6 @@ def profile(
     if pyspy is None:
         return {"error": "py-spy is not installed (pip install py-spy)"}
     scenario = Scenario(key, loadgen, 120)
-    peer = PEERS[0]
     raw = out / f"profile-{key}.txt"
     with server(peer) as (port, pid):
         argv = loadgen_argv(scenario, port, pid, "--announce", "1")
@@ -599,6 +600,18 @@ def profiles(out: Path, quick: bool) -> dict[str, Any]:
     found["idle"] = profile("idle", ("idle", "--n", "10000"), "phase:connect", out, seconds=2)
     found["polling"] = profile(
         "polling", ("polling", "--n", "200", "--measure", m), "phase:measure", out
+    )
+    plain_echo = ("echo", "--plain", "1", "--n", "50", "--measure", m)
+    found["plain-echo"] = profile(
+        "plain-echo", plain_echo, "phase:measure", out, peer=PLAIN_ECHO_PEERS[0]
+    )
+    found["plain-echo-native"] = profile(
+        "plain-echo-native",
+        plain_echo,
+        "phase:measure",
+        out,
+        native=True,
+        peer=PLAIN_ECHO_PEERS[0],
     )
     found["memory"] = memory_breakdown(out, 2000)
     return found
