@@ -110,15 +110,21 @@ class Scenario:
     driver: Driver | None = None
 
 
+def deflate_sizes(quick: bool) -> dict[str, int]:
+    """bench/deflate.py's sizes: receivers of the fan-out, broadcasts, idle connections."""
+    if quick:
+        return {"receivers": 100, "broadcasts": 100, "idle_connections": 300}
+    return {"receivers": 200, "broadcasts": 200, "idle_connections": 1000}
+
+
 def deflate_driver(quick: bool) -> Driver:
     """bench/deflate.py's fan-out and idle parts, its clients in this process (core 1)."""
 
     def drive(port: int, pid: int) -> dict[str, Any]:
         from deflate import measure_running
 
-        sizes = {"receivers": 100, "broadcasts": 100, "idle_connections": 300} if quick else {}
         try:
-            return measure_running(port, pid, **sizes)
+            return measure_running(port, pid, **deflate_sizes(quick))
         except (AssertionError, EOFError, OSError, TimeoutError) as exc:  # refused, cut, late
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
@@ -165,7 +171,7 @@ def scenarios(quick: bool) -> list[Scenario]:
         # issue 12: Socket.IO fan-out and idle connections with permessage-deflate on
         Scenario(
             "deflate",
-            ("bench/deflate.py",),
+            ("deflate.py", *(f"{k}={v}" for k, v in deflate_sizes(quick).items())),
             180,
             peers=DEFLATE_PEERS,
             driver=deflate_driver(quick),
