@@ -47,6 +47,10 @@ logger = logging.getLogger("roomcast.native")
 CLOSE_TIMEOUT: Final = 5.0
 """Seconds a closing WebSocket waits for its client to close the TCP connection."""
 
+FRAMES_PER_TURN: Final = 64
+"""WebSocket frames of one connection dispatched per loop turn at most: a client sending
+as fast as it can gets its share of the loop, no more (``HttpProtocol._websocket_data``)."""
+
 
 class NativeLink(CorkedLink):
     """The WebSocket of a native connection: frames in from the protocol, out corked."""
@@ -145,6 +149,7 @@ class HttpProtocol(asyncio.Protocol):
     """One TCP connection: HTTP/1.1 requests (keep-alive), or a WebSocket once upgraded."""
 
     __slots__ = (
+        "_backlog",
         "_body",
         "_body_size",
         "_early",
@@ -181,6 +186,7 @@ class HttpProtocol(asyncio.Protocol):
         self._early: bytearray | None = None
         self._link: NativeLink | None = None
         self._pipe: asyncio.Transport | None = None
+        self._backlog = False  # frames read and not dispatched yet: reading paused
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -456,21 +462,44 @@ class HttpProtocol(asyncio.Protocol):
         return True
 
     def _websocket_data(self, data: bytes) -> None:
+        """Dispatch the frames ``data`` completes, ``FRAMES_PER_TURN`` at most: past them
+        the connection stops reading and goes on in the next loop turn, after the others."""
         frames, link = self._frames, self._link
         if frames is None or link is None or link.socket is None:
+            self._backlogged(False)
             return
         socket = link.socket
-        for item in frames.feed(data):
+        for item in frames.feed(data, FRAMES_PER_TURN):
             if isinstance(item, Control):
                 if not self._control(link, item):
+                    self._backlogged(False)
                     return
             elif isinstance(item, Failure):
                 self._fail(link, item)
+                self._backlogged(False)
                 return
             else:
                 socket.websocket_message(link, item)
             if self._link is not link:
+                self._backlogged(False)
                 return
+        if frames.more or self._backlog:
+            self._backlogged(frames.more)
+
+    def _backlogged(self, more: bool) -> None:
+        """Stop reading while frames already read wait for their turn; read again after."""
+        transport = self._transport
+        if transport is None:
+            return
+        if more:
+            if not self._backlog:
+                self._backlog = True
+                transport.pause_reading()
+            asyncio.get_running_loop().call_soon(self._websocket_data, b"")
+        elif self._backlog:
+            self._backlog = False
+            if not transport.is_closing():
+                transport.resume_reading()
 
     def _control(self, link: NativeLink, control: Control) -> bool:
         if control.opcode is Opcode.PING:
