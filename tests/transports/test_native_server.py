@@ -732,6 +732,41 @@ async def test_many_small_frames_in_one_write_are_all_processed(serve: Serve, ra
     assert pongs == 1
 
 
+async def test_a_flooding_client_takes_turns_with_the_others(raw: Connect) -> None:
+    """One client writes 5000 messages at once; another's message, sent once the server has
+    started on the 5000, is answered long before they are all dispatched (reads of one
+    connection are cut into turns of ``FRAMES_PER_TURN`` frames, the others read between
+    them). The 5000 all arrive, in order, and the connection reads on afterwards."""
+    io = roomcast.EngineServer(path=EIO_PATH)
+    noise: list[str] = []
+    started = asyncio.Event()
+
+    def on_message(socket: roomcast.EngineSocket, data: str | bytes) -> None:
+        if data == "noise":
+            noise.append(data)
+            started.set()
+        else:
+            socket.send(f"{data} after {len(noise)}")
+
+    io.on("message", on_message)
+    listener = await io.listen(host="127.0.0.1", port=0)
+    served = Served(io, listener.port)
+    try:
+        flooder, _ = await open_raw_websocket(raw, served)
+        other, _ = await open_raw_websocket(raw, served)
+        await flooder.send(masked(OP_TEXT, b"4noise") * 5000)  # ~60 KB: one read
+        await asyncio.wait_for(started.wait(), WAIT)
+        await other.send(masked(OP_TEXT, b"4hello"))
+        answer = await other.text()
+        assert answer.startswith("4hello after "), answer
+        assert int(answer.rsplit(" ", 1)[1]) < 2500, answer
+        await flooder.send(masked(OP_TEXT, b"4last"))
+        assert await flooder.text() == "4last after 5000"
+        assert noise == ["noise"] * 5000
+    finally:
+        await asyncio.wait_for(listener.aclose(), WAIT)
+
+
 async def test_polling_session_upgrades_to_websocket(serve: Serve, raw: Connect) -> None:
     served = await serve()
     client = await raw(served.port)

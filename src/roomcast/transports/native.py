@@ -47,7 +47,7 @@ logger = logging.getLogger("roomcast.native")
 CLOSE_TIMEOUT: Final = 5.0
 """Seconds a closing WebSocket waits for its client to close the TCP connection."""
 
-FRAMES_PER_TURN: Final = 64
+FRAMES_PER_TURN: Final = 32
 """WebSocket frames of one connection dispatched per loop turn at most: a client sending
 as fast as it can gets its share of the loop, no more (``HttpProtocol._websocket_data``)."""
 
