@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import os
+import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -765,6 +766,50 @@ async def test_a_flooding_client_takes_turns_with_the_others(raw: Connect) -> No
         assert noise == ["noise"] * 5000
     finally:
         await asyncio.wait_for(listener.aclose(), WAIT)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+async def test_a_client_that_stops_reading_is_aborted_and_the_others_lose_nothing(
+    serve: Serve, raw: Connect
+) -> None:
+    """Past ``max_write_buffer`` the connection is aborted, not closed gracefully (that would
+    wait for a buffer that never drains): the server's file descriptor goes at once, the
+    client sees a reset, and a reading client gets every message."""
+    served = await serve(max_write_buffer=256 * 1024)
+    reader, reader_sid = await open_raw_websocket(raw, served)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: fills fast
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", served.port))
+    stalled = RawClient(*await asyncio.open_connection(sock=sock, limit=4096))
+    try:
+        await stalled.send(upgrade_request())
+        assert (await stalled.response()).status == 101
+        assert (await RawWebSocket(stalled).text()).startswith("0{")
+        stalled_sid = next(sid for sid in served.io.sockets if sid != reader_sid)
+        fds = open_fds()  # both ends of the stalled connection are open
+        payload = "x" * 65_536
+
+        sent = 0
+        while stalled_sid in served.io.sockets:  # the reader reads meanwhile
+            for engine_socket in list(served.io.sockets.values()):
+                engine_socket.send(f"{sent} {payload}")
+            sent += 1
+            frame = await reader.frame()
+            assert frame.payload.decode() == f"4{sent - 1} {payload}"
+        assert await served.closed() == (stalled_sid, "transport error")
+        await until(lambda: open_fds() == fds - 1, "the server to let the aborted connection go")
+        with pytest.raises(ConnectionResetError):  # not an end of stream: a reset
+            while await asyncio.wait_for(stalled.reader.read(65_536), WAIT):
+                pass
+    finally:
+        stalled.writer.close()
+    served.io.sockets[reader_sid].send("after")
+    assert (await reader.frame()).payload == b"4after"
 
 
 async def test_polling_session_upgrades_to_websocket(serve: Serve, raw: Connect) -> None:
