@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -36,10 +37,10 @@ from pathlib import Path
 from typing import Any
 
 UPGRADE = (
-    "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-    "Sec-WebSocket-Key: cm9vbWNhc3QtZmxvb2Qtaw==\r\n\r\n"
-).encode()
+    b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    b"Sec-WebSocket-Key: cm9vbWNhc3QtZmxvb2Qtaw==\r\n\r\n"
+)
 ROOM = "watch"
 
 
@@ -210,7 +211,7 @@ def flood(port: int, seconds: float) -> None:
             transport.write(chunk)
             written += per_chunk
             if not resumed.is_set():
-                done, _ = await asyncio.wait(
+                await asyncio.wait(
                     [asyncio.ensure_future(resumed.wait()), peer.closed], timeout=1.0
                 )
             await asyncio.sleep(0)
@@ -234,7 +235,7 @@ def phase(peers: list[Peer], start: float, end: float) -> dict[str, float]:
         times = [t for t in peer.arrivals if start <= t <= end]
         rates.append(len(times) / (end - start))
         edges = [start, *times, end]
-        gaps.append(max(b - a for a, b in zip(edges, edges[1:], strict=False)))
+        gaps.append(max(b - a for a, b in itertools.pairwise(edges)))
     return {
         "rate_median": round(statistics.median(rates), 1),
         "rate_min": round(min(rates), 1),

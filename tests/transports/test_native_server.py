@@ -17,7 +17,7 @@ import base64
 import hashlib
 import json
 import os
-import socket
+import socket as net
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -772,6 +772,11 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+async def read_to_the_end(client: RawClient) -> None:
+    while await asyncio.wait_for(client.reader.read(65_536), WAIT):
+        pass
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
 async def test_a_client_that_stops_reading_is_aborted_and_the_others_lose_nothing(
     serve: Serve, raw: Connect
@@ -781,8 +786,8 @@ async def test_a_client_that_stops_reading_is_aborted_and_the_others_lose_nothin
     client sees a reset, and a reading client gets every message."""
     served = await serve(max_write_buffer=256 * 1024)
     reader, reader_sid = await open_raw_websocket(raw, served)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: fills fast
+    sock = net.socket(net.AF_INET, net.SOCK_STREAM)
+    sock.setsockopt(net.SOL_SOCKET, net.SO_RCVBUF, 4096)  # a small window: fills fast
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", served.port))
     stalled = RawClient(*await asyncio.open_connection(sock=sock, limit=4096))
@@ -804,8 +809,7 @@ async def test_a_client_that_stops_reading_is_aborted_and_the_others_lose_nothin
         assert await served.closed() == (stalled_sid, "transport error")
         await until(lambda: open_fds() == fds - 1, "the server to let the aborted connection go")
         with pytest.raises(ConnectionResetError):  # not an end of stream: a reset
-            while await asyncio.wait_for(stalled.reader.read(65_536), WAIT):
-                pass
+            await read_to_the_end(stalled)
     finally:
         stalled.writer.close()
     served.io.sockets[reader_sid].send("after")
