@@ -562,6 +562,71 @@ async def test_client_gone_mid_poll_closes_with_transport_error(serve: Serve, ra
     await handshake(await raw(served.port))
 
 
+# == HTTP: timeouts (slowloris) ===============================================================
+
+
+async def trickle(client: RawClient, data: bytes, pause: float) -> None:
+    """Send ``data`` a byte at a time (a slowloris client) until the server closes."""
+    for byte in data:
+        client.writer.write(bytes((byte,)))
+        await asyncio.sleep(pause)  # the pace of the attack, not a wait for the server
+        if client.reader.at_eof() or client.writer.is_closing():
+            return
+
+
+async def test_request_heads_sent_a_byte_at_a_time_get_408_and_are_closed(
+    serve: Serve, raw: Connect
+) -> None:
+    """Fifty connections trickle their request head a byte every 20 ms, one sends nothing:
+    each is answered 408 and closed once ``header_timeout`` has passed since it opened;
+    a WebSocket session and a polling handshake carry on meanwhile, and afterwards."""
+    served = await serve()
+    listener = await served.io.listen(host="127.0.0.1", port=0, header_timeout=seconds(0.3))
+    port = listener.port
+    try:
+        ws, _ = await open_raw_websocket(raw, Served(served.io, port))
+        silent = await raw(port)
+        slow = [await raw(port) for _ in range(50)]
+        head = request("GET", POLLING, [("X-Padding", "x" * 200)])
+        trickling = [asyncio.ensure_future(trickle(c, head, 0.02)) for c in slow]
+        await ws.send(masked(OP_TEXT, b"4during"))
+        assert await ws.text() == "4during"
+        for client in [silent, *slow]:
+            response = await client.response()
+            assert response.status == 408, response
+            assert response.headers["connection"] == "close"
+            assert await client.at_eof()
+        await asyncio.wait_for(asyncio.gather(*trickling), WAIT)
+        await ws.send(masked(OP_TEXT, b"4after"))  # the WebSocket has no such timeout
+        assert await ws.text() == "4after"
+        assert await handshake(await raw(port))
+    finally:
+        await asyncio.wait_for(listener.aclose(), WAIT)
+
+
+async def test_an_idle_keep_alive_connection_is_closed(serve: Serve, raw: Connect) -> None:
+    """After a response, a kept-alive connection that sends nothing more is closed after
+    ``keep_alive_timeout`` (no response: nothing was asked); a pending long-poll is not
+    idle, and is answered after that time."""
+    served = await serve()
+    listener = await served.io.listen(
+        host="127.0.0.1", port=0, header_timeout=None, keep_alive_timeout=seconds(0.3)
+    )
+    try:
+        polling, idle = await raw(listener.port), await raw(listener.port)
+        sid = await handshake(polling)
+        await handshake(idle)
+        await polling.send(request("GET", f"{POLLING}&sid={sid}"))  # waits for packets
+        assert await idle.at_eof()
+        poster = await raw(listener.port)
+        await poster.send(request("POST", f"{POLLING}&sid={sid}", body=b"4hi"))
+        assert (await poster.response()).text == "ok"
+        assert (await polling.response()).text == "4hi"
+    finally:
+        await collect_polling_sessions(served.io, listener.port)
+        await asyncio.wait_for(listener.aclose(), WAIT)
+
+
 # == WebSocket: the opening handshake =========================================================
 
 

@@ -162,6 +162,7 @@ class HttpProtocol(asyncio.Protocol):
         "_requests",
         "_serving",
         "_task",
+        "_timer",
         "_too_large",
         "_transport",
         "_url",
@@ -187,6 +188,7 @@ class HttpProtocol(asyncio.Protocol):
         self._link: NativeLink | None = None
         self._pipe: asyncio.Transport | None = None
         self._backlog = False  # frames read and not dispatched yet: reading paused
+        self._timer: tuple[int, bool] | None = None  # (slot, idle) of a pending timeout
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -197,6 +199,7 @@ class HttpProtocol(asyncio.Protocol):
             self._transport = cast(asyncio.Transport, MeteredTransport(transport, meter))
         if self._registry is not None:
             self._registry.add(self)
+        self._wait(idle=False)
 
     def data_received(self, data: bytes) -> None:
         frames = self._frames
@@ -227,6 +230,8 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._registry is not None:
             self._registry.discard(self)
+        if self._timer is not None:
+            self._stop_waiting()
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()  # a pending long-poll learns that its client is gone
@@ -249,6 +254,9 @@ class HttpProtocol(asyncio.Protocol):
     # -- httptools callbacks ----------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        timer = self._timer
+        if timer is None or timer[1]:  # idle until now: the head has its own time
+            self._wait(idle=False)
         self._url = b""
         self._headers = []
         self._body = []
@@ -261,6 +269,10 @@ class HttpProtocol(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self._headers is not None  # on_message_begin came first
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        if self._timer is not None:
+            self._stop_waiting()
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
@@ -368,12 +380,48 @@ class HttpProtocol(asyncio.Protocol):
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         transport.write(head + response.body)
+        if keep_alive and not self._requests and self._timer is None:
+            self._wait(idle=True)
         return True
 
     def close(self) -> None:
         """Close the connection (what is already written still goes out)."""
         if self._transport is not None:
             self._transport.close()
+
+    # -- timeouts ------------------------------------------------------------------------
+
+    def _wait(self, idle: bool) -> None:
+        """Time the request head that is coming (``HEADER_TIMEOUT``) or, ``idle``, the wait
+        for another request on a kept-alive connection (``KEEP_ALIVE_TIMEOUT``)."""
+        routes = self.routes
+        timeout = routes.keep_alive_timeout if idle else routes.header_timeout
+        if self._timer is not None:
+            self._stop_waiting()
+        if timeout:
+            wheel = routes.deadlines()
+            slot = wheel.slot_of(asyncio.get_running_loop().time() + timeout)
+            wheel.add(self, slot)
+            self._timer = (slot, idle)
+
+    def _stop_waiting(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            self.routes.deadlines().discard(self, timer[0])
+
+    def expired(self) -> None:
+        """A timeout passed: an idle connection is closed; one whose request head did not
+        come whole in time is answered 408 Request Timeout (RFC 9110 section 15.5.9) and
+        closed, or just closed while an earlier request is still being answered."""
+        timer, self._timer = self._timer, None
+        transport = self._transport
+        if timer is None or transport is None or transport.is_closing():
+            return
+        self._parser = None  # what else comes is not read as a request
+        if not timer[1] and not self._serving and not self._requests:
+            body = b"Request Timeout: the request head took too long"
+            self._reply(HttpResponse(408, body, {"Content-Type": "text/plain"}), False)
+        transport.close()
 
     # -- WebSocket -------------------------------------------------------------------------
 
