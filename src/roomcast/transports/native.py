@@ -47,6 +47,10 @@ logger = logging.getLogger("roomcast.native")
 CLOSE_TIMEOUT: Final = 5.0
 """Seconds a closing WebSocket waits for its client to close the TCP connection."""
 
+LINGER: Final = 2.0
+"""Seconds a connection answered 408 is still read (and what comes dropped) before it is
+closed, so that the answer is not lost to a reset while the client is still sending."""
+
 FRAMES_PER_TURN: Final = 32
 """WebSocket frames of one connection dispatched per loop turn at most: a client sending
 as fast as it can gets its share of the loop, no more (``HttpProtocol._websocket_data``)."""
@@ -418,10 +422,15 @@ class HttpProtocol(asyncio.Protocol):
         if timer is None or transport is None or transport.is_closing():
             return
         self._parser = None  # what else comes is not read as a request
-        if not timer[1] and not self._serving and not self._requests:
-            body = b"Request Timeout: the request head took too long"
-            self._reply(HttpResponse(408, body, {"Content-Type": "text/plain"}), False)
-        transport.close()
+        if timer[1] or self._serving or self._requests or not transport.can_write_eof():
+            transport.close()
+            return
+        body = b"Request Timeout: the request head took too long"
+        self._reply(HttpResponse(408, body, {"Content-Type": "text/plain"}), False)
+        # the client may still be sending: closing now would reset the connection and the
+        # 408 could be lost; end the stream for writing, drop what comes, close soon after
+        transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER, transport.abort)
 
     # -- WebSocket -------------------------------------------------------------------------
 
