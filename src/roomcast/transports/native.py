@@ -15,7 +15,7 @@ import contextlib
 import functools
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any, Final, cast
 from urllib.parse import parse_qsl
@@ -54,6 +54,8 @@ closed, so that the answer is not lost to a reset while the client is still send
 FRAMES_PER_TURN: Final = 32
 """WebSocket frames of one connection dispatched per loop turn at most: a client sending
 as fast as it can gets its share of the loop, no more (``HttpProtocol._websocket_data``)."""
+_BACKLOG: Final = 1  # reading paused: frames read wait for their turn
+_HELD: Final = 2  # reading paused: the link is held (its handlers' work piles up)
 
 
 class NativeLink(CorkedLink):
@@ -64,6 +66,12 @@ class NativeLink(CorkedLink):
         self.socket: Receiver | None = None
         """Where the messages go; None once the link is closing (they are dropped)."""
         self.closing = False
+        self.on_hold: Callable[[bool], None] | None = None
+        """The connection's: stop or go on reading (``hold_reading``)."""
+
+    def hold_reading(self, held: bool) -> None:
+        if self.on_hold is not None:
+            self.on_hold(held)
 
     async def receive(self) -> str | bytes | None:  # pragma: no cover - pushed, never pulled
         raise NotImplementedError("the native link pushes messages to its socket")
@@ -153,7 +161,6 @@ class HttpProtocol(asyncio.Protocol):
     """One TCP connection: HTTP/1.1 requests (keep-alive), or a WebSocket once upgraded."""
 
     __slots__ = (
-        "_backlog",
         "_body",
         "_body_size",
         "_early",
@@ -161,6 +168,7 @@ class HttpProtocol(asyncio.Protocol):
         "_headers",
         "_link",
         "_parser",
+        "_paused",
         "_pipe",
         "_registry",
         "_requests",
@@ -191,7 +199,7 @@ class HttpProtocol(asyncio.Protocol):
         self._early: bytearray | None = None
         self._link: NativeLink | None = None
         self._pipe: asyncio.Transport | None = None
-        self._backlog = False  # frames read and not dispatched yet: reading paused
+        self._paused = 0  # why reading is paused: _BACKLOG, _HELD (bits)
         self._timer: tuple[int, bool] | None = None  # (slot, idle) of a pending timeout
 
     # -- asyncio.Protocol -------------------------------------------------------------------
@@ -489,6 +497,7 @@ class HttpProtocol(asyncio.Protocol):
             self._early = None
             return
         link.socket = receiver
+        link.on_hold = self._hold
         self._link = link
         self._frames = FrameParser(route.max_message_size, inflater)
         rest = self._take_early()
@@ -523,40 +532,50 @@ class HttpProtocol(asyncio.Protocol):
         the connection stops reading and goes on in the next loop turn, after the others."""
         frames, link = self._frames, self._link
         if frames is None or link is None or link.socket is None:
-            self._backlogged(False)
+            self._pause(_BACKLOG | _HELD, False)  # reads on, to see the client close
             return
         socket = link.socket
         for item in frames.feed(data, FRAMES_PER_TURN):
             if isinstance(item, Control):
                 if not self._control(link, item):
-                    self._backlogged(False)
+                    self._pause(_BACKLOG | _HELD, False)
                     return
             elif isinstance(item, Failure):
                 self._fail(link, item)
-                self._backlogged(False)
+                self._pause(_BACKLOG | _HELD, False)
                 return
             else:
                 socket.websocket_message(link, item)
             if self._link is not link:
-                self._backlogged(False)
+                self._pause(_BACKLOG | _HELD, False)
                 return
-        if frames.more or self._backlog:
-            self._backlogged(frames.more)
+        if frames.more:
+            self._pause(_BACKLOG, True)
+            if not self._paused & _HELD:
+                asyncio.get_running_loop().call_soon(self._websocket_data, b"")
+        elif self._paused & _BACKLOG:
+            self._pause(_BACKLOG, False)
 
-    def _backlogged(self, more: bool) -> None:
-        """Stop reading while frames already read wait for their turn; read again after."""
-        transport = self._transport
-        if transport is None:
-            return
-        if more:
-            if not self._backlog:
-                self._backlog = True
-                transport.pause_reading()
+    def _hold(self, held: bool) -> None:
+        """The link's ``hold_reading``: frames already read wait too, until it is let go."""
+        self._pause(_HELD, held)
+        if not held and self._paused & _BACKLOG:
             asyncio.get_running_loop().call_soon(self._websocket_data, b"")
-        elif self._backlog:
-            self._backlog = False
-            if not transport.is_closing():
-                transport.resume_reading()
+
+    def _pause(self, reasons: int, paused: bool) -> None:
+        """Add or remove ``reasons`` to stop reading; the transport reads while there is none."""
+        before = self._paused
+        after = before | reasons if paused else before & ~reasons
+        if after == before:
+            return
+        self._paused = after
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if not before:
+            transport.pause_reading()
+        elif not after:
+            transport.resume_reading()
 
     def _control(self, link: NativeLink, control: Control) -> bool:
         if control.opcode is Opcode.PING:

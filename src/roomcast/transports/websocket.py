@@ -119,6 +119,10 @@ class WebSocketLink(ABC):
     def buffered_amount(self) -> int:
         """Bytes accepted but not yet handed to the kernel."""
 
+    def hold_reading(self, held: bool) -> None:
+        """Stop (True) or go on (False) reading the client's messages: backpressure while
+        the work of its earlier messages piles up. Links that cannot pause ignore it."""
+
     failure: str | None = None
     """Why receive() returned None, when the cause was an error (e.g. message too big)."""
 
