@@ -119,6 +119,8 @@ class Peer(asyncio.Protocol):
         self.connected = asyncio.get_running_loop().create_future()
         self.closed = asyncio.get_running_loop().create_future()
         self.arrivals: list[float] = []
+        self.acks: list[float] = []
+        self.acked: asyncio.Future[None] | None = None
         self.transport: asyncio.Transport | None = None
         self.received = 0
 
@@ -168,6 +170,10 @@ class Peer(asyncio.Protocol):
     def packet(self, payload: bytes, now: float) -> None:
         if payload.startswith(b"42"):
             self.arrivals.append(now)
+        elif payload.startswith(b"43"):
+            self.acks.append(now)
+            if self.acked is not None and not self.acked.done():
+                self.acked.set_result(None)
         elif payload == b"2":
             self.send("3")
         elif payload.startswith(b"0{"):
