@@ -51,7 +51,7 @@ LINGER: Final = 2.0
 """Seconds a connection answered 408 is still read (and what comes dropped) before it is
 closed, so that the answer is not lost to a reset while the client is still sending."""
 
-FRAMES_PER_TURN: Final = 32
+FRAMES_PER_TURN: Final = 16
 """WebSocket frames of one connection dispatched per loop turn at most: a client sending
 as fast as it can gets its share of the loop, no more (``HttpProtocol._websocket_data``)."""
 _BACKLOG: Final = 1  # reading paused: frames read wait for their turn
