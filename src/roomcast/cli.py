@@ -125,7 +125,7 @@ SERVE_OPTIONS = (
         ("--keep-alive-timeout",),
         ("ROOMCAST_KEEP_ALIVE_TIMEOUT",),
         "seconds an idle keep-alive HTTP connection is kept (0: no limit)",
-        "20",
+        "75",
         type=float,
         metavar="SECONDS",
     ),

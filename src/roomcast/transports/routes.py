@@ -166,9 +166,10 @@ def _expire(item: Expiring) -> None:
 HEADER_TIMEOUT = 10.0
 """Seconds a client has to send a request's head, from the connection's opening or the
 request's first byte (slowloris: clients that send headers a byte at a time)."""
-KEEP_ALIVE_TIMEOUT = 20.0
-"""Seconds an idle keep-alive connection is kept between two requests (over aiohttp's 15 s
-for pooled client connections, so a pooled connection is not closed as it is reused)."""
+KEEP_ALIVE_TIMEOUT = 75.0
+"""Seconds an idle keep-alive connection is kept between two requests: longer than the
+pools of those that reuse connections keep them idle (a cloud load balancer's 60 s, aiohttp's
+15 s), so that a connection is not closed just as it is reused (a 502 at the balancer)."""
 
 
 class RouteTable:
