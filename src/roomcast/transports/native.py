@@ -558,8 +558,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def _hold(self, held: bool) -> None:
         """The link's ``hold_reading``: frames already read wait too, until it is let go."""
+        was_held = self._paused & _HELD
         self._pause(_HELD, held)
-        if not held and self._paused & _BACKLOG:
+        if was_held and not held and self._paused & _BACKLOG:  # their turn again
             asyncio.get_running_loop().call_soon(self._websocket_data, b"")
 
     def _pause(self, reasons: int, paused: bool) -> None:
