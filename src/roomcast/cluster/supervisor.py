@@ -129,14 +129,14 @@ def serve(
 _PR_SET_PDEATHSIG = 1
 
 
-def _end_with_parent(parent: int) -> None:
-    """Have the kernel send this child SIGTERM when the supervisor ends, even killed by
-    SIGKILL (Linux's ``PR_SET_PDEATHSIG``): a worker never serves on without it. If the
-    supervisor ended before this ran, end now."""
+def end_with_parent(parent: int) -> None:
+    """Have the kernel send this child SIGTERM when its parent ends, even killed by SIGKILL
+    (Linux's ``PR_SET_PDEATHSIG``): a worker never serves on without its supervisor, nor a
+    supervisor without its reloader. If the parent ended before this ran, end now."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-            logger.warning("cannot tie the worker to the supervisor: errno %d", ctypes.get_errno())
+            logger.warning("cannot tie this process to its parent: errno %d", ctypes.get_errno())
     if os.getppid() != parent:
         os._exit(1)
 
@@ -338,7 +338,7 @@ class Supervisor:
             os._exit(code)
 
     def _become_child(self, keep: list[socket.socket]) -> None:
-        _end_with_parent(self._pid)
+        end_with_parent(self._pid)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

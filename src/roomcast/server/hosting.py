@@ -294,17 +294,9 @@ class Hosting:
 
     def attach(self, app: web.Application) -> None:
         """Mount into an existing ``aiohttp.web.Application``."""
-        from ..transports.aiohttp import path_patterns, request_handler
+        from ..transports.aiohttp import mount
 
-        routes = self.routes()
-        handler = request_handler(routes)
-        for pattern in path_patterns(routes):
-            app.router.add_route("*", pattern, handler)
-
-        async def on_shutdown(_: web.Application) -> None:
-            await routes.aclose()
-
-        app.on_shutdown.append(on_shutdown)
+        mount(app, self.routes())
 
     def asgi_app(self, other_asgi_app: ASGIApplication | None = None) -> ASGIApp:
         """An ASGI application serving this server (and ``other_asgi_app`` for other paths)."""

@@ -25,7 +25,6 @@ import httptools
 from ..exceptions import PayloadTooLarge
 from .deflate import MessageCompressor
 from .frames import (
-    SMALL_TEXT_HEADERS,
     CloseCode,
     Control,
     Failure,
@@ -34,13 +33,12 @@ from .frames import (
     build_frame,
     close_frame,
     close_reply,
-    compressed_frame,
     parse_close,
 )
 from .handshake import accept_headers, handshake_error
 from .http import HandshakeRequest, HttpResponse, make_headers
 from .routes import ByteMeter, Receiver, Route, RouteTable, not_found
-from .websocket import CorkedLink, Outgoing
+from .websocket import CorkedLink, Outgoing, encoded_frame
 
 logger = logging.getLogger("roomcast.native")
 
@@ -118,19 +116,7 @@ class DeflatingLink(NativeLink):
         self.send_frame(message.deflated_frame(self.compressor))
 
     def send_encoded(self, data: str | bytes) -> None:
-        if isinstance(data, str):
-            payload, opcode = data.encode(), Opcode.TEXT
-            n = len(payload)
-            if n < 126 and n < self.compressor.threshold:  # an ack, a ping: as it is
-                self.send_frame(SMALL_TEXT_HEADERS[n] + payload)
-                return
-        else:
-            payload, opcode = data, Opcode.BINARY
-        compressed = self.compressor.compress(payload)
-        if compressed is None:
-            self.send_frame(build_frame(payload, opcode))
-        else:
-            self.send_frame(compressed_frame(compressed, opcode))
+        self.send_frame(encoded_frame(data, self.compressor))
 
 
 class MeteredTransport:

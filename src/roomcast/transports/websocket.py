@@ -171,6 +171,22 @@ class Cork:
             link.flush()
 
 
+def encoded_frame(data: str | bytes, compressor: MessageCompressor) -> bytes:
+    """The frame for one encoded message on a link that agreed to permessage-deflate:
+    compressed when over the threshold and smaller for it."""
+    if isinstance(data, str):
+        payload, opcode = data.encode(), Opcode.TEXT
+        n = len(payload)
+        if n < 126 and n < compressor.threshold:  # an ack, a ping: as it is
+            return SMALL_TEXT_HEADERS[n] + payload
+    else:
+        payload, opcode = data, Opcode.BINARY
+    compressed = compressor.compress(payload)
+    if compressed is None:
+        return build_frame(payload, opcode)
+    return compressed_frame(compressed, opcode)
+
+
 class CorkedLink(WebSocketLink):
     """Writes ready frames to an asyncio transport: the first of a loop tick at once, the
     rest of that tick corked into one write.
