@@ -201,6 +201,41 @@ def test_random_chunkings(stream: list[tuple[bytes, list[Received]]], data: st.D
     assert feed_chunks(FrameParser(MAX_SIZE), chunks) == expected
 
 
+# -- a limit per feed --------------------------------------------------------------------------
+
+
+def test_feed_stops_at_its_limit_and_goes_on_from_there() -> None:
+    """At most ``limit`` frames per feed; ``more`` says bytes are left, ``feed(b"")`` parses
+    on; fragments and control frames count as frames."""
+    half = client_frame(Opcode.TEXT, b"4half")
+    data = b"".join(
+        [
+            *(client_frame(Opcode.TEXT, f"4m{i}".encode()) for i in range(5)),
+            client_frame(Opcode.TEXT, b"4fr", fin=False),
+            client_frame(Opcode.PING, b"p"),
+            client_frame(Opcode.CONTINUATION, b"ag", fin=True),
+            half[:4],  # an incomplete frame at the end
+        ]
+    )
+    parser = FrameParser(MAX_SIZE)
+    assert parser.feed(data, 3) == ["4m0", "4m1", "4m2"]
+    assert parser.more
+    assert parser.feed(b"", 3) == ["4m3", "4m4"]  # the fragment counted too
+    assert parser.more
+    assert parser.feed(b"", 3) == [Control(Opcode.PING, b"p"), "4frag"]
+    assert not parser.more  # only an incomplete frame is left
+    assert parser.feed(half[4:], 3) == ["4half"]
+    assert not parser.more
+
+
+def test_feed_stops_at_the_limit_only_with_bytes_left() -> None:
+    parser = FrameParser(MAX_SIZE)
+    two = client_frame(Opcode.TEXT, b"4a") + client_frame(Opcode.TEXT, b"4b")
+    assert parser.feed(two, 2) == ["4a", "4b"]
+    assert not parser.more
+    assert parser.lone_text(client_frame(Opcode.TEXT, b"4c")) == "4c"  # idle again
+
+
 # -- several frames, fragmentation, control frames -------------------------------------------
 
 

@@ -507,11 +507,11 @@ class Socket:
         """A handler's result: the ack (once awaited, for a coroutine), if one is asked."""
         if ack_id is None:
             if result is not None and is_awaitable(result):
-                self.nsp.server.spawn(self._ack_later(result, None, event))
+                self._engine.spawn(self._ack_later(result, None, event))
         elif type(result) in PLAIN_RESULTS or not is_awaitable(result):
             self._send_ack(ack_id, result, event)
         else:
-            self.nsp.server.spawn(self._ack_later(result, ack_id, event))
+            self._engine.spawn(self._ack_later(result, ack_id, event))
 
     def _dispatch_all(
         self,

@@ -144,6 +144,7 @@ class FrameParser:
         "_message_opcode",
         "_small",
         "_text",
+        "more",
     )
 
     def __init__(self, max_size: int, inflater: MessageInflater | None = None) -> None:
@@ -160,12 +161,16 @@ class FrameParser:
         self._message_opcode: Opcode | None = None
         self._failed = False
         self._idle = True  # nothing buffered, no fragmented message, not failed
+        self.more = False
+        """Whether the last ``feed`` stopped at its ``limit`` with bytes left: ``feed(b"")``
+        parses on from there."""
 
-    def feed(self, data: bytes) -> list[Received]:
-        """What ``data`` completes; after a Failure, nothing more (the connection closes)."""
+    def feed(self, data: bytes, limit: int = 1 << 62) -> list[Received]:
+        """What ``data`` completes, at most ``limit`` frames of it (the rest stays buffered
+        and ``more`` is set); after a Failure, nothing more (the connection closes)."""
         if self._failed:
             return []
-        out = self._feed(data)
+        out = self._feed(data, limit)
         if out and isinstance(out[-1], Failure):
             self._failed = True
             self._buffer.clear()
@@ -184,7 +189,8 @@ class FrameParser:
                 return None  # ``feed`` reports it
         return None
 
-    def _feed(self, data: bytes) -> list[Received]:
+    def _feed(self, data: bytes, limit: int) -> list[Received]:
+        self.more = False
         buffer = self._buffer
         if (
             not buffer
@@ -240,6 +246,10 @@ class FrameParser:
                 out.append(item)
                 if isinstance(item, Failure):
                     break
+            limit -= 1
+            if not limit:
+                self.more = bool(buffer)
+                break
         return out
 
     def _frame(self, fin: bool, code: int, payload: bytes) -> Received | None:
