@@ -129,6 +129,9 @@ def test_offers_are_answered(offer: str, answer: str) -> None:
         "permessage-deflate; server_no_context_takeover=1",
         "permessage-deflate; client_no_context_takeover; client_no_context_takeover",
         "permessage-deflate; client_max_window_bits=",
+        # a digit to str.isdigit, not to int(): raised ValueError (found by fuzz/)
+        "permessage-deflate; client_max_window_bits=1\u00b2",
+        "permessage-deflate; server_max_window_bits=\u00b9\u2075",
         "x-other-extension",
         "",
     ],
