@@ -197,6 +197,9 @@ def pack(value: Any) -> bytes:
         pytest.param(pack({"type": 5, "data": ["e"], "nsp": "/"}), id="binary-event-type"),
         pytest.param(pack({"type": 6, "data": [], "nsp": "/", "id": 1}), id="binary-ack-type"),
         pytest.param(pack({"type": True, "data": ["e"], "nsp": "/"}), id="bool-type"),
+        # unhashable types raised TypeError looking the type up (found by fuzz/)
+        pytest.param(pack({"type": {}, "nsp": "/"}), id="map-type"),
+        pytest.param(pack({"type": [2], "data": ["e"], "nsp": "/"}), id="array-type"),
         pytest.param(pack({"type": 2.0, "data": ["e"], "nsp": "/"}), id="float-type"),
         pytest.param(pack({"type": 2, "data": ["e"]}), id="no-nsp"),
         pytest.param(pack({"type": 2, "data": ["e"], "nsp": 1}), id="nsp-not-text"),

@@ -212,8 +212,9 @@ def packet_of(value: Any) -> Packet:
     """
     if type(value) is not dict:
         raise RemoteProtocolError("a msgpack packet must be a map")
-    kind = _TYPES.get(value.get("type"))  # type: ignore[arg-type]
-    if kind is None or type(value.get("type")) is not int:
+    code = value.get("type")
+    kind = _TYPES.get(code) if type(code) is int else None  # a map, a list: unhashable
+    if kind is None:
         raise RemoteProtocolError("invalid packet type")
     namespace = value.get("nsp")
     if type(namespace) is not str:
