@@ -115,7 +115,7 @@ def _entry(
     if fields.get("nsp") != namespace or fields.get("type") != BROADCAST:
         return None
     exp = fields.get("exp")
-    if exp is not None and exp.isdigit() and int(exp) <= now * 1000:
+    if exp is not None and exp.isascii() and exp.isdigit() and int(exp) <= now * 1000:
         return None
     try:
         message = decode_data(fields["data"])
