@@ -11,11 +11,12 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roomcast.exceptions import RemoteProtocolError
 from roomcast.socketio import Decoder, Packet, PacketType, encode_packet
+from roomcast.socketio.packets import MAX_ATTACHMENTS, main_event
 
 BUF = b"\x01\x02\x03\x04"
 RESERVED_EVENTS = [
@@ -496,7 +497,7 @@ keys = st.text(max_size=10).filter(lambda k: k != "_placeholder")
 values = st.recursive(
     json_scalars | st.binary(),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4),
-    max_leaves=12,
+    max_leaves=10,  # at most 10 bytes: a decoder takes 10 attachments (MAX_ATTACHMENTS)
 )
 namespaces = st.just("/") | st.text(min_size=1).filter(lambda s: "," not in s).map("/".__add__)
 event_names = st.text().filter(lambda s: s not in RESERVED_EVENTS) | st.integers()
@@ -602,3 +603,58 @@ def test_short_path_decodes_as_the_general_parser(kind: str, ack: str, data: Any
             Decoder().receive(text)
     else:
         assert Decoder().receive(text) == general
+
+
+# -- bounds and garbage ----------------------------------------------------------------------
+
+
+def test_ten_attachments_are_the_most_a_packet_may_announce() -> None:
+    # socket.io-parser 4.2.6's maxAttachments: a packet announcing more would keep every
+    # binary message after it in memory (found by the Socket.IO fuzz target's bound)
+    assert MAX_ATTACHMENTS == 10
+    parts = [placeholder(i) for i in range(10)]
+    assert decode(f"510-{json.dumps(['a', *parts])}", *[bytes([i]) for i in range(10)]).data[
+        1:
+    ] == [bytes([i]) for i in range(10)]
+    with pytest.raises(RemoteProtocolError, match="attachments is above the maximum"):
+        Decoder().receive(f"511-{json.dumps(['a', *parts, placeholder(10)])}")
+    with pytest.raises(RemoteProtocolError):
+        Decoder().receive('69999999999999999-1[{"_placeholder":true,"num":0}]')
+
+
+def test_the_attachment_limit_is_the_decoders() -> None:
+    decoder = Decoder(max_attachments=20)
+    assert decoder.receive(f"520-{json.dumps(['a', placeholder(19)])}") is None
+
+
+messages = st.text(max_size=60) | st.binary(max_size=20)
+headers = st.from_regex(r"[0-6]([0-9]{1,3}-)?(/[a-z]{0,3},)?[0-9]{0,3}", fullmatch=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(messages | st.builds(str.__add__, headers, st.text(max_size=30)), max_size=8))
+def test_any_messages_raise_only_the_protocol_error(stream: list[str | bytes]) -> None:
+    decoder = Decoder()
+    for message in stream:
+        try:
+            packet = decoder.receive(message)
+        except RemoteProtocolError:
+            decoder = Decoder()  # the server closes that connection
+            continue
+        assert decoder._expected <= MAX_ATTACHMENTS
+        if packet is not None:  # what decodes encodes back to itself
+            again = Decoder(max_attachments=1000)
+            *head, last = encode_packet(packet)
+            for part in head:
+                assert again.receive(part) is None
+            assert again.receive(last) == packet
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_the_short_path_agrees_with_the_general_parse_on_any_text(text: str) -> None:
+    message = "2" + text
+    fast = main_event(message)
+    if fast is not None:
+        general = Decoder()._parse(message)[0]
+        assert general == Packet(PacketType.EVENT, "/", fast[0], fast[1])
