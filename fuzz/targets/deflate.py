@@ -63,7 +63,8 @@ def _negotiation(flags: int, text: str) -> None:
     assert 9 <= agreement.server_max_window_bits <= 15
     assert 9 <= agreement.client_max_window_bits <= 15
     ((name, params),) = parse_extensions([agreement.response])
-    assert name == EXTENSION and params is not None, agreement.response
+    assert name == EXTENSION, agreement.response
+    assert params is not None, agreement.response
     assert negotiate(config, [agreement.response]) == agreement, (text, agreement)
 
 

@@ -32,6 +32,7 @@ def test_one_input(data: bytes) -> None:
     now = 0.0
     closes = 0
     for part in body.decode("utf-8", "replace").split("\x1e"):
+        was_closed = session.closed
         probe = part.startswith("\x7f")
         try:
             packet = decode_packet(part[1:] if probe else part)
@@ -41,7 +42,6 @@ def test_one_input(data: bytes) -> None:
             if deadline is not None and deadline <= now:
                 session.handle_timeout(now=now)
             packet = None
-        was_closed = session.closed
         if packet is not None:
             if probe:
                 answer = session.receive_probe(packet)
@@ -54,9 +54,11 @@ def test_one_input(data: bytes) -> None:
         events = session.events_received()
         closes += sum(isinstance(e, Closed) for e in events)
         if was_closed:
-            assert not queued and not events, (queued, events)
+            assert not queued, queued
+            assert not events, events
         if session.closed:
-            assert session.state is State.CLOSED and session.next_deadline() is None
+            assert session.state is State.CLOSED
+            assert session.next_deadline() is None
         if queued:
             text = encode_payload(p for p in queued if p.type is not PacketType.OPEN)
             assert all(isinstance(p.type, PacketType) for p in queued), text

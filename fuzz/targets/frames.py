@@ -37,10 +37,14 @@ def client_frame(
 SEEDS = [
     b"\x00\x00" + client_frame(1, b"4hello"),
     b"\x00\x03" + client_frame(2, b"\x01\x02\x03") + client_frame(9, b"ping"),
-    b"\x04\x00" + client_frame(1, b"4he", fin=False) + client_frame(10, b"") + client_frame(0, b"y"),
+    b"\x04\x00"
+    + client_frame(1, b"4he", fin=False)
+    + client_frame(10, b"")
+    + client_frame(0, b"y"),
     b"\x00\x00" + client_frame(8, b"\x03\xe8bye"),
     b"\x01\x00" + client_frame(1, bytes.fromhex("f2cbc8c90700"), rsv1=True),
-    b"\x03\x05" + client_frame(2, bytes.fromhex("f2cbc8c90700"), rsv1=True, fin=False)
+    b"\x03\x05"
+    + client_frame(2, bytes.fromhex("f2cbc8c90700"), rsv1=True, fin=False)
     + client_frame(0, b""),
     b"\x00\x00" + client_frame(1, b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"),
     b"\x0c\x00" + client_frame(2, b"x" * 300),

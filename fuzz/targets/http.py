@@ -32,7 +32,9 @@ SEEDS = [
     b"4helloGET /a?b=c HTTP/1.1\r\nConnection: close\r\n\r\n",
     b"\x07POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
     b"\x00" + UPGRADE + b"\r\n" + client_frame(1, b"4hello") + client_frame(8, b"\x03\xe8"),
-    b"\x00" + UPGRADE + b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+    b"\x00"
+    + UPGRADE
+    + b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
     + client_frame(1, bytes.fromhex("f2cbc8c90700"), rsv1=True),
     b"\x00HEAD / HTTP/1.0\r\n\r\nOPTIONS * HTTP/1.1\r\n\r\n",
     b"\x00PUT /x HTTP/1.1\r\nContent-Length: 300\r\n\r\n" + b"y" * 300,

@@ -658,6 +658,5 @@ def test_control_frame_longer_than_125_fails_at_its_header(first: int, length: i
         header = struct.pack("!BBQ", first, 0x80 | 127, length)
     parser = FrameParser(SMALL)
     received = parser.feed(header + MASK + bytes(200))
-    assert len(received) == 1 and isinstance(received[0], Failure), received
-    assert received[0].code == CloseCode.PROTOCOL_ERROR
+    assert received == [Failure(CloseCode.PROTOCOL_ERROR, "invalid control frame")]
     assert not parser._buffer
