@@ -123,16 +123,20 @@ def encode_request(value: dict[str, Any]) -> bytes:
 def decode_body(data: bytes) -> Any:
     """A request, response or broadcast body: JSON when it starts with ``{``, else msgpack.
 
-    Raises ValueError for anything that is neither.
+    Raises ValueError for anything that is neither, or that is nested too deeply to read
+    (RecursionError, from JSON or from the dates found in msgpack).
     """
-    if data[:1] == b"{":
-        return json.loads(data)
     try:
-        value = msgpack.unpackb(data, raw=False, strict_map_key=False, timestamp=3)
-    except Exception as exc:  # msgpack raises several unrelated types
-        raise ValueError("not msgpack") from exc
-    if b"\xff" in data:  # ext -1 (a JS Date) is the only source of 0xff outside numbers/binary
-        value = _dates_to_iso(value)
+        if data[:1] == b"{":
+            return json.loads(data)
+        try:
+            value = msgpack.unpackb(data, raw=False, strict_map_key=False, timestamp=3)
+        except Exception as exc:  # msgpack raises several unrelated types
+            raise ValueError("not msgpack") from exc
+        if b"\xff" in data:  # ext -1 (a JS Date) is the only 0xff outside numbers/binary
+            value = _dates_to_iso(value)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
     return value
 
 
