@@ -13,7 +13,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from roomcast.exceptions import RemoteProtocolError
@@ -295,3 +295,23 @@ def test_client_session_writes_msgpack() -> None:
     session.connect({"token": "t"})
     [connect] = session.data_to_send()
     assert decode_one(connect) == Packet(PacketType.CONNECT, "/", {"token": "t"})
+
+
+def test_msgpack_packet_nested_too_deeply_is_the_protocol_error() -> None:
+    """An ``undefined`` 600 arrays deep: making it JavaScript's null recursed past Python's
+    limit and raised RecursionError (found by review while writing the property tests)."""
+    nested = b"\x91" * 600 + b"\xd4\x00\x00"  # [[[... undefined ...]]]
+    message = b"\x83\xa4type\x02\xa4data\x92\xa1e" + nested + b"\xa3nsp\xa1/"
+    with pytest.raises(RemoteProtocolError, match="nested too deeply"):
+        MSGPACK.decoder().receive(message)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120) | packets().map(lambda p: MSGPACK.encode(p)[0][:-1]))
+def test_any_bytes_are_a_packet_or_the_protocol_error(message: bytes) -> None:
+    try:
+        packet = MSGPACK.decoder().receive(message)
+    except RemoteProtocolError:
+        return
+    (again,) = MSGPACK.encode(packet)
+    assert MSGPACK.encode(MSGPACK.decoder().receive(again)) == [again]

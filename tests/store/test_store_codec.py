@@ -69,6 +69,8 @@ def test_a_broadcast_entry_reads_back() -> None:
         pytest.param(broadcast(["e"], id=3), id="with-ack"),
         pytest.param('{"packet":{"type":2,"data":["e"]},"opts":{"rooms":[[1]]}}', id="room-a-list"),
         pytest.param('{"packet":{"type":2,"data":["e"]},"opts":{"flags":[1]}}', id="flags-a-list"),
+        # RecursionError escaped (found by review while writing the property tests)
+        pytest.param('{"packet":{"type":2,"data":' + "[" * 5000 + "]" * 5000 + "}}", id="deep"),
     ],
 )
 def test_entries_that_cannot_be_read_are_skipped(data: str) -> None:

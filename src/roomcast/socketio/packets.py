@@ -220,7 +220,10 @@ class Decoder:
         attachments.append(data)
         if len(attachments) < self._expected:
             return None
-        data_with_bytes = reconstruct(pending.data, attachments)
+        try:
+            data_with_bytes = reconstruct(pending.data, attachments)
+        except RecursionError as exc:  # JSON read it, but too deep to walk in Python
+            raise RemoteProtocolError("binary packet nested too deeply") from exc
         self._pending, self._attachments = None, None
         self.awaiting_attachments = False
         return Packet(pending.type, pending.namespace, data_with_bytes, pending.id)

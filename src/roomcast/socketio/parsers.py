@@ -175,7 +175,12 @@ class _Reader:
             value = self._unpack(message, ext_hook=self._ext)
         except self._errors as exc:
             raise RemoteProtocolError("invalid msgpack packet") from exc
-        return _defined(value) if self._undefined else value
+        if not self._undefined:
+            return value
+        try:
+            return _defined(value)
+        except RecursionError as exc:  # msgpack read it, but too deep to walk in Python
+            raise RemoteProtocolError("msgpack packet nested too deeply") from exc
 
 
 def _defined(value: Any) -> Any:

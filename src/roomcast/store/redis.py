@@ -127,7 +127,14 @@ def _entry(
             return None
         rooms = frozenset(opts.get("rooms") or ())
         except_rooms = frozenset(opts.get("except") or ())
-    except (KeyError, TypeError, ValueError, AttributeError, msgpack.UnpackException):
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        RecursionError,  # nested too deeply to read
+        msgpack.UnpackException,
+    ):
         return None
     if type(data) is not list:
         return None
