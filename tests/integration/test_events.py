@@ -421,9 +421,10 @@ async def test_ack_asked_of_a_socket_gone_already_fails_at_once(
     _, harness, node = await start(serve, spawn_node)
     sids = await node.connect_all(["a"], transports=["websocket"])
     socket = await harness.socket(sids["a"])
+    gone = asyncio.Event()
+    socket.on("disconnect", lambda reason: gone.set())
     await node.disconnect("a")
-    while socket.connected:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(gone.wait(), WAIT)
     with pytest.raises(roomcast.ConnectionClosed):
         await asyncio.wait_for(socket.emit_with_ack("late"), WAIT)
     outcome: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
