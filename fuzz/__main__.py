@@ -126,17 +126,14 @@ def run(name: str, seconds: int) -> Outcome:
 
 
 def _crash(log: str) -> str | None:
-    """What went wrong, from libFuzzer's log (None: no crash)."""
+    """What went wrong, from libFuzzer's log (None: no crash): the input kept, and the
+    Python exception or libFuzzer's reason (a timeout, out of memory)."""
     artifact = re.search(r"Test unit written to (\S+)", log)
     if artifact is None:
         return None
-    kind = re.search(r"==\d+== ERROR: libFuzzer: (.+)|Uncaught Python exception: ===\n(.+)", log)
-    detail = ""
-    if kind is not None:
-        detail = kind.group(1) or kind.group(2)
-    trace = re.findall(r"^(\w+(?:Error|Exception|Large)\b.*)$", log, re.MULTILINE)
-    if trace:
-        detail = f"{detail} {trace[-1]}".strip()
+    python = re.search(r"=== Uncaught Python exception: ===\n(.+)", log)
+    fuzzer = re.search(r"==\d+== ERROR: libFuzzer: (.+)", log)
+    detail = python.group(1) if python else fuzzer.group(1) if fuzzer else "see the log"
     return f"{artifact.group(1)}: {detail}"
 
 

@@ -1,13 +1,17 @@
-"""Engine.IO packets (WebSocket frames) and long-polling payloads.
+"""Engine.IO packets (WebSocket frames) and long-polling payloads, and the handshake a
+client reads.
 
-The first byte picks what the rest is: a binary frame, a text frame or a polling body (text
-as the server decodes it: UTF-8, here with replacement so every input reaches the parser).
-Properties: decoding raises RemoteProtocolError or gives packets that encode back to the
-same frame (a polling body: that decode back to the same packets).
+The first byte picks what the rest is: a binary frame, a text frame, a polling body (text
+as the server decodes it: UTF-8, here with replacement so every input reaches the parser)
+or the data of the OPEN packet a client receives. Properties: decoding raises
+RemoteProtocolError or gives packets that encode back to the same frame (a polling body:
+that decode back to the same packets); a handshake is read or refused (None), nothing
+raised.
 """
 
 from __future__ import annotations
 
+from roomcast.engineio.client import parse_handshake
 from roomcast.engineio.packets import (
     decode_packet,
     decode_payload,
@@ -24,17 +28,23 @@ SEEDS = [
     b"\x02" + b'0{"sid":"abc","upgrades":["websocket"]}',
     b"\x024hello\x1e4world\x1ebAQID\x1e2\x1e3",
     b"\x02bAQI=",
+    b'\x03{"sid":"a","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,'
+    b'"maxPayload":1000000}',
 ]
 
 
 def test_one_input(data: bytes) -> None:
     if not data:
         return
-    mode, body = data[0] % 3, data[1:]
+    mode, body = data[0] % 4, data[1:]
     if mode == 0:
         assert encode_packet(decode_packet(body)) == body
         return
     text = body.decode("utf-8", "replace")
+    if mode == 3:
+        opened = parse_handshake(text)
+        assert opened is None or opened.sid, opened
+        return
     try:
         if mode == 1:
             packet = decode_packet(text)
