@@ -21,6 +21,7 @@ from roomcast.adapters.wire import (
     RequestType,
     decode_body,
     encode_request,
+    handshake_from_wire,
     new_uid,
     opts_from_wire,
     opts_to_wire,
@@ -231,3 +232,17 @@ def test_any_bytes_decode_or_are_a_value_error(body: bytes) -> None:
         return
     packet_from_wire(value)
     opts_from_wire(value)
+
+
+def test_rooms_no_json_peer_sends_are_skipped() -> None:
+    """A binary room (msgpack ``bin``) raised TypeError out of opts_from_wire, past the
+    adapter's handlers (found by the adapter_wire fuzz target)."""
+    opts = opts_from_wire({"rooms": ["a", 1, b"bin", [[1]]], "except": [b"x"]})
+    assert opts.rooms == {"a", "1", "[[1]]"}
+    assert opts.except_rooms == frozenset()
+
+
+def test_a_handshake_issued_past_a_floats_range_is_read() -> None:
+    """JSON allows any integer: float() of it raised OverflowError (found with the fuzz
+    target's bodies)."""
+    assert handshake_from_wire(decode_body(b'{"issued":1' + b"0" * 400 + b"}")).issued == 0.0

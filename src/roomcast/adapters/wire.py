@@ -176,10 +176,23 @@ def packet_from_wire(raw: Any) -> Packet | None:
     return Packet(PacketType.EVENT, nsp if isinstance(nsp, str) else "/", data)
 
 
+def _room(raw: Any) -> str | None:
+    """A room from the wire: a string, another JSON value as its text (a number as its
+    decimal digits); None for what no JSON peer sends (bytes, a map nested too deeply)."""
+    if isinstance(raw, str):
+        return raw
+    try:
+        return json.dumps(raw)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
 def _rooms(raw: Any) -> frozenset[str]:
     if not isinstance(raw, list):
         return frozenset()
-    return frozenset(r if isinstance(r, str) else json.dumps(r) for r in raw)
+    if all(type(r) is str for r in raw):  # the common case, in one pass
+        return frozenset(raw)
+    return frozenset(room for r in raw if (room := _room(r)) is not None)
 
 
 def opts_to_wire(opts: BroadcastOptions, *, with_flags: bool = True) -> dict[str, Any]:
@@ -239,6 +252,14 @@ def handshake_to_wire(handshake: Handshake) -> dict[str, Any]:
     }
 
 
+def _finite(number: float) -> float:
+    """``number`` as a float; 0 for an integer past a float's range (JSON allows it)."""
+    try:
+        return float(number)
+    except OverflowError:
+        return 0.0
+
+
 def handshake_from_wire(raw: Any) -> Handshake:
     """The handshake of a socket held by another node."""
     from ..server.socket import Handshake
@@ -256,7 +277,7 @@ def handshake_from_wire(raw: Any) -> Handshake:
         address=field("address", str, ""),
         secure=field("secure", bool, False),
         url=field("url", str, ""),
-        issued=float(field("issued", (int, float), 0)),
+        issued=_finite(field("issued", (int, float), 0)),
         time=field("time", str, ""),
         xdomain=field("xdomain", bool, False),
     )
