@@ -178,7 +178,7 @@ def packet_from_wire(raw: Any) -> Packet | None:
 
 def _room(raw: Any) -> str | None:
     """A room from the wire: a string, another JSON value as its text (a number as its
-    decimal digits); None for what no JSON peer sends (bytes, a map nested too deeply)."""
+    decimal digits); None for what no JSON peer sends (bytes, a value nested too deeply)."""
     if isinstance(raw, str):
         return raw
     try:
