@@ -173,7 +173,7 @@ def has_bytes(value: Any) -> bool:
 def test_json_round_trip(packet: Packet) -> None:
     # socket.io-parser's attachments exist for EVENT and ACK only
     assume(packet.type in (PacketType.EVENT, PacketType.ACK) or not has_bytes(packet.data))
-    parser = JsonParser()
+    parser = JsonParser(max_attachments=100)  # generated data may hold more than 10
     assert [plain(p) for p in decode_all(parser, parser.encode(packet))] == [packet]
 
 
@@ -315,3 +315,10 @@ def test_any_bytes_are_a_packet_or_the_protocol_error(message: bytes) -> None:
         return
     (again,) = MSGPACK.encode(packet)
     assert MSGPACK.encode(MSGPACK.decoder().receive(again)) == [again]
+
+
+def test_the_json_parsers_decoders_take_its_attachment_limit() -> None:
+    message = '511-["e",{"_placeholder":true,"num":10}]'
+    with pytest.raises(RemoteProtocolError, match="above the maximum"):
+        JsonParser().decoder().receive(message)
+    assert JsonParser(max_attachments=11).decoder().receive(message) is None

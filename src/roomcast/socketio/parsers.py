@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Final, Protocol
 
 from ..exceptions import RemoteProtocolError
 from .packets import (
+    MAX_ATTACHMENTS,
     Decoder,
     Dumps,
     Loads,
@@ -89,19 +90,26 @@ class Parser(ABC):
 
 class JsonParser(Parser):
     """``socket.io-parser``'s text format; ``dumps`` and ``loads`` are the JSON codec (the
-    server passes orjson's when it is installed)."""
+    server passes orjson's when it is installed); a binary packet may hold
+    ``max_attachments`` attachments at most (socket.io-parser's ``maxAttachments``)."""
 
     name = "json"
 
-    def __init__(self, dumps: Dumps = json_dumps, loads: Loads = json_loads) -> None:
+    def __init__(
+        self,
+        dumps: Dumps = json_dumps,
+        loads: Loads = json_loads,
+        max_attachments: int = MAX_ATTACHMENTS,
+    ) -> None:
         self.dumps: Dumps = dumps
         self.loads = loads
+        self.max_attachments = max_attachments
 
     def encode(self, packet: Packet) -> Parts:
         return encode_packet(packet, self.dumps)
 
     def decoder(self) -> Decoder:
-        return Decoder(self.loads)
+        return Decoder(self.loads, self.max_attachments)
 
 
 class MsgpackParser(Parser):
