@@ -346,7 +346,14 @@ class Socket:
         self._session.forget_ack(ack_id)
 
     def _expect(self, settle: AckCallback, timeout: float | None) -> int:
-        """A fresh ack id whose ack goes to ``settle`` ([AckTimeout()] after ``timeout``)."""
+        """A fresh ack id whose ack goes to ``settle`` ([AckTimeout()] after ``timeout``;
+        [ConnectionClosed] at once when the socket has disconnected already)."""
+        if self._session.state is State.DISCONNECTED:  # no ack, nor a close, will come
+            ack_id = self._session.expect_ack(settle)
+            self._session.forget_ack(ack_id)
+            closed = ConnectionClosed("the socket is disconnected")
+            asyncio.get_running_loop().call_soon(settle, [closed])
+            return ack_id
         if timeout is None:
             return self._session.expect_ack(settle)
         loop = asyncio.get_running_loop()

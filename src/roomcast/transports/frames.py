@@ -229,7 +229,11 @@ class FrameParser:
             if first & 0x70 and (first & 0x70 != 0x40 or self._inflater is None):
                 out.append(Failure(CloseCode.PROTOCOL_ERROR, "reserved bits set"))
                 break
-            if not first & 0x08 and length + self._fragments_size > self._max_size:
+            if first & 0x08:  # a control opcode: 125 bytes at most, not waited for beyond
+                if length > 125:
+                    out.append(Failure(CloseCode.PROTOCOL_ERROR, "invalid control frame"))
+                    break
+            elif length + self._fragments_size > self._max_size:
                 out.append(Failure(CloseCode.MESSAGE_TOO_BIG, "message too big"))
                 break
             end = offset + 4 + length

@@ -431,7 +431,12 @@ class HttpProtocol(asyncio.Protocol):
     def _upgrade(self, rest: bytes) -> None:
         parser = self._parser
         assert parser is not None
-        request = self._request(parser)
+        try:
+            request = self._request(parser)
+        except httptools.HttpParserError:  # a target that is no URL: CONNECT host:port
+            self._parser = None
+            self._queue((None, None, False))  # 400, then closed
+            return
         self._parser = None  # nothing more to parse as HTTP
         self._headers = self._body = None  # kept in ``request``; not needed twice
         self._early = bytearray(rest)
