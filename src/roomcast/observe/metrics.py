@@ -17,7 +17,8 @@ Where the figures come from (the server is watched, never steered):
   scrape time; with ``sent_bytes``, the bytes the native server writes.
 
 Event names are bounded: the first ``top_events`` names seen are counted on their own, any
-other as ``other``. With ``roomcast serve --workers N``, each worker's ``/metrics`` shows
+other as ``other`` (within one batch of the fast path's events, the order of new names is
+not kept). With ``roomcast serve --workers N``, each worker's ``/metrics`` shows
 that worker (its connections, its traffic).
 """
 
