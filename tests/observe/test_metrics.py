@@ -58,3 +58,30 @@ def test_the_route_is_on_the_servers_table() -> None:
     elsewhere = roomcast.Server(serve_client=False)
     Metrics(elsewhere, port=9100)
     assert elsewhere.routes().find("/metrics") is None
+
+
+def test_workers_figures_merge_into_one_servers() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from roomcast.observe.metrics import merge
+
+    def worker(up: int, degraded: int, received: int) -> str:
+        return (
+            "# TYPE roomcast_adapter_up gauge\n"
+            f'roomcast_adapter_up{{namespace="/"}} {up}\n'
+            "# TYPE roomcast_store_degraded gauge\n"
+            f"roomcast_store_degraded {degraded}\n"
+            "# TYPE roomcast_events_received counter\n"
+            f'roomcast_events_received_total{{event="echo"}} {received}\n'
+        )
+
+    class Merged:
+        def collect(self):  # type: ignore[no-untyped-def]
+            return merge([worker(1, 0, 3), worker(0, 1, 4)])
+
+    registry = CollectorRegistry()
+    registry.register(Merged())  # type: ignore[arg-type]
+    text = generate_latest(registry).decode()
+    assert 'roomcast_adapter_up{namespace="/"} 0.0' in text  # one worker's bus is down
+    assert "roomcast_store_degraded 1.0" in text
+    assert 'roomcast_events_received_total{event="echo"} 7.0' in text

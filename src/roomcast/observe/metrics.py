@@ -18,24 +18,26 @@ Where the figures come from (the server is watched, never steered):
 
 Event names are bounded: the first ``top_events`` names seen are counted on their own, any
 other as ``other`` (within one batch of the fast path's events, the order of new names is
-not kept). With ``roomcast serve --workers N``, each worker's ``/metrics`` shows
-that worker (its connections, its traffic).
+not kept). With ``roomcast serve --workers N``, the worker a scrape reaches asks the others
+for their figures over their private unix sockets and answers the sum (``merge``): one
+scrape, the whole server; ``?scope=worker`` answers one worker's own figures.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from ..server.hosting import listen
 from ..server.observer import Traffic
-from ..transports.http import HandshakeRequest, HttpResponse
+from ..transports.http import HandshakeRequest, HttpResponse, ReadBody
 from ..transports.routes import ByteMeter, GetRoute, RouteTable
 
 if TYPE_CHECKING:
@@ -313,8 +315,63 @@ def _counter(name: str, documentation: str, label: str, values: Any) -> CounterM
     return family
 
 
+@runtime_checkable
+class Siblings(Protocol):
+    """A router of ``roomcast serve --workers N`` (``EngineServer.router``): it reaches the
+    other workers of the node."""
+
+    async def ask_siblings(self, target: str, timeout: float = 5.0) -> list[bytes | None]: ...
+
+
+SCOPE: Final = "scope"
+"""The query parameter that asks one worker for its own figures (``?scope=worker``)."""
+_LEAST: Final = frozenset({"roomcast_adapter_up"})
+"""Figures merged by their least value across workers (the rest add up)."""
+_MOST: Final = frozenset({"roomcast_store_degraded"})
+"""Figures merged by their largest value."""
+
+
+def merge(expositions: Iterable[str]) -> list[Metric]:
+    """The families of several workers' expositions as one server's: samples with the same
+    name and labels add up (connections, counts, histogram buckets), but for whether an
+    adapter is up (the least) or a store degraded (the most), and ``_created`` (the
+    earliest)."""
+    families: dict[str, Metric] = {}
+    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    for text in expositions:
+        for family in text_string_to_metric_families(text):
+            if family.name not in families:
+                families[family.name] = Metric(family.name, family.documentation, family.type)
+                values[family.name] = {}
+            merged = values[family.name]
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                if key not in merged:
+                    merged[key] = sample.value
+                elif family.name in _LEAST or sample.name.endswith("_created"):
+                    merged[key] = min(merged[key], sample.value)
+                elif family.name in _MOST:
+                    merged[key] = max(merged[key], sample.value)
+                else:
+                    merged[key] += sample.value
+    for name, family in families.items():
+        for (sample_name, labels), value in values[name].items():
+            family.add_sample(sample_name, dict(labels), value)
+    return list(families.values())
+
+
+class _Merged(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
 class MetricsRoute(GetRoute):
-    """``GET <path>``: the figures in Prometheus' text format."""
+    """``GET <path>``: the figures in Prometheus' text format. Under ``roomcast serve
+    --workers N``, the worker that is asked asks the others (over their private sockets)
+    and answers the whole server's figures; ``?scope=worker`` gets its own only."""
 
     max_message_size = 0
 
@@ -325,6 +382,33 @@ class MetricsRoute(GetRoute):
 
     def exact_paths(self) -> tuple[str, ...]:
         return (self.path,)
+
+    def _siblings(self, request: HandshakeRequest) -> Siblings | None:
+        router = self.metrics.server.engine.router
+        if request.query.get(SCOPE) == "worker" or not isinstance(router, Siblings):
+            return None
+        return router
+
+    def answer_now(self, request: HandshakeRequest, body: bytes | None) -> HttpResponse | None:
+        return None if self._siblings(request) is not None else self.answer(request)
+
+    async def handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:
+        siblings = self._siblings(request)
+        if siblings is None or request.method not in ("GET", "HEAD"):
+            return self.answer(request)
+        started = time.perf_counter()
+        own = self.metrics.exposition()
+        others = await siblings.ask_siblings(f"{self.path}?{SCOPE}=worker")
+        answered = [body.decode() for body in others if body is not None]
+        registry = CollectorRegistry()
+        registry.register(_Merged(merge([own.decode(), *answered])))
+        headers = {
+            "Content-Type": CONTENT_TYPE_LATEST,
+            "Cache-Control": "no-store",
+            "X-Scrape-Seconds": f"{time.perf_counter() - started:.6f}",
+            "X-Workers": f"{1 + len(answered)}/{1 + len(others)}",
+        }
+        return HttpResponse(200, generate_latest(registry), headers)
 
     def get(self, request: HandshakeRequest) -> HttpResponse:
         started = time.perf_counter()
