@@ -2,7 +2,8 @@
 
 ```
 roomcast serve TARGET [--workers N] [--host H] [--port P] [--redis URL] [--store URL]
-                      [--certfile FILE --keyfile FILE] [--log-level L] [--log-format F] ...
+                      [--certfile FILE --keyfile FILE] [--log-level L] [--log-format F]
+                      [--reload] ...
 roomcast schema TARGET [--format asyncapi|jsonschema] [--title TITLE]
 roomcast --version
 ```
@@ -22,10 +23,12 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from .cluster import AppError, ServeError, serve
 from .cluster.options import load_target, make_server
+from .cluster.reload import RELOAD_ENV, Reloader, watched_folders
 from .observe.logs import configure
 from .server import Server
 
@@ -113,6 +116,22 @@ SERVE_OPTIONS = (
         type=float,
         metavar="SECONDS",
     ),
+    _Option(
+        ("--header-timeout",),
+        ("ROOMCAST_HEADER_TIMEOUT",),
+        "seconds a client has to send a request head whole, else 408 and close (0: no limit)",
+        "10",
+        type=float,
+        metavar="SECONDS",
+    ),
+    _Option(
+        ("--keep-alive-timeout",),
+        ("ROOMCAST_KEEP_ALIVE_TIMEOUT",),
+        "seconds an idle keep-alive HTTP connection is kept (0: no limit)",
+        "75",
+        type=float,
+        metavar="SECONDS",
+    ),
     _Option(("--log-level",), ("ROOMCAST_LOG_LEVEL",), "logging level", "info", choices=LOG_LEVELS),
     _Option(
         ("--log-format",),
@@ -165,11 +184,19 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         epilog=(
             "environment variables:\n"
             + "\n".join(f"  {', '.join(o.env):<33} {o.flags[0]}" for o in SERVE_OPTIONS)
+            + f"\n  {'ROOMCAST_RELOAD':<33} --reload (1, true, yes, on)"
             + f"\n  {'ROOMCAST_APP':<33} TARGET\n\n"
             "health: GET /healthz (alive) and /readyz (accepting, adapter and store\n"
             "reachable; 503 otherwise and while stopping).\n"
             "signals: SIGTERM/SIGINT drain and stop; SIGHUP restarts the workers one at a time."
         ),
+    )
+    run.add_argument(
+        "--reload",
+        action="store_true",
+        default=env.get(RELOAD_ENV, "").lower() in ("1", "true", "yes", "on"),
+        help="development: serve in a child process and start it again when a *.py file "
+        "under the app's folder (or the working directory) changes [$ROOMCAST_RELOAD=1]",
     )
     run.add_argument(
         "app",
@@ -220,6 +247,13 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         if option.choices is not None and value not in option.choices:
             parser.error(f"{option.flags[0]}: {value!r} is not one of {', '.join(option.choices)}")
     configure(args.log_level, args.log_format)
+    if args.reload:
+        given = list(sys.argv[1:] if argv is None else argv)
+        given.remove("serve")
+        child_args = [a for a in given if a != "--reload"]
+        if args.app not in child_args:  # it came from $ROOMCAST_APP
+            child_args.append(args.app)
+        return Reloader(child_args, watched_folders(args.app, Path.cwd())).run()
     try:
         serve(
             args.app,
@@ -235,6 +269,8 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
             store=args.store,
             certfile=args.certfile,
             keyfile=args.keyfile,
+            header_timeout=args.header_timeout or None,
+            keep_alive_timeout=args.keep_alive_timeout or None,
         )
     except (AppError, ValueError) as exc:
         print(f"roomcast: error: {exc}", file=sys.stderr)

@@ -181,3 +181,47 @@ async def test_kill_9_and_restart(
         event = await node.wait(type="event", id=id, event="message", count=count)
         assert event["args"] == [{"room": "room", "text": "after"}, after["offset"]]
     assert len(node.events("live", "message")) == 5  # nothing replayed twice
+
+
+async def test_sigterm_with_200_clients_all_come_back_recovered(
+    app: StartApp, clients: Callable[[str], Awaitable[NodeClient]]
+) -> None:
+    server = await app("sqlite:///recovery.db")
+    node = await clients(server.url)
+    ids = [f"c{i}" for i in range(200)]
+    sids = await node.connect_all(ids, transports=WEBSOCKET, **RECONNECT)
+    for id in ids:
+        await node.send("emit", id=id, event="join", args=["room"])
+    for id in ids:  # every join is in before the cut
+        assert await ack(node, id, "whoami") == {
+            "id": sids[id],
+            "rooms": sorted([sids[id], "room"]),
+            "recovered": False,
+        }
+    away = ids[:10]  # cut before the stop: they must get what was published meanwhile
+    for id in away:
+        await node.cut(id, pause=True)
+    for id in away:
+        await node.wait(type="disconnect", id=id)
+    published = await ack(node, ids[-1], "publish", {"room": "room", "text": "while away"})
+    await node.wait(type="event", id=ids[-1], event="message")
+
+    assert await server.terminate() == 0  # SIGTERM: told, sessions written
+    for id in ids[10:]:
+        drop = await node.wait(type="disconnect", id=id)
+        assert drop["reason"] == "transport close"  # the client reconnects after this one
+    await server.start()
+    for id in away:
+        await node.resume(id)
+    for id in ids:
+        again = await node.wait(type="connect", id=id, count=2)
+        assert (again["sid"], again["recovered"]) == (sids[id], True), again
+    for id in away:
+        assert node.events(id, "message") == [
+            [{"room": "room", "text": "while away"}, published["offset"]]
+        ]
+    after = await ack(node, ids[0], "publish", {"room": "room", "text": "after"})
+    for id in ids:
+        event = await node.wait(type="event", id=id, event="message", count=2)
+        assert event["args"] == [{"room": "room", "text": "after"}, after["offset"]]
+        assert len(node.events(id, "message")) == 2  # nothing lost, nothing twice

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from rfc6455_cases import close
 from test_endpoint import Tally, b64, ws_peer
+from test_hosting import aiohttp_serving
 from websockets.extensions.permessage_deflate import PerMessageDeflate as WsDeflate
 from websockets.frames import Frame
 from websockets.frames import Opcode as WsOpcode
@@ -287,6 +288,28 @@ async def test_socketio_broadcast_compressed_once_and_compress_false(
         await client.aclose()
 
 
+async def test_one_socket_compress_false(serve: Serve) -> None:
+    io = roomcast.Server(serve_client=False, per_message_deflate=True)
+    listener = await serve(io)
+    client, _ = await sio_connect(listener.port)
+    (socket,) = io.of("/").sockets.values()
+    packet = b'42["big","' + BIG.encode() + b'"]'
+    await socket.emit("big", BIG)
+    first, payload = await read_raw(client)
+    assert first == 0xC1  # FIN + RSV1: compressed
+    assert inflate(first, payload) == packet
+    await socket.compress(False).emit("big", BIG)
+    assert await read_raw(client) == (0x81, packet)
+    await socket.emit("big", BIG, compress=False)
+    assert await read_raw(client) == (0x81, packet)
+    await socket.volatile.compress(False).emit("big", BIG)
+    assert await read_raw(client) == (0x81, packet)
+    await socket.compress(True).emit("big", BIG)  # the flag is for one emit only
+    first, payload = await read_raw(client)
+    assert first == 0xC1
+    await client.aclose()
+
+
 @node
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
 async def test_official_client_with_compression(serve: Serve, transport: str) -> None:
@@ -316,3 +339,37 @@ async def test_official_client_with_compression(serve: Serve, transport: str) ->
     else:  # the handshake is small; the ack and the broadcast are compressed
         assert "gzip" in got["encodings"]
         assert got["encodings"][0] is None
+
+
+# -- mounted in aiohttp ---------------------------------------------------------------------------
+
+
+@node
+async def test_node_ws_with_permessage_deflate_under_aiohttp() -> None:
+    async with aiohttp_serving(deflate_server()) as base:
+        sent = [{"text": BIG}, {"text": "small"}, {"text": "é" * 10000}]
+        got = await ws_peer(
+            f"{base}/echo-task", send=sent, expect=3, close=[1000], deflate={"threshold": 0}
+        )
+    assert got["extensions"] == "permessage-deflate"
+    assert got["messages"] == sent
+
+
+async def test_aiohttp_frames_compressed_by_the_route() -> None:
+    io = deflate_server()
+    async with aiohttp_serving(io) as base:
+        port = int(base.rsplit(":", 1)[1])
+        client = await open_deflate(port, "/echo")  # the route's terms, not aiohttp's
+        await client.send(compressed(WsOpcode.TEXT, BIG.encode()))
+        first, payload = await read_raw(client)
+        assert first == 0xC1  # FIN + RSV1
+        assert inflate(first, payload) == BIG.encode()
+        await client.send(Frame(WsOpcode.TEXT, b"small").serialize(mask=True))
+        assert await read_raw(client) == (0x81, b"small")
+        await client.aclose()
+        plain, status, head = await RawWebSocket.open(port, "/echo")  # offers nothing
+        assert status == 101
+        assert b"Sec-WebSocket-Extensions" not in head
+        await plain.send(Frame(WsOpcode.TEXT, BIG.encode()).serialize(mask=True))
+        assert await read_raw(plain) == (0x81, BIG.encode())
+        await plain.aclose()

@@ -386,4 +386,5 @@ def _address(raw: Any) -> tuple[str, int] | None:
     if not isinstance(raw, str):
         return None
     host, _, port = raw.rpartition(":")
-    return (host.strip("[]"), int(port)) if host and port.isdigit() else None
+    valid = host and port.isascii() and port.isdigit()  # "²" is a digit int() refuses
+    return (host.strip("[]"), int(port)) if valid else None

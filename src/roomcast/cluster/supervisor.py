@@ -35,6 +35,7 @@ from typing import Any
 from ..adapters.memory import MemoryAdapter
 from ..exceptions import RoomcastError
 from ..server import Server
+from ..transports.routes import HEADER_TIMEOUT, KEEP_ALIVE_TIMEOUT
 from .options import AppTarget, ServeOptions, load_target
 from .routing import new_node_id, worker_socket
 from .worker import NodePlan, WorkerSockets, run_hub, run_worker
@@ -64,6 +65,8 @@ def serve(
     store: str | None = None,
     certfile: str | None = None,
     keyfile: str | None = None,
+    header_timeout: float | None = HEADER_TIMEOUT,
+    keep_alive_timeout: float | None = KEEP_ALIVE_TIMEOUT,
 ) -> None:
     """Serve ``app`` with ``workers`` processes on one port until SIGINT or SIGTERM; SIGHUP
     restarts the workers one at a time (each drains, its successor serves, then the next).
@@ -92,6 +95,9 @@ def serve(
             recovery and history, replacing the app's own (``Server.use_store``).
         certfile: serve TLS (``wss://``, ``https://``) with this certificate chain (PEM);
             ``keyfile``: its key. Both are loaded once before any worker starts.
+        header_timeout: seconds a client has to send a request head whole (else 408 and
+            close; slowloris); None: no limit.
+        keep_alive_timeout: seconds an idle keep-alive connection is kept; None: no limit.
 
     Raises:
         ServeError: the workers could not be started.
@@ -113,6 +119,8 @@ def serve(
         store=store,
         certfile=certfile,
         keyfile=keyfile,
+        header_timeout=header_timeout,
+        keep_alive_timeout=keep_alive_timeout,
     )
     options.tls()  # a certificate or key that cannot be loaded fails here, with its reason
     Supervisor(load_target(app) if isinstance(app, str) else app, options).run()
@@ -121,14 +129,14 @@ def serve(
 _PR_SET_PDEATHSIG = 1
 
 
-def _end_with_parent(parent: int) -> None:
-    """Have the kernel send this child SIGTERM when the supervisor ends, even killed by
-    SIGKILL (Linux's ``PR_SET_PDEATHSIG``): a worker never serves on without it. If the
-    supervisor ended before this ran, end now."""
+def end_with_parent(parent: int) -> None:
+    """Have the kernel send this child SIGTERM when its parent ends, even killed by SIGKILL
+    (Linux's ``PR_SET_PDEATHSIG``): a worker never serves on without its supervisor, nor a
+    supervisor without its reloader. If the parent ended before this ran, end now."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-            logger.warning("cannot tie the worker to the supervisor: errno %d", ctypes.get_errno())
+            logger.warning("cannot tie this process to its parent: errno %d", ctypes.get_errno())
     if os.getppid() != parent:
         os._exit(1)
 
@@ -330,7 +338,7 @@ class Supervisor:
             os._exit(code)
 
     def _become_child(self, keep: list[socket.socket]) -> None:
-        _end_with_parent(self._pid)
+        end_with_parent(self._pid)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -264,12 +264,15 @@ class Socket:
         callback: Callable[..., Any] | None = None,
         timeout: float | None = None,
         volatile: bool = False,
+        compress: bool = True,
     ) -> None:
         """Send an event to this client.
 
         With ``callback``, the client is asked for an ack: ``callback(None, *ack_args)`` runs
         when it arrives, ``callback(AckTimeout(), )`` when ``timeout`` passes first, and
         ``callback(ConnectionClosed(...))`` if the socket disconnects before either.
+        ``volatile``: dropped when the client still has data waiting. ``compress=False``:
+        never compressed (permessage-deflate, HTTP compression), whatever its size.
         """
         if event in RESERVED_EVENTS:
             raise ValueError(f"{event!r} is a reserved event name")
@@ -282,9 +285,11 @@ class Socket:
             if not volatile and durability is not None and durability.recovers_direct:
                 # in the store (this socket's own room) before it is sent: recovered too
                 packet, _ = await durability.stamp(packet, (self.id,), ())
-        self.send_packet(packet, volatile)
+        self.send_packet(packet, volatile, compress)
 
-    async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
+    async def emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = None, compress: bool = True
+    ) -> Any:
         """Send an event and wait for the client's ack: one argument comes back as itself,
         none as None, several as a tuple. Raises AckTimeout or ConnectionClosed."""
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
@@ -294,7 +299,8 @@ class Socket:
                 future.set_result(args)
 
         ack_id = self._expect(settle, timeout)
-        self.send_packet(Packet(PacketType.EVENT, self.nsp.name, [event, *args], ack_id))
+        packet = Packet(PacketType.EVENT, self.nsp.name, [event, *args], ack_id)
+        self.send_packet(packet, compress=compress)
         args_ = await future
         if args_ and isinstance(args_[0], AckTimeout | ConnectionClosed) and len(args_) == 1:
             raise args_[0]
@@ -304,9 +310,24 @@ class Socket:
         """Emit a ``message`` event."""
         await self.emit("message", *args)
 
-    def send_packet(self, packet: Packet, volatile: bool = False) -> None:
+    def send_packet(self, packet: Packet, volatile: bool = False, compress: bool = True) -> None:
         """Encode and send one packet to this client."""
-        self.deliver(self.nsp.prepare(packet, volatile=volatile), packet)
+        messages = self.nsp.prepare(packet, volatile=volatile)
+        if not compress:
+            for message in messages:
+                message.compress = False
+        self.deliver(messages, packet)
+
+    def compress(self, compress: bool) -> SocketEmitter:
+        """This socket, for one emit that is (``True``) or is not (``False``) compressed:
+        ``await socket.compress(False).emit("frame", jpeg)``."""
+        return SocketEmitter(self, volatile=False, compress=compress)
+
+    @property
+    def volatile(self) -> SocketEmitter:
+        """This socket, for one emit dropped if the client still has data waiting:
+        ``await socket.volatile.emit("position", x, y)``."""
+        return SocketEmitter(self, volatile=True, compress=True)
 
     def deliver(self, messages: list[Outgoing], packet: Packet) -> None:
         """Write already encoded messages (the broadcast hot path)."""
@@ -325,7 +346,14 @@ class Socket:
         self._session.forget_ack(ack_id)
 
     def _expect(self, settle: AckCallback, timeout: float | None) -> int:
-        """A fresh ack id whose ack goes to ``settle`` ([AckTimeout()] after ``timeout``)."""
+        """A fresh ack id whose ack goes to ``settle`` ([AckTimeout()] after ``timeout``;
+        [ConnectionClosed] at once when the socket has disconnected already)."""
+        if self._session.state is State.DISCONNECTED:  # no ack, nor a close, will come
+            ack_id = self._session.expect_ack(settle)
+            self._session.forget_ack(ack_id)
+            closed = ConnectionClosed("the socket is disconnected")
+            asyncio.get_running_loop().call_soon(settle, [closed])
+            return ack_id
         if timeout is None:
             return self._session.expect_ack(settle)
         loop = asyncio.get_running_loop()
@@ -486,11 +514,11 @@ class Socket:
         """A handler's result: the ack (once awaited, for a coroutine), if one is asked."""
         if ack_id is None:
             if result is not None and is_awaitable(result):
-                self.nsp.server.spawn(self._ack_later(result, None, event))
+                self._engine.spawn(self._ack_later(result, None, event))
         elif type(result) in PLAIN_RESULTS or not is_awaitable(result):
             self._send_ack(ack_id, result, event)
         else:
-            self.nsp.server.spawn(self._ack_later(result, ack_id, event))
+            self._engine.spawn(self._ack_later(result, ack_id, event))
 
     def _dispatch_all(
         self,
@@ -671,3 +699,49 @@ def _callback_adapter(
             spawn(result)
 
     return settle
+
+
+class SocketEmitter:
+    """One socket with flags for the next emit (``socket.compress(False)``,
+    ``socket.volatile``); the flags combine: ``socket.volatile.compress(False)``."""
+
+    __slots__ = ("_compress", "_socket", "_volatile")
+
+    def __init__(self, socket: Socket, *, volatile: bool, compress: bool) -> None:
+        self._socket = socket
+        self._volatile = volatile
+        self._compress = compress
+
+    def compress(self, compress: bool) -> SocketEmitter:
+        return SocketEmitter(self._socket, volatile=self._volatile, compress=compress)
+
+    @property
+    def volatile(self) -> SocketEmitter:
+        return SocketEmitter(self._socket, volatile=True, compress=self._compress)
+
+    async def emit(
+        self,
+        event: str,
+        *args: Any,
+        callback: Callable[..., Any] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """``Socket.emit`` with this object's flags."""
+        await self._socket.emit(
+            event,
+            *args,
+            callback=callback,
+            timeout=timeout,
+            volatile=self._volatile,
+            compress=self._compress,
+        )
+
+    async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
+        """``Socket.emit_with_ack`` with this object's compress flag (an emit that waits
+        for an ack is never volatile)."""
+        return await self._socket.emit_with_ack(
+            event, *args, timeout=timeout, compress=self._compress
+        )
+
+    async def send(self, *args: Any) -> None:
+        await self.emit("message", *args)

@@ -1,7 +1,8 @@
 """Serving a route table inside aiohttp: an aiohttp handler for its routes' paths.
 
-aiohttp parses HTTP and reads WebSocket frames; writes go through the same corked link as
-on the native server (ready frames straight to aiohttp's transport).
+aiohttp parses HTTP and reads WebSocket frames (inflating them when permessage-deflate is
+agreed); writes go through the same corked link as on the native server (ready frames,
+compressed by the route's own deflation, straight to aiohttp's transport).
 """
 
 from __future__ import annotations
@@ -14,13 +15,36 @@ from collections.abc import Awaitable, Callable
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..exceptions import PayloadTooLarge
+from .deflate import MessageCompressor
 from .http import HandshakeRequest, HttpResponse, ReadBody
 from .routes import Route, RouteTable, not_found
-from .websocket import Cork, CorkedLink
+from .websocket import Cork, CorkedLink, Outgoing, encoded_frame
 
 logger = logging.getLogger("roomcast.aiohttp")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+EXTENSIONS = "Sec-WebSocket-Extensions"
+
+
+class RouteWebSocketResponse(web.WebSocketResponse):
+    """aiohttp's WebSocket response for a route: aiohttp reads (and inflates) the frames;
+    ``extensions`` is the route's own permessage-deflate answer, written in place of
+    aiohttp's by ``answer_extensions`` just before the 101 goes out."""
+
+    extensions: str | None = None
+
+
+async def answer_extensions(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: a route's WebSocket says the permessage-deflate terms the
+    route compresses with (no server context takeover: one compression per broadcast),
+    where aiohttp would have said its own (a context per connection)."""
+    if isinstance(response, RouteWebSocketResponse) and EXTENSIONS in response.headers:
+        if response.extensions is None:
+            del response.headers[EXTENSIONS]
+        else:
+            response.headers[EXTENSIONS] = response.extensions
 
 
 class AiohttpLink(CorkedLink):
@@ -54,6 +78,28 @@ class AiohttpLink(CorkedLink):
         self.flush()
         with contextlib.suppress(Exception):
             await self._ws.close(code=code, message=reason.encode())
+
+
+class AiohttpDeflatingLink(AiohttpLink):
+    """An aiohttp WebSocket with permessage-deflate agreed: our frames go out compressed
+    over the threshold (a broadcast's compressed frame built once), aiohttp inflates."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.WriteTransport,
+        cork: Cork,
+        max_buffer: int,
+        compressor: MessageCompressor,
+    ) -> None:
+        super().__init__(ws, transport, cork, max_buffer)
+        self.compressor = compressor
+
+    def send_outgoing(self, message: Outgoing) -> None:
+        self.send_frame(message.deflated_frame(self.compressor))
+
+    def send_encoded(self, data: str | bytes) -> None:
+        self.send_frame(encoded_frame(data, self.compressor))
 
 
 def handshake_request(request: web.Request) -> HandshakeRequest:
@@ -101,6 +147,19 @@ def request_handler(routes: RouteTable) -> Handler:
     return handle
 
 
+def mount(app: web.Application, routes: RouteTable) -> None:
+    """Serve ``routes`` in ``app``."""
+    handler = request_handler(routes)
+    for pattern in path_patterns(routes):
+        app.router.add_route("*", pattern, handler)
+    app.on_response_prepare.append(answer_extensions)
+
+    async def on_shutdown(_: web.Application) -> None:
+        await routes.aclose()
+
+    app.on_shutdown.append(on_shutdown)
+
+
 def path_patterns(routes: RouteTable) -> list[str]:
     """aiohttp route patterns for every path of ``routes``."""
     patterns: list[str] = []
@@ -117,13 +176,18 @@ async def _websocket(
     if error is not None:
         return web.Response(status=error.status, body=error.body, headers=error.headers)
     subprotocol = route.subprotocol(hreq)
-    ws = web.WebSocketResponse(
+    deflation = route.deflation
+    agreement = None
+    if deflation is not None:
+        agreement = deflation.negotiate(request.headers.getall(EXTENSIONS, []))
+    ws = RouteWebSocketResponse(
         protocols=() if subprotocol is None else (subprotocol,),
         max_msg_size=route.max_message_size,
-        compress=False,
+        compress=agreement is not None,
         autoping=True,
         heartbeat=route.ping_interval,
     )
+    ws.extensions = None if agreement is None else agreement.response
     try:
         await ws.prepare(request)
     except ConnectionResetError:
@@ -133,7 +197,12 @@ async def _websocket(
         return web.Response(status=499)
     transport = request.transport
     assert transport is not None
-    link = AiohttpLink(ws, transport, route.cork, route.max_write_buffer)
+    link: AiohttpLink
+    if deflation is not None and agreement is not None and ws.compress:
+        compressor = deflation.compressor(agreement)
+        link = AiohttpDeflatingLink(ws, transport, route.cork, route.max_write_buffer, compressor)
+    else:  # not offered, or not accepted by both aiohttp's reader and the route
+        link = AiohttpLink(ws, transport, route.cork, route.max_write_buffer)
     await route.serve_websocket(hreq, link)
     return ws
 
