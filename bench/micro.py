@@ -429,15 +429,23 @@ def instructions_per_ack() -> float:
 
 def instructions_per_round_trip(order: str) -> float:
     """Instructions per polling round trip under callgrind, the same way."""
-    counts = [callgrind_total("--poll-steps", str(steps), "--poll-order", order) for steps in (20, 60)]
+    counts = [
+        callgrind_total("--poll-steps", str(steps), "--poll-order", order) for steps in (20, 60)
+    ]
     return (counts[1] - counts[0]) / (40 * POLL_CLIENTS)
 
 
 def callgrind_total(*args: str) -> int:
     """Instructions this script runs with ``args``, under callgrind."""
     done = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
-        + [__file__, *args],
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            __file__,
+            *args,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -473,7 +481,9 @@ def main(argv: list[str] | None = None) -> int:
         help="HTTP long-polling round trips (a POST of one message, the GET with its ack)",
     )
     parser.add_argument("--poll-steps", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--poll-order", choices=POLL_ORDERS, default="posted", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--poll-order", choices=POLL_ORDERS, default="posted", help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     global ECHO_MODE, METRICS
     ECHO_MODE, METRICS = args.echo, args.metrics
