@@ -74,6 +74,17 @@ def decode_payload(body: str) -> list[Packet]:
     return [_decode_from_polling(part) for part in body.split(SEPARATOR)]
 
 
+def payload_messages(body: str) -> list[str] | None:
+    """The data of a long-polling body's packets when they are all text MESSAGEs (the
+    common case, which ``decode_payload`` would decode alike, without a ``Packet`` each);
+    None for any other body."""
+    parts = body.split(SEPARATOR)
+    for part in parts:
+        if part[:1] != "4":
+            return None
+    return [part[1:] for part in parts]
+
+
 def _decode_from_polling(part: str) -> Packet:
     if part.startswith("b"):
         try:

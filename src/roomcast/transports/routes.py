@@ -5,7 +5,7 @@ plain WebSocket endpoints, the client bundle's static files, and later metrics, 
 user routes. The native server, the aiohttp mount and the ASGI app all look routes up here,
 so a path means the same on each host.
 
-A route answers HTTP requests (``answer_now`` without waiting, else ``handle_http``) and,
+A route answers HTTP requests (``answer_now`` without a task, else ``handle_http``) and,
 when ``accepts_websocket`` is true, WebSocket upgrades: ``precheck_websocket`` (sync) or
 ``check_websocket`` (async, when ``websocket_waits``), then ``accept_websocket`` binds the
 accepted link to the receiver that gets its messages (an Engine.IO socket, a plain client).
@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from .deflate import Deflation
-from .http import HandshakeRequest, HttpResponse, ReadBody
+from .http import HandshakeRequest, HttpResponse, PendingResponse, ReadBody
 from .tasks import Tasks
 from .websocket import Cork, WebSocketLink
 
@@ -68,8 +68,11 @@ class Route:
         """Path prefixes served (everything under them)."""
         return ()
 
-    def answer_now(self, request: HandshakeRequest, body: bytes | None) -> HttpResponse | None:
-        """The answer when it needs no waiting (hosts try it first, without a task)."""
+    def answer_now(
+        self, request: HandshakeRequest, body: bytes | None
+    ) -> HttpResponse | PendingResponse | None:
+        """The answer when it needs no task (hosts try it first): the response, or one to
+        wait for with a callback (a long-poll); None: ``handle_http`` answers."""
         return None
 
     async def handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:
