@@ -127,7 +127,7 @@ class EngineSocket:
 
     @property
     def transport(self) -> str:
-        return self._session.transport.value
+        return str(self._session.transport)  # a StrEnum's value (``.value`` is slower)
 
     @property
     def closed(self) -> bool:
@@ -150,8 +150,10 @@ class EngineSocket:
         link = self._link
         if link is not None:
             link.send_encoded("4" + data if isinstance(data, str) else data)
-        else:
-            self.send_outgoing(Outgoing(data))
+        else:  # send_outgoing(Outgoing(data)) in fewer steps
+            self._poll_compress = True
+            self._session.send_message(data)
+            self._wake_poll()
 
     def send_outgoing(self, message: Outgoing) -> None:
         """Queue a prepared message (the broadcast hot path)."""

@@ -127,9 +127,11 @@ class CorsPolicy:
         return cls(OriginPolicy.from_option(option), credentials)
 
     def headers_for(self, request: HandshakeRequest) -> dict[str, str]:
-        origin = request.headers.get("Origin")
         origins = self.origins.origins
-        if origins is None or origin is None or not ("*" in origins or origin in origins):
+        if origins is None:  # same origin only: no CORS headers
+            return {}
+        origin = request.headers.get("Origin")
+        if origin is None or not ("*" in origins or origin in origins):
             return {}
         headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
         if self.credentials:
