@@ -32,6 +32,7 @@ class PacketType(IntEnum):
 
 
 _TYPE_BY_CHAR: Final = {str(int(t)): t for t in PacketType}
+_TYPE_CHAR: Final = {t: str(int(t)) for t in PacketType}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +61,13 @@ def decode_packet(data: str | bytes) -> Packet:
 
 def encode_payload(packets: Iterable[Packet]) -> str:
     """Encode packets for one long-polling response body."""
-    return SEPARATOR.join(_encode_for_polling(p) for p in packets)
+    return SEPARATOR.join([_encode_for_polling(p.type, p.data) for p in packets])
 
 
-def _encode_for_polling(packet: Packet) -> str:
-    if isinstance(packet.data, bytes):
-        return "b" + base64.b64encode(packet.data).decode("ascii")
-    return f"{int(packet.type)}{packet.data}"
+def _encode_for_polling(packet_type: PacketType, data: str | bytes) -> str:
+    if isinstance(data, bytes):
+        return "b" + base64.b64encode(data).decode("ascii")
+    return _TYPE_CHAR[packet_type] + data
 
 
 def decode_payload(body: str) -> list[Packet]:

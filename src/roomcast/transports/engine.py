@@ -316,8 +316,9 @@ class EngineSocket:
         if session.closed:
             self._server.forget(self)
         text = encode_payload(packets) if packets else "6"
-        response = HttpResponse(200, text.encode(), {"Content-Type": _POLL_TYPE})
-        response.undelivered = self._poll_response_lost
+        response = HttpResponse(
+            200, text.encode(), {"Content-Type": _POLL_TYPE}, self._poll_response_lost
+        )
         compression = self._server.http_compression
         if self._poll_compress and compression is not None:
             response = compression.apply(response, accept_encoding)
@@ -719,7 +720,7 @@ class EngineServer(Route):
         read, a handshake (without ``allow_request``), a refusal. None for what has to wait
         in a task: ``allow_request``, a session another process holds, a body to read."""
         answer = self._answer_now(request, body)
-        if type(answer) is HttpResponse:
+        if type(answer) is HttpResponse and self.cors.origins.origins is not None:
             self.add_cors_headers(answer, request)
         return answer
 
@@ -742,15 +743,15 @@ class EngineServer(Route):
     def _answer_now(
         self, request: HandshakeRequest, body: bytes | None
     ) -> HttpResponse | PendingResponse | None:
-        method = request.method
+        method, query = request.method, request.query
         if method == "OPTIONS":
             return self.cors.preflight(request)
-        transport = _transport_of(request)
+        transport = _TRANSPORTS.get(query.get("transport", ""))
         if (error := self._precheck(request, transport)) is not None:
             return error
         if transport is not Transport.POLLING:
             return error_response(ErrorCode.BAD_REQUEST)
-        sid = request.query.get("sid")
+        sid = query.get("sid")
         if sid is None:
             if method != "GET":
                 return self._refuse(ErrorCode.BAD_HANDSHAKE_METHOD, "handshake method")
