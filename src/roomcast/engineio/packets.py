@@ -61,13 +61,16 @@ def decode_packet(data: str | bytes) -> Packet:
 
 def encode_payload(packets: Iterable[Packet]) -> str:
     """Encode packets for one long-polling response body."""
-    return SEPARATOR.join([_encode_for_polling(p.type, p.data) for p in packets])
+    return SEPARATOR.join(
+        [
+            _TYPE_CHAR[p.type] + p.data if isinstance(p.data, str) else _encode_binary(p.data)
+            for p in packets
+        ]
+    )
 
 
-def _encode_for_polling(packet_type: PacketType, data: str | bytes) -> str:
-    if isinstance(data, bytes):
-        return "b" + base64.b64encode(data).decode("ascii")
-    return _TYPE_CHAR[packet_type] + data
+def _encode_binary(data: bytes) -> str:
+    return "b" + base64.b64encode(data).decode("ascii")
 
 
 def decode_payload(body: str) -> list[Packet]:
@@ -79,6 +82,8 @@ def payload_messages(body: str) -> list[str] | None:
     """The data of a long-polling body's packets when they are all text MESSAGEs (the
     common case, which ``decode_payload`` would decode alike, without a ``Packet`` each);
     None for any other body."""
+    if SEPARATOR not in body:  # one packet
+        return [body[1:]] if body[:1] == "4" else None
     parts = body.split(SEPARATOR)
     for part in parts:
         if part[:1] != "4":

@@ -320,7 +320,11 @@ class EngineSocket:
             200, text.encode(), {"Content-Type": _POLL_TYPE}, self._poll_response_lost
         )
         compression = self._server.http_compression
-        if self._poll_compress and compression is not None:
+        if (
+            self._poll_compress
+            and compression is not None
+            and len(response.body) >= compression.threshold
+        ):
             response = compression.apply(response, accept_encoding)
         self._poll_compress = False
         return response
@@ -478,7 +482,8 @@ class _PendingPoll(PendingResponse):
 
     def response(self) -> HttpResponse:
         response = self._socket.end_poll(self._accept_encoding)
-        self._server.add_cors_headers(response, self._request)
+        if self._server.cors.origins.origins is not None:
+            self._server.add_cors_headers(response, self._request)
         return response
 
     def abandon(self) -> None:

@@ -276,7 +276,11 @@ class HttpProtocol(asyncio.Protocol):
             return
         request = self._request(parser)
         body = None if self._too_large or self._body is None else b"".join(self._body)
-        self._queue((request, body, parser.should_keep_alive()))
+        requests = self._requests
+        if requests is None:
+            requests = self._requests = deque()
+        requests.append((request, body, parser.should_keep_alive()))
+        self._serve_next()
 
     def _queue(self, item: tuple[HandshakeRequest | None, bytes | None, bool]) -> None:
         if self._requests is None:
