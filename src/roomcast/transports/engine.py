@@ -83,6 +83,7 @@ class SessionRouter(Protocol):
 
 _EVENTS: Final = ("connection", "message", "close")
 _CLOSED: Final = State.CLOSED  # a module constant: an Enum class attribute costs ~55 ns
+_POLLING: Final = Transport.POLLING
 _POLL_TYPE: Final = "text/plain; charset=UTF-8"
 _TRANSPORTS: Final = {t.value: t for t in Transport}  # a dict look-up: Transport(v) costs ~1 µs
 
@@ -754,7 +755,7 @@ class EngineServer(Route):
         transport = _TRANSPORTS.get(query.get("transport", ""))
         if (error := self._precheck(request, transport)) is not None:
             return error
-        if transport is not Transport.POLLING:
+        if transport is not _POLLING:
             return error_response(ErrorCode.BAD_REQUEST)
         sid = query.get("sid")
         if sid is None:
