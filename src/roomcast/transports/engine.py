@@ -234,7 +234,12 @@ class EngineSocket:
         if self._timer_slot is not None:
             self._server.heartbeats.discard(self, self._timer_slot)
             self._timer_slot = None
-        if self._link is None and self._poll is None and self._session.has_packets_to_send():
+        if (
+            self._link is None
+            and self._poll is None
+            and self._probe is None  # a client that probes an upgrade polls no more
+            and self._session.has_packets_to_send()
+        ):
             # a polling client collects the last packets (CLOSE among them) with its next GET
             linger = self._server.config.ping_interval + self._server.config.ping_timeout
             self._server.loop.call_later(linger, self._server.forget, self)

@@ -309,6 +309,7 @@ class HttpProtocol(asyncio.Protocol):
                 response.ready.add_done_callback(
                     functools.partial(self._answer_ready, response, keep_alive)
                 )
+                routes.keep(response.ready)  # closing waits until it is answered
                 return
             if not self._reply(response, keep_alive) and response.undelivered is not None:
                 response.undelivered()

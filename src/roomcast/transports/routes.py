@@ -198,6 +198,11 @@ class RouteTable:
         """Run ``awaitable`` as a task the table keeps (and waits for in ``aclose``)."""
         return self._tasks.spawn(awaitable)
 
+    def keep(self, future: asyncio.Future[Any]) -> None:
+        """Wait for ``future`` in ``aclose`` as for a task: a pending answer's, whose
+        done-callback (added first) writes the answer."""
+        self._tasks.keep(future)
+
     async def aclose(self, timeout: float = 2.0) -> None:
         """Close every route, then give the requests being served ``timeout`` seconds."""
         for route in self.routes:
