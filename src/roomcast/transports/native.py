@@ -417,6 +417,7 @@ class HttpProtocol(asyncio.Protocol):
         request = self._request(parser)
         self._parser = None  # nothing more to parse as HTTP
         self._headers = self._body = None  # kept in ``request``; not needed twice
+        self._previous = None  # nor its raw headers, for the life of the WebSocket
         self._early = bytearray(rest)
         route = self.routes.find(request.path)
         error = handshake_error(request)
