@@ -388,6 +388,76 @@ async def test_pipelined_request_waits_behind_a_pending_poll(serve: Serve, raw: 
     assert second.status == 404
 
 
+async def test_each_request_on_a_connection_is_checked_by_its_own_headers(
+    serve: Serve, raw: Connect
+) -> None:
+    served = await serve(cors_allowed_origins="https://app.example")
+    client = await raw(served.port)
+    sid = await handshake(client)
+    target = f"{POLLING}&sid={sid}"
+    allowed, other = [("Origin", "https://app.example")], [("Origin", "https://other.example")]
+
+    await client.send(request("POST", target, allowed, body=b"4one"))
+    posted = await client.response()
+    await client.send(request("GET", target, other))  # the same request but its Origin
+    refused = await client.response()
+    await client.send(request("GET", target, allowed))
+    polled = await client.response()
+    await client.send(request("GET", target))  # no Origin: not a browser, no CORS headers
+    socket = served.io.sockets[sid]
+    await until(lambda: socket.poll_pending, "the GET to wait for data")
+    socket.send("two")
+    waited = await client.response()
+
+    assert (posted.status, posted.headers["access-control-allow-origin"]) == (
+        200,
+        "https://app.example",
+    )
+    assert (refused.status, refused.json()["code"]) == (403, 4)  # Forbidden
+    assert (polled.status, polled.text) == (200, "4one")
+    assert polled.headers["access-control-allow-origin"] == "https://app.example"
+    assert (waited.status, waited.text) == (200, "4two")
+    assert "access-control-allow-origin" not in waited.headers
+
+
+async def test_waiting_poll_answers_with_its_cors_headers(serve: Serve, raw: Connect) -> None:
+    served = await serve(cors_allowed_origins="https://app.example")
+    sid = await handshake(await raw(served.port))
+    client = await raw(served.port)
+
+    await client.send(request("GET", f"{POLLING}&sid={sid}", [("Origin", "https://app.example")]))
+    socket = served.io.sockets[sid]
+    await until(lambda: socket.poll_pending, "the GET to wait for data")
+    socket.send("late")
+    response = await client.response()
+
+    assert (response.status, response.text) == (200, "4late")
+    assert response.headers["access-control-allow-origin"] == "https://app.example"
+    assert response.headers["access-control-allow-credentials"] == "true"
+
+
+async def test_waiting_poll_with_connection_close_closes_after_its_answer(
+    serve: Serve, raw: Connect
+) -> None:
+    served = await serve()
+    sid = await handshake(await raw(served.port))
+    client = await raw(served.port)
+
+    await client.send(request("GET", f"{POLLING}&sid={sid}", [("Connection", "close")]))
+    socket = served.io.sockets[sid]
+    await until(lambda: socket.poll_pending, "the GET to wait for data")
+    socket.send("late")
+    response = await client.response()
+
+    assert (response.status, response.text) == (200, "4late")
+    assert response.headers.get("connection") == "close"
+    assert await client.at_eof()
+    socket.send("next")  # the session lives on: the next GET, on another connection, has it
+    again = await raw(served.port)
+    await again.send(request("GET", f"{POLLING}&sid={sid}"))
+    assert (await again.response()).text == "4next"
+
+
 async def test_connection_close_closes_after_the_response(serve: Serve, raw: Connect) -> None:
     served = await serve()
     client = await raw(served.port)
