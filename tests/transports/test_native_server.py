@@ -524,6 +524,37 @@ async def test_garbage_after_a_pipelined_request_is_answered_after_it(
     assert await client.at_eof()
 
 
+async def test_a_request_head_that_never_ends_is_431_and_closes(serve: Serve, raw: Connect) -> None:
+    """A head still incomplete past 16 KiB (Node's limit) is not kept growing: 431 Request
+    Header Fields Too Large, then the connection ends; the server goes on."""
+    served = await serve()
+    client = await raw(served.port)
+    await client.send(b"GET " + POLLING.encode() + b" HTTP/1.1\r\nHost: x\r\n")
+    filler = b"X-Filler: " + b"a" * 1000 + b"\r\n"
+    for _ in range(256):  # 256 KiB in many reads, never ending the head
+        await client.send(filler)
+    response = await client.response()
+    assert response.status == 431
+    assert response.headers.get("connection") == "close"
+    assert await client.at_eof()
+    await handshake(await raw(served.port))  # the server goes on
+
+
+async def test_a_long_head_under_the_limit_and_pipelined_requests_are_served(
+    serve: Serve, raw: Connect
+) -> None:
+    served = await serve()
+    client = await raw(served.port)
+    cookie = ("Cookie", "c=" + "b" * 12_000)  # 12 KB, sent in pieces
+    head = request("GET", POLLING, [cookie])
+    for start in range(0, len(head), 1000):
+        await client.send(head[start : start + 1000])
+    assert (await client.response()).status == 200
+    await client.send(request("GET", POLLING) * 300)  # ~20 KB of heads in one write
+    statuses = {(await client.response()).status for _ in range(300)}
+    assert statuses == {200}
+
+
 @pytest.mark.parametrize("target", ["/", "/elsewhere/", "/engine.iox/?EIO=4&transport=polling"])
 async def test_path_outside_the_engine_path_is_404(serve: Serve, raw: Connect, target: str) -> None:
     served = await serve()

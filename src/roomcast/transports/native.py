@@ -55,6 +55,11 @@ as fast as it can gets its share of the loop, no more (``HttpProtocol._websocket
 _BACKLOG: Final = 1  # reading paused: frames read wait for their turn
 _HELD: Final = 2  # reading paused: the link is held (its handlers' work piles up)
 
+MAX_HEAD_BYTES: Final = 16 * 1024
+"""A request head (its line and headers) still incomplete past this many bytes is answered
+431 and the connection closed (Node's default ``--max-http-header-size``): what a client
+sends without ending its head is not kept without bound."""
+
 _RequestKey = tuple[bytes, bytes, list[tuple[bytes, bytes]]]
 """What a request is built from: its method, target and raw headers."""
 
@@ -154,6 +159,7 @@ class HttpProtocol(asyncio.Protocol):
         "_body_size",
         "_early",
         "_frames",
+        "_head_bytes",
         "_headers",
         "_link",
         "_parser",
@@ -184,7 +190,9 @@ class HttpProtocol(asyncio.Protocol):
         self._body_size = 0
         self._too_large = False
         # requests waiting for an answer (keep-alive, pipelining); none on a WebSocket
-        self._requests: deque[tuple[HandshakeRequest | None, bytes | None, bool]] | None = None
+        self._requests: deque[tuple[HandshakeRequest | HttpResponse, bytes | None, bool]] | None
+        self._requests = None
+        self._head_bytes = 0  # bytes of a request head still coming; -1: not in a head
         self._serving = False
         self._task: asyncio.Future[Any] | None = None
         self._frames: FrameParser | None = None
@@ -229,7 +237,17 @@ class HttpProtocol(asyncio.Protocol):
             self._upgrade(data[upgrade.args[0] :])
         except httptools.HttpParserError:
             self._parser = None  # answered 400 after the requests before it, then closed
-            self._queue((None, None, False))
+            self._queue((_refusal(400, b"Bad Request"), None, False))
+        else:
+            head = self._head_bytes
+            if head > 0:  # a head that goes on over reads: bounded
+                head += len(data)
+                if head > MAX_HEAD_BYTES:
+                    self._parser = None
+                    self._queue((_refusal(431, b"Request Header Fields Too Large"), None, False))
+                self._head_bytes = head
+            elif head == 0 and self._parser is not None:  # (counted from the next read)
+                self._head_bytes = 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._registry is not None:
@@ -266,6 +284,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body = []
         self._body_size = 0
         self._too_large = False
+        self._head_bytes = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -275,6 +294,7 @@ class HttpProtocol(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self._head_bytes = -1
         if self._timer is not None:
             self._stop_waiting()
 
@@ -298,7 +318,7 @@ class HttpProtocol(asyncio.Protocol):
         requests.append((request, body, parser.should_keep_alive()))
         self._serve_next()
 
-    def _queue(self, item: tuple[HandshakeRequest | None, bytes | None, bool]) -> None:
+    def _queue(self, item: tuple[HandshakeRequest | HttpResponse, bytes | None, bool]) -> None:
         if self._requests is None:
             self._requests = deque()
         self._requests.append(item)
@@ -310,7 +330,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         while requests:  # answers that need no waiting (polling POSTs), without a task
             request, body, keep_alive = requests[0]
-            if request is None:
+            if isinstance(request, HttpResponse):  # a refusal: answered in order, below
                 break
             route = routes.find(request.path)
             if route is None or (body is not None and len(body) > route.max_message_size):
@@ -380,12 +400,15 @@ class HttpProtocol(asyncio.Protocol):
         try:
             while self._requests:
                 request, body, keep_alive = self._requests.popleft()  # (not None: truthy)
-                if request is None:  # bytes httptools could not parse
-                    response = HttpResponse(400, b"Bad Request", {"Content-Type": "text/plain"})
+                if isinstance(request, HttpResponse):  # refused: bad bytes, too long a head
+                    response = request
                 else:
                     response = await self._respond(request, body)
                 if not self._reply(response, keep_alive) and response.undelivered is not None:
                     response.undelivered()
+                if isinstance(request, HttpResponse):
+                    self._linger()
+                    return
                 if not keep_alive:
                     self.close()
                     return
@@ -461,8 +484,18 @@ class HttpProtocol(asyncio.Protocol):
             return
         body = b"Request Timeout: the request head took too long"
         self._reply(HttpResponse(408, body, {"Content-Type": "text/plain"}), False)
-        # the client may still be sending: closing now would reset the connection and the
-        # 408 could be lost; end the stream for writing, drop what comes, close soon after
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close after a refusal the client may still be sending into: closing now would
+        reset the connection and the answer could be lost; end the stream for writing,
+        drop what comes (nothing is parsed any more), abort ``LINGER`` seconds later."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if not transport.can_write_eof():
+            transport.close()
+            return
         transport.write_eof()
         asyncio.get_running_loop().call_later(LINGER, transport.abort)
 
@@ -475,7 +508,7 @@ class HttpProtocol(asyncio.Protocol):
             request = self._request(parser)
         except httptools.HttpParserError:  # a target that is no URL: CONNECT host:port
             self._parser = None
-            self._queue((None, None, False))  # 400, then closed
+            self._queue((_refusal(400, b"Bad Request"), None, False))  # 400, then closed
             return
         self._parser = None  # nothing more to parse as HTTP
         self._headers = self._body = None  # kept in ``request``; not needed twice
@@ -662,6 +695,11 @@ def _extensions(request: HandshakeRequest) -> list[str]:
 
 
 @functools.lru_cache(maxsize=64)
+def _refusal(status: int, reason: bytes) -> HttpResponse:
+    """What bytes that are no acceptable request get, before the connection closes."""
+    return HttpResponse(status, reason, {"Content-Type": "text/plain"})
+
+
 def _status_line(status: int) -> str:
     with contextlib.suppress(ValueError):
         return f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"
