@@ -1,0 +1,77 @@
+"""The service put together: ``create_server(config)`` is a ``roomcast.Server`` with the
+chat's events, its HTTP API and its page; ``roomcast chat`` serves it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import roomcast
+
+from .accounts import Accounts
+from .config import ChatConfig
+from .events import ChatEvents
+from .http_api import HttpApi
+from .notifications import Notifier
+from .rooms import Typing
+from .sqlite_storage import SqliteChatStorage
+from .storage import ChatStorage
+
+STATIC = Path(__file__).resolve().parent / "static"
+DAY = 86400.0
+
+
+def history_store(config: ChatConfig) -> roomcast.Store:
+    """roomcast's store: chat rooms' events kept for ever (their history), the rest (a
+    user's or a tab's own events) a day, for recovery."""
+    return roomcast.SqliteStore(
+        config.stream_db,
+        retention=roomcast.Retention(max_count=None, max_age=DAY),
+        rooms={"room-*": roomcast.Retention(max_count=None, max_age=None)},
+    )
+
+
+class _Closing:
+    """Closes the storage when the server is released (a ``Server.services`` entry)."""
+
+    def __init__(self, storage: ChatStorage, typing: Typing) -> None:
+        self.storage = storage
+        self.typing = typing
+
+    async def start(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        self.typing.aclose()
+        await self.storage.aclose()
+
+
+def create_server(config: ChatConfig) -> roomcast.Server:
+    io = roomcast.Server(
+        recovery=roomcast.Recovery(max_disconnection_duration=120.0),
+        store=history_store(config),
+        rate_limit=roomcast.RateLimit("50/s", burst=100),
+        max_event_bytes=32_000,
+        max_event_depth=8,
+    )
+    storage = SqliteChatStorage(config.chat_db)
+    accounts = Accounts(storage, config.secret, lifetime=config.token_lifetime)
+    notifier = Notifier(io, storage)
+    typing = Typing(io, ttl=config.typing_ttl)
+    io.services.append(_Closing(storage, typing))
+
+    io.use(roomcast.jwt_auth(secret=config.secret))
+
+    @io.use
+    async def live_session(socket: roomcast.Socket) -> None:
+        """A logged-out session's token is refused even before it expires."""
+        found = await accounts.session_user(socket.data["jwt"])
+        if found is None:
+            raise roomcast.ConnectionRefused("the session has ended", {"code": "session_ended"})
+        user, session = found
+        socket.data.update(user_id=user.id, name=user.name, session=session)
+
+    ChatEvents(io, storage, notifier, typing).register()
+    HttpApi(io, accounts, notifier, config.notify_token).register()
+    if STATIC.is_dir():
+        io.static("/", STATIC)
+    return io
