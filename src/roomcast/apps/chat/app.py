@@ -45,6 +45,11 @@ class _Closing:
         await self.storage.aclose()
 
 
+def create_storage(config: ChatConfig) -> SqliteChatStorage:
+    """The service's storage (SQLite in the data folder)."""
+    return SqliteChatStorage(config.chat_db)
+
+
 def create_server(config: ChatConfig) -> roomcast.Server:
     io = roomcast.Server(
         recovery=roomcast.Recovery(max_disconnection_duration=120.0),
@@ -53,7 +58,7 @@ def create_server(config: ChatConfig) -> roomcast.Server:
         max_event_bytes=32_000,
         max_event_depth=8,
     )
-    storage = SqliteChatStorage(config.chat_db)
+    storage = create_storage(config)
     accounts = Accounts(storage, config.secret, lifetime=config.token_lifetime)
     notifier = Notifier(io, storage)
     typing = Typing(io, ttl=config.typing_ttl)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -70,7 +71,7 @@ def add_parser(commands: Any, env: Mapping[str, str]) -> argparse.ArgumentParser
 def run(args: argparse.Namespace) -> int:
     """Serve the service with ``args`` (from ``add_parser``'s parser) until stopped."""
     try:
-        from .app import create_server
+        from .app import create_server, create_storage
     except ImportError as exc:
         print(f"roomcast: error: {exc}", file=sys.stderr)
         return 2
@@ -78,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
     from .config import ChatConfig
 
     config = ChatConfig.prepare(args.data, notify_token=args.notify_token, secret=args.secret)
+    try:
+        create_storage(config).initialize()
+    except sqlite3.Error as exc:
+        print(f"roomcast: error: {config.chat_db}: {exc}", file=sys.stderr)
+        return 1
     where = config.notify_token_file or f"${NOTIFY_TOKEN_ENV} / --notify-token"
     logger.info("chat data in %s; notify token: %s", config.data, where)
     serve(

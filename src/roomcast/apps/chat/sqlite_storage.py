@@ -118,6 +118,11 @@ class SqliteChatStorage(ChatStorage):
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="chat-sqlite")
         self._conn: sqlite3.Connection | None = None
 
+    def initialize(self) -> None:
+        """Make the file and its tables now, in this thread (before the workers start: a
+        file that is not a database stops the start here)."""
+        self._open().close()
+
     # -- the connection, on its own thread
 
     def _open(self) -> sqlite3.Connection:

@@ -1,0 +1,35 @@
+"""Fixtures of the chat service's tests: a server per test in an empty folder of its own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from integration.support import NodeClient
+
+from .support import NOTIFY_TOKEN, Api, ChatServer, Tabs
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[ChatServer]:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    chat = await ChatServer(folder, ["--notify-token", NOTIFY_TOKEN]).start()
+    yield chat
+    await chat.stop()
+
+
+@pytest.fixture
+async def api(server: ChatServer) -> AsyncIterator[Api]:
+    async with aiohttp.ClientSession() as http:
+        yield Api(http, server)
+
+
+@pytest.fixture
+async def tabs(server: ChatServer) -> AsyncIterator[Tabs]:
+    node = await NodeClient.start(server.url)
+    yield Tabs(node)
+    await node.aclose()
