@@ -40,7 +40,7 @@ from .rooms import (
     session_key,
     user_key,
 )
-from .storage import ChatStorage, Membership, NameTaken, RoomKind, User
+from .storage import ChatStorage, Membership, NameTaken, Room, RoomKind, User
 
 HISTORY_ON_JOIN = 50
 
@@ -163,6 +163,7 @@ class ChatEvents:
         await self.typing.update(ref.room, user, False)
         await self.io.in_(user_key(user.id)).sockets_leave(room_key(ref.room))
         await self.io.to(user_key(user.id)).emit("room-removed", {"room": ref.room})
+        await self._public_changed(await self.storage.room(ref.room))
         await announce_presence(self.io, ref.room)
         return {"ok": True}
 
@@ -194,10 +195,17 @@ class ChatEvents:
     async def _admit(self, room_id: int, user: User) -> dict[str, Any]:
         """Put every tab of a member in the room, tell them (``room-added``) and the room."""
         await self.io.in_(user_key(user.id)).sockets_join(room_key(room_id))
-        entry = membership_json(await self._membership(room_id, user))
+        membership = await self._membership(room_id, user)
+        entry = membership_json(membership)
         await self.io.to(user_key(user.id)).emit("room-added", entry)
+        await self._public_changed(membership.room)
         await announce_presence(self.io, room_id)
         return entry
+
+    async def _public_changed(self, room: Room | None) -> None:
+        """Tell everyone a public room was made or its member count changed."""
+        if room is not None and room.kind is RoomKind.PUBLIC:
+            await self.io.emit("public-room", room_json(room))
 
     async def _membership(self, room_id: int, user: User) -> Membership:
         membership = await self.storage.membership(room_id, user.id)
