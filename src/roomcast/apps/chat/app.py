@@ -75,6 +75,7 @@ def create_server(config: ChatConfig) -> roomcast.Server:
         user, session = found
         socket.data.update(user_id=user.id, name=user.name, session=session)
 
+    io.on_server_side("notify")(notifier.from_emitter)
     ChatEvents(io, storage, notifier, typing).register()
     HttpApi(io, accounts, notifier, config.notify_token).register()
     if STATIC.is_dir():

@@ -59,6 +59,9 @@ def add_parser(commands: Any, env: Mapping[str, str]) -> argparse.ArgumentParser
     option("--redis", metavar="URL", default=_env(env, "ROOMCAST_REDIS"),
            help="Redis URL: broadcasts shared with other nodes, and roomcast.Emitter "
                 "reaches the tabs from any process [$ROOMCAST_REDIS]")  # fmt: skip
+    option("--redis-key", default=_env(env, "ROOMCAST_REDIS_KEY", default="socket.io"),
+           help="with --redis: the channel prefix shared by the nodes and emitters "
+                "[$ROOMCAST_REDIS_KEY; default socket.io]")  # fmt: skip
     option("--log-level", default=_env(env, "ROOMCAST_LOG_LEVEL", default="info"),
            choices=("debug", "info", "warning", "error"),
            help="[$ROOMCAST_LOG_LEVEL; default info]")  # fmt: skip
@@ -92,5 +95,6 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         redis=args.redis,
+        redis_key=args.redis_key,
     )
     return 0

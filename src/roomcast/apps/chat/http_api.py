@@ -102,6 +102,7 @@ class HttpApi:
         if user is None:
             return http_error(404, NOT_FOUND, "no such user")
         stored = await self.notifier.notify(user, note.title, note.body, note.url)
+        assert stored is not None  # no key: never a repeat
         return roomcast.json_response(
             {"notification": notification_json(stored), "user": user.public()}, 201
         )

@@ -43,6 +43,13 @@ class NotifyRequest(Strict):
     url: Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://")] | None = None
 
 
+class EmittedNotification(NotifyRequest):
+    """A notification sent by another process with ``Emitter.server_side_emit("notify",
+    ...)``: every server receives it, the ``key`` keeps it once."""
+
+    key: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
 # -- events
 
 

@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS notifications (
     body TEXT NOT NULL,
     url TEXT,
     time REAL NOT NULL,
-    read INTEGER NOT NULL DEFAULT 0
+    read INTEGER NOT NULL DEFAULT 0,
+    key TEXT UNIQUE
 );
 CREATE INDEX IF NOT EXISTS notifications_by_user ON notifications (user_id, id);
 """
@@ -392,15 +393,23 @@ class SqliteChatStorage(ChatStorage):
     # -- notifications
 
     async def add_notification(
-        self, user_id: int, title: str, body: str, url: str | None, now: float
-    ) -> Notification:
-        def work(conn: sqlite3.Connection) -> Notification:
+        self,
+        user_id: int,
+        title: str,
+        body: str,
+        url: str | None,
+        now: float,
+        *,
+        key: str | None = None,
+    ) -> Notification | None:
+        def work(conn: sqlite3.Connection) -> Notification | None:
             cursor = conn.execute(
-                "INSERT INTO notifications (user_id, title, body, url, time) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (user_id, title, body, url, now),
+                "INSERT OR IGNORE INTO notifications (user_id, title, body, url, time, key) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (user_id, title, body, url, now, key),
             )
-            assert cursor.lastrowid is not None
+            if cursor.rowcount != 1 or cursor.lastrowid is None:
+                return None
             return Notification(cursor.lastrowid, user_id, title, body, url, now, False)
 
         return await self._run(work)

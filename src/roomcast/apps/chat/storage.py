@@ -178,8 +178,17 @@ class ChatStorage(ABC):
 
     @abstractmethod
     async def add_notification(
-        self, user_id: int, title: str, body: str, url: str | None, now: float
-    ) -> Notification: ...
+        self,
+        user_id: int,
+        title: str,
+        body: str,
+        url: str | None,
+        now: float,
+        *,
+        key: str | None = None,
+    ) -> Notification | None:
+        """Store a notification; None when one with that ``key`` was stored already (a
+        notification that several servers received, kept once)."""
 
     @abstractmethod
     async def notifications(
