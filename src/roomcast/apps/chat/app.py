@@ -45,9 +45,19 @@ class _Closing:
         await self.storage.aclose()
 
 
-def create_storage(config: ChatConfig) -> SqliteChatStorage:
-    """The service's storage (SQLite in the data folder)."""
-    return SqliteChatStorage(config.chat_db)
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def create_storage(config: ChatConfig) -> ChatStorage:
+    """The service's storage: PostgreSQL for a ``postgresql://`` store, else SQLite in the
+    data folder."""
+    if config.store is None:
+        return SqliteChatStorage(config.chat_db)
+    if config.store.startswith(POSTGRES_SCHEMES):
+        from .postgres_storage import PostgresChatStorage
+
+        return PostgresChatStorage(config.store)
+    raise ValueError(f"--store takes a postgresql:// URL, not {config.store!r}")
 
 
 def create_server(config: ChatConfig) -> roomcast.Server:

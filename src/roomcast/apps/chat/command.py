@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
-import sqlite3
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import DEFAULT_DATA, NOTIFY_TOKEN_ENV, SECRET_ENV
+
+if TYPE_CHECKING:
+    from .storage import ChatStorage
 
 logger = logging.getLogger("roomcast.chat")
 
@@ -51,6 +54,10 @@ def add_parser(commands: Any, env: Mapping[str, str]) -> argparse.ArgumentParser
     option("--data", metavar="DIR", default=_env(env, "ROOMCAST_CHAT_DATA", default=DEFAULT_DATA),
            help="folder of the data: chat.db, stream.db, secret, notify-token "
                 f"[$ROOMCAST_CHAT_DATA; default ./{DEFAULT_DATA}]")  # fmt: skip
+    option("--store", metavar="URL", default=_env(env, "ROOMCAST_CHAT_STORE"),
+           help="keep users, rooms, messages and notifications in PostgreSQL: "
+                "postgresql://user@host:5432/db [$ROOMCAST_CHAT_STORE; default: "
+                "SQLite in DIR]")  # fmt: skip
     option("--notify-token", metavar="TOKEN", default=_env(env, NOTIFY_TOKEN_ENV),
            help="the bearer token POST /api/notify requires "
                 f"[${NOTIFY_TOKEN_ENV}; default: made once, kept in DIR/notify-token]")  # fmt: skip
@@ -81,11 +88,16 @@ def run(args: argparse.Namespace) -> int:
     from ... import serve
     from .config import ChatConfig
 
-    config = ChatConfig.prepare(args.data, notify_token=args.notify_token, secret=args.secret)
+    config = ChatConfig.prepare(
+        args.data, notify_token=args.notify_token, secret=args.secret, store=args.store
+    )
     try:
-        create_storage(config).initialize()
-    except sqlite3.Error as exc:
-        print(f"roomcast: error: {config.chat_db}: {exc}", file=sys.stderr)
+        asyncio.run(_initialize(create_storage(config)))
+    except (ValueError, ImportError) as exc:
+        print(f"roomcast: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        print(f"roomcast: the store cannot be opened: {exc}", file=sys.stderr)
         return 1
     where = config.notify_token_file or f"${NOTIFY_TOKEN_ENV} / --notify-token"
     logger.info("chat data in %s; notify token: %s", config.data, where)
@@ -98,3 +110,10 @@ def run(args: argparse.Namespace) -> int:
         redis_key=args.redis_key,
     )
     return 0
+
+
+async def _initialize(storage: ChatStorage) -> None:
+    try:
+        await storage.initialize()
+    finally:
+        await storage.aclose()

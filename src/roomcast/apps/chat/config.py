@@ -1,6 +1,7 @@
 """Where the service keeps its data, and its secrets.
 
-Everything lives in one folder (``--data``, default ``./roomcast-data``): ``chat.db`` (users,
+Everything lives in one folder (``--store postgresql://...`` moves the chat's own data to
+PostgreSQL) (``--data``, default ``./roomcast-data``): ``chat.db`` (users,
 rooms, messages, notifications), ``stream.db`` (roomcast's store: room history offsets and
 connection-state recovery), ``secret`` (signs the session tokens) and ``notify-token`` (for
 ``POST /api/notify``, unless one is given). Secrets are made on first start (mode 0600) and
@@ -39,12 +40,20 @@ class ChatConfig:
     notify_token: str
     notify_token_file: Path | None
     """Where the notify token was read from (None: given on the command line or env)."""
+    store: str | None = None
+    """Where users, rooms, messages and notifications go: a ``postgresql://`` URL, or None
+    for ``chat.db`` in the data folder."""
     token_lifetime: float = 7 * 86400.0
     typing_ttl: float = 5.0
 
     @classmethod
     def prepare(
-        cls, data: str | os.PathLike[str], *, notify_token: str | None, secret: str | None = None
+        cls,
+        data: str | os.PathLike[str],
+        *,
+        notify_token: str | None,
+        secret: str | None = None,
+        store: str | None = None,
     ) -> ChatConfig:
         """Make the data folder and the secrets not given (before the workers start)."""
         folder = Path(data).resolve()
@@ -55,6 +64,7 @@ class ChatConfig:
             secret=secret or _kept_secret(folder / "secret"),
             notify_token=notify_token or _kept_secret(folder / "notify-token"),
             notify_token_file=token_file,
+            store=store,
         )
 
     @property

@@ -24,6 +24,7 @@ from .storage import (
     Room,
     RoomKind,
     User,
+    direct_name,
 )
 
 _T = TypeVar("_T")
@@ -104,12 +105,6 @@ def _notification(row: Any) -> Notification:
     return Notification(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
 
 
-def direct_name(user_id: int, other_id: int) -> str:
-    """The internal name of a direct room (room names chosen by users cannot hold '@')."""
-    low, high = sorted((user_id, other_id))
-    return f"@{low}:{high}"
-
-
 class SqliteChatStorage(ChatStorage):
     """The chat's data in the SQLite file ``path`` (made, with its folder, when missing)."""
 
@@ -118,11 +113,13 @@ class SqliteChatStorage(ChatStorage):
         self.busy_timeout = busy_timeout
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="chat-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._closed = False
 
-    def initialize(self) -> None:
-        """Make the file and its tables now, in this thread (before the workers start: a
-        file that is not a database stops the start here)."""
-        self._open().close()
+    async def initialize(self) -> None:
+        def create() -> None:
+            self._open().close()
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, create)
 
     # -- the connection, on its own thread
 
@@ -160,6 +157,10 @@ class SqliteChatStorage(ChatStorage):
         return await loop.run_in_executor(self._thread, self._transaction, work)
 
     async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+
         def close() -> None:
             conn, self._conn = self._conn, None
             if conn is not None:

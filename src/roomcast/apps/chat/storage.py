@@ -84,9 +84,20 @@ class Notification:
     read: bool
 
 
+def direct_name(user_id: int, other_id: int) -> str:
+    """The internal name of a direct room (room names chosen by users cannot hold '@')."""
+    low, high = sorted((user_id, other_id))
+    return f"@{low}:{high}"
+
+
 class ChatStorage(ABC):
     """The chat service's data. Every method may block on the database; none blocks the
     event loop."""
+
+    @abstractmethod
+    async def initialize(self) -> None:
+        """Make the tables now (before the workers start: a database out of reach or
+        damaged stops the start here)."""
 
     # -- users and sessions
 

@@ -1,25 +1,81 @@
-"""The chat's SQLite storage: what the service relies on, against a real file."""
+"""The chat's storage, one contract for each implementation: SQLite (a real file) and
+PostgreSQL (the real server on 127.0.0.1:5432, a schema of its own per test)."""
 
 from __future__ import annotations
 
+import secrets
+import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from roomcast.apps.chat.sqlite_storage import SqliteChatStorage
-from roomcast.apps.chat.storage import NameTaken, RoomKind, User
+from roomcast.apps.chat.storage import ChatStorage, NameTaken, RoomKind, User
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def postgres_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+needs_postgres = pytest.mark.skipif(
+    not postgres_answers(), reason="no PostgreSQL on 127.0.0.1:5432"
+)
+
+
+Factory = Callable[[], ChatStorage]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=needs_postgres)])
+async def open_storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
+    """Opens the storage (the same data each time); everything opened is closed after."""
+    opened: list[ChatStorage] = []
+    if request.param == "sqlite":
+        path = tmp_path / "data" / "chat.db"
+
+        def make() -> ChatStorage:
+            return SqliteChatStorage(path)
+
+    else:
+        import asyncpg
+
+        from roomcast.apps.chat.postgres_storage import PostgresChatStorage
+
+        schema = f"chat_{secrets.token_hex(4)}"  # a fresh schema, dropped after
+        admin = await asyncpg.connect(POSTGRES)
+        await admin.execute(f"CREATE SCHEMA {schema}")
+
+        def make() -> ChatStorage:
+            return PostgresChatStorage(f"{POSTGRES}?search_path={schema}")
+
+    def start() -> ChatStorage:
+        storage = make()
+        opened.append(storage)
+        return storage
+
+    yield start
+    for storage in opened:
+        await storage.aclose()
+    if request.param == "postgres":
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
 
 
 @pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[SqliteChatStorage]:
-    storage = SqliteChatStorage(tmp_path / "data" / "chat.db")
-    yield storage
-    await storage.aclose()
+async def storage(open_storage: Factory) -> ChatStorage:
+    storage = open_storage()
+    await storage.initialize()
+    return storage
 
 
-async def test_names_are_unique_whatever_their_case(storage: SqliteChatStorage) -> None:
+async def test_names_are_unique_whatever_their_case(storage: ChatStorage) -> None:
     ada = await storage.create_user("Ada", "hash")
     with pytest.raises(NameTaken):
         await storage.create_user("ada", "other")
@@ -29,7 +85,7 @@ async def test_names_are_unique_whatever_their_case(storage: SqliteChatStorage) 
     assert await storage.login_record("bob") is None
 
 
-async def test_a_session_lives_until_ended_or_expired(storage: SqliteChatStorage) -> None:
+async def test_a_session_lives_until_ended_or_expired(storage: ChatStorage) -> None:
     ada = await storage.create_user("ada", "hash")
     now = time.time()
     await storage.start_session("s1", ada.id, expires=now + 100)
@@ -41,7 +97,7 @@ async def test_a_session_lives_until_ended_or_expired(storage: SqliteChatStorage
     assert await storage.session_user("s2", now=now) == ada.id
 
 
-async def test_rooms_members_and_direct_rooms(storage: SqliteChatStorage) -> None:
+async def test_rooms_members_and_direct_rooms(storage: ChatStorage) -> None:
     ada = await storage.create_user("ada", "h")
     bob = await storage.create_user("bob", "h")
     lobby = await storage.create_room("lobby", RoomKind.PUBLIC, ada.id)
@@ -64,7 +120,7 @@ async def test_rooms_members_and_direct_rooms(storage: SqliteChatStorage) -> Non
 
 
 async def test_unread_counts_follow_messages_edits_deletes_and_reads(
-    storage: SqliteChatStorage,
+    storage: ChatStorage,
 ) -> None:
     ada = await storage.create_user("ada", "h")
     bob = await storage.create_user("bob", "h")
@@ -95,11 +151,13 @@ async def test_unread_counts_follow_messages_edits_deletes_and_reads(
     assert await storage.mark_read(room.id, ada.id, third.id) == 0
 
 
-async def test_notifications_are_kept_and_marked_read(storage: SqliteChatStorage) -> None:
+async def test_notifications_are_kept_and_marked_read(storage: ChatStorage) -> None:
     ada = await storage.create_user("ada", "h")
     bob = await storage.create_user("bob", "h")
     one = await storage.add_notification(ada.id, "t1", "b1", None, now=1.0)
     two = await storage.add_notification(ada.id, "t2", "b2", "https://x.example/", now=2.0)
+    assert one is not None
+    assert two is not None
     await storage.add_notification(bob.id, "t", "b", None, now=3.0)
     assert [n.id for n in await storage.notifications(ada.id, limit=10)] == [two.id, one.id]
     assert [n.id for n in await storage.notifications(ada.id, limit=10, before=two.id)] == [one.id]
@@ -109,16 +167,22 @@ async def test_notifications_are_kept_and_marked_read(storage: SqliteChatStorage
     assert await storage.mark_notifications_read(ada.id, None) == 0
 
 
-async def test_the_data_outlives_the_connection(tmp_path: Path) -> None:
-    path = tmp_path / "chat.db"
-    first = SqliteChatStorage(path)
+async def test_the_data_outlives_the_connection(open_storage: Factory) -> None:
+    first = open_storage()
+    await first.initialize()
     ada = await first.create_user("ada", "h")
     room = await first.create_room("lobby", RoomKind.PUBLIC, ada.id)
     await first.add_message(room.id, ada.id, "kept", now=1.0)
     await first.aclose()
-    again = SqliteChatStorage(path)
-    try:
-        assert await again.user_by_name("ada") == ada
-        assert [r.name for r in await again.public_rooms()] == ["lobby"]
-    finally:
-        await again.aclose()
+    again = open_storage()
+    await again.initialize()  # the tables are there: nothing happens
+    assert await again.user_by_name("ada") == ada
+    assert [r.name for r in await again.public_rooms()] == ["lobby"]
+
+
+async def test_a_keyed_notification_is_kept_once(storage: ChatStorage) -> None:
+    ada = await storage.create_user("ada", "h")
+    first = await storage.add_notification(ada.id, "t", "b", None, now=1.0, key="k1")
+    assert first is not None
+    assert await storage.add_notification(ada.id, "t", "b", None, now=2.0, key="k1") is None
+    assert await storage.unread_notifications(ada.id) == 1
