@@ -1,7 +1,9 @@
-"""Fixtures of the chat service's tests: a server per test in an empty folder of its own."""
+"""Fixtures of the chat service's tests: a server per test in an empty folder of its own,
+on each store (SQLite in the folder; PostgreSQL in a schema of its own)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,14 +12,32 @@ import pytest
 
 from integration.support import NodeClient
 
-from .support import NOTIFY_TOKEN, Api, ChatServer, Tabs
+from .support import NOTIFY_TOKEN, POSTGRES, Api, ChatServer, Tabs, needs_postgres
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=needs_postgres)])
+async def store_args(request: pytest.FixtureRequest) -> AsyncIterator[list[str]]:
+    """The options that choose the store (none: the embedded default)."""
+    if request.param == "sqlite":
+        yield []
+        return
+    import asyncpg
+
+    schema = f"chat_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(POSTGRES)
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield ["--store", f"{POSTGRES}?search_path={schema}"]
+    finally:
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ChatServer]:
+async def server(tmp_path: Path, store_args: list[str]) -> AsyncIterator[ChatServer]:
     folder = tmp_path / "run"
     folder.mkdir()
-    chat = await ChatServer(folder, ["--notify-token", NOTIFY_TOKEN]).start()
+    chat = await ChatServer(folder, ["--notify-token", NOTIFY_TOKEN, *store_args]).start()
     yield chat
     await chat.stop()
 

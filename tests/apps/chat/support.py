@@ -9,6 +9,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +26,19 @@ needs_node = [
         NODE is None or not HAVE_CLIENT, reason="node or npm's socket.io-client missing"
     ),
 ]
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def postgres_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+needs_postgres = pytest.mark.skipif(not postgres_answers(), reason="no PostgreSQL on :5432")
 
 NOTIFY_TOKEN = "test-notify-token"
 PASSWORD = "correct horse battery"

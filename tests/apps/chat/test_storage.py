@@ -4,7 +4,6 @@ PostgreSQL (the real server on 127.0.0.1:5432, a schema of its own per test)."""
 from __future__ import annotations
 
 import secrets
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -14,21 +13,7 @@ import pytest
 from roomcast.apps.chat.sqlite_storage import SqliteChatStorage
 from roomcast.apps.chat.storage import ChatStorage, NameTaken, RoomKind, User
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def postgres_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1.0):
-            return True
-    except OSError:
-        return False
-
-
-needs_postgres = pytest.mark.skipif(
-    not postgres_answers(), reason="no PostgreSQL on 127.0.0.1:5432"
-)
-
+from .support import POSTGRES, needs_postgres
 
 Factory = Callable[[], ChatStorage]
 
