@@ -20,9 +20,28 @@ STATIC = Path(__file__).resolve().parent / "static"
 DAY = 86400.0
 
 
+REDIS_STREAM_EVENTS = 100_000
+
+
 def history_store(config: ChatConfig) -> roomcast.Store:
-    """roomcast's store: chat rooms' events kept for ever (their history), the rest (a
-    user's or a tab's own events) a day, for recovery."""
+    """roomcast's store, for the rooms' history and the tabs' recovery.
+
+    On one machine, ``stream.db`` in the data folder (shared by the workers): chat rooms'
+    events kept for ever, the rest (a user's or a tab's own events) a day. With Redis, a
+    stream there, shared by every node: the newest ``REDIS_STREAM_EVENTS`` events (older
+    messages stay in the database, but history pages stop there).
+    """
+    if config.redis is not None:
+        return roomcast.store_from_url(
+            config.redis,
+            stream=f"{config.redis_key}-chat",
+            session_prefix=f"{config.redis_key}-chat:session:",
+            retention=roomcast.Retention(max_count=REDIS_STREAM_EVENTS, max_age=None),
+            rooms={
+                "user-*": roomcast.Retention(max_age=DAY),
+                "session-*": roomcast.Retention(max_age=DAY),
+            },
+        )
     return roomcast.SqliteStore(
         config.stream_db,
         retention=roomcast.Retention(max_count=None, max_age=DAY),

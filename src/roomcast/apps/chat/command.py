@@ -64,8 +64,10 @@ def add_parser(commands: Any, env: Mapping[str, str]) -> argparse.ArgumentParser
     option("--workers", "-w", type=int, default=_env(env, "ROOMCAST_WORKERS", default="1"),
            help="worker processes [$ROOMCAST_WORKERS; default 1]")  # fmt: skip
     option("--redis", metavar="URL", default=_env(env, "ROOMCAST_REDIS"),
-           help="Redis URL: broadcasts shared with other nodes, and roomcast.Emitter "
-                "reaches the tabs from any process [$ROOMCAST_REDIS]")  # fmt: skip
+           help="Redis URL: several nodes serve one chat (broadcasts, recovery and the "
+                "rooms' history shared there; give them one --store postgresql:// and one "
+                "$ROOMCAST_CHAT_SECRET), and roomcast.Emitter notifies from any process "
+                "[$ROOMCAST_REDIS]")  # fmt: skip
     option("--redis-key", default=_env(env, "ROOMCAST_REDIS_KEY", default="socket.io"),
            help="with --redis: the channel prefix shared by the nodes and emitters "
                 "[$ROOMCAST_REDIS_KEY; default socket.io]")  # fmt: skip
@@ -89,7 +91,12 @@ def run(args: argparse.Namespace) -> int:
     from .config import ChatConfig
 
     config = ChatConfig.prepare(
-        args.data, notify_token=args.notify_token, secret=args.secret, store=args.store
+        args.data,
+        notify_token=args.notify_token,
+        secret=args.secret,
+        store=args.store,
+        redis=args.redis,
+        redis_key=args.redis_key,
     )
     try:
         asyncio.run(_initialize(create_storage(config)))

@@ -43,6 +43,9 @@ class ChatConfig:
     store: str | None = None
     """Where users, rooms, messages and notifications go: a ``postgresql://`` URL, or None
     for ``chat.db`` in the data folder."""
+    redis: str | None = None
+    """The nodes' Redis: the rooms' event stream goes there (shared by every node)."""
+    redis_key: str = "socket.io"
     token_lifetime: float = 7 * 86400.0
     typing_ttl: float = 5.0
 
@@ -54,6 +57,8 @@ class ChatConfig:
         notify_token: str | None,
         secret: str | None = None,
         store: str | None = None,
+        redis: str | None = None,
+        redis_key: str = "socket.io",
     ) -> ChatConfig:
         """Make the data folder and the secrets not given (before the workers start)."""
         folder = Path(data).resolve()
@@ -65,6 +70,8 @@ class ChatConfig:
             notify_token=notify_token or _kept_secret(folder / "notify-token"),
             notify_token_file=token_file,
             store=store,
+            redis=redis,
+            redis_key=redis_key,
         )
 
     @property
