@@ -3,7 +3,6 @@ on each store (SQLite in the folder; PostgreSQL in a schema of its own)."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from integration.support import NodeClient
 
-from .support import NOTIFY_TOKEN, POSTGRES, Api, ChatServer, Tabs, needs_postgres
+from .support import NOTIFY_TOKEN, Api, ChatServer, Tabs, needs_postgres, postgres_schema
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=needs_postgres)])
@@ -21,16 +20,8 @@ async def store_args(request: pytest.FixtureRequest) -> AsyncIterator[list[str]]
     if request.param == "sqlite":
         yield []
         return
-    import asyncpg
-
-    schema = f"chat_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(POSTGRES)
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield ["--store", f"{POSTGRES}?search_path={schema}"]
-    finally:
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
+    async with postgres_schema() as url:
+        yield ["--store", url]
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import re
+import secrets
 import signal
 import socket
 import sys
@@ -189,3 +190,18 @@ async def running(folder: Path, *args: str) -> Any:
         yield server
     finally:
         await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def postgres_schema() -> Any:
+    """A fresh schema in the test database: the store URL that uses it (dropped after)."""
+    import asyncpg
+
+    schema = f"chat_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(POSTGRES)
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{POSTGRES}?search_path={schema}"
+    finally:
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +14,15 @@ import roomcast
 from cluster.harness import REDIS_URL, needs_redis, unique_key
 from integration.support import NodeClient
 
-from .support import NOTIFY_TOKEN, Api, ChatServer, Tabs, needs_node
+from .support import (
+    NOTIFY_TOKEN,
+    Api,
+    ChatServer,
+    Tabs,
+    needs_node,
+    needs_postgres,
+    postgres_schema,
+)
 
 pytestmark = [*needs_node, needs_redis]
 TABS = 3
@@ -80,12 +89,16 @@ async def test_an_emitter_notifies_once_and_it_is_kept(
 
 
 @pytest.fixture
-async def two_nodes(tmp_path: Path, store_args: list[str]) -> AsyncIterator[tuple[Api, Tabs, Tabs]]:
-    """Two nodes (own data folders) sharing Redis, the store and the secret."""
-    if not store_args:
-        pytest.skip("several nodes share their data through PostgreSQL")
+async def two_nodes(tmp_path: Path) -> AsyncIterator[tuple[Api, Tabs, Tabs]]:
+    """Two nodes (own data folders) sharing Redis, PostgreSQL and the secret."""
+    async with postgres_schema() as store, _two_nodes(tmp_path, store) as nodes:
+        yield nodes
+
+
+@contextlib.asynccontextmanager
+async def _two_nodes(tmp_path: Path, store: str) -> AsyncIterator[tuple[Api, Tabs, Tabs]]:
     key = unique_key()
-    args = [*store_args, "--notify-token", NOTIFY_TOKEN, "--redis", REDIS_URL]
+    args = ["--store", store, "--notify-token", NOTIFY_TOKEN, "--redis", REDIS_URL]
     env = {"ROOMCAST_CHAT_SECRET": "shared-" + key}
     nodes, clients = [], []
     try:
@@ -105,6 +118,7 @@ async def two_nodes(tmp_path: Path, store_args: list[str]) -> AsyncIterator[tupl
         await forget(key)
 
 
+@needs_postgres
 async def test_two_nodes_serve_one_chat(two_nodes: tuple[Api, Tabs, Tabs]) -> None:
     api_b, on_a, on_b = two_nodes
     await on_a.open("ada", await api_b.signup("ada"))  # a token from node b works on a
