@@ -70,3 +70,27 @@ async def test_refusals_use_the_error_shape(base: str) -> None:
             body = await response.json()
             assert body["_rc_error"]["code"] == "handler_error"
             assert "secret" not in str(body)
+
+
+async def test_a_rate_limited_route_answers_429_with_retry_after() -> None:
+    io = roomcast.Server()
+
+    @io.route("/api/login", methods=["POST"], rate="1/min", burst=2)
+    async def login(request: roomcast.HttpRequest) -> roomcast.HttpResponse:
+        return roomcast.json_response({"ok": True})
+
+    listener = await io.listen()
+    try:
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{listener.port}/api/login"
+            for _ in range(2):
+                async with http.post(url) as response:
+                    assert response.status == 200
+            async with http.post(url) as response:
+                assert response.status == 429
+                assert 0 < int(response.headers["Retry-After"]) <= 60
+                error = (await response.json())["_rc_error"]
+                assert error["code"] == "rate_limited"
+                assert 0 < error["details"]["retry_after"] <= 60
+    finally:
+        await listener.aclose()

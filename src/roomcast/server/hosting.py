@@ -25,6 +25,7 @@ from ..websocket import WebSocketEndpoint, WebSocketHandler
 from .files import StaticFiles
 from .health import Health, HealthRoute, Readiness
 from .http_routes import HttpHandler, HttpRoute
+from .limits import RateLimit
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -206,6 +207,8 @@ class Hosting:
         *,
         methods: Iterable[str] = ("GET",),
         max_body: int = 64 * 1024,
+        rate: RateLimit | str | float | None = None,
+        burst: int | None = None,
     ) -> Any:
         """Answer plain HTTP requests to ``path`` with ``handler`` (an async function of a
         ``roomcast.HttpRequest`` returning a ``roomcast.HttpResponse``, e.g.
@@ -214,11 +217,15 @@ class Hosting:
             @io.route("/api/notify", methods=["POST"])
             async def notify(request): ...
 
-        Other methods get 405, bodies over ``max_body`` bytes 413 (see ``http_routes``).
+        Other methods get 405, bodies over ``max_body`` bytes 413, requests over ``rate``
+        (per client address: ``"10/min"``, ``burst``) 429 (see ``http_routes``).
         """
 
         def add(handler: HttpHandler) -> HttpHandler:
-            self.mount(HttpRoute(path, handler, methods=methods, max_body=max_body))
+            route = HttpRoute(
+                path, handler, methods=methods, max_body=max_body, rate=rate, burst=burst
+            )
+            self.mount(route)
             return handler
 
         return add if handler is None else add(handler)

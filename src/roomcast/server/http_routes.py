@@ -10,15 +10,19 @@
 
 The route is in the server's one route table, so it answers the same on every host (the
 native server, ``attach`` into aiohttp, ``asgi_app``) and on every worker. A request whose
-method is not listed gets 405; a body over ``max_body`` bytes gets 413; a handler that
-raises gets 500 (the traceback is logged, never sent). Those three answer with the error
-shape of event acks: ``{"_rc_error": {"code": ..., "message": ..., "details": ...}}``.
+method is not listed gets 405; a body over ``max_body`` bytes gets 413; over the route's
+``rate`` (per client address, a token bucket as for events: ``rate="10/min", burst=5``)
+429 with ``Retry-After``; a handler that raises gets 500 (the traceback is logged, never
+sent). Those answer with the error shape of event acks: ``{"_rc_error": {"code": ...,
+"message": ..., "details": ...}}`` (``details.retry_after`` for 429).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +32,7 @@ from multidict import CIMultiDictProxy
 from ..exceptions import PayloadTooLarge
 from ..transports.http import HandshakeRequest, HttpResponse, ReadBody
 from ..transports.routes import Route
+from .limits import Limiter, RateLimit
 
 logger = logging.getLogger("roomcast.http")
 
@@ -88,8 +93,15 @@ class HttpRoute(Route):
         *,
         methods: Iterable[str] = ("GET",),
         max_body: int = 64 * 1024,
+        rate: RateLimit | str | float | None = None,
+        burst: int | None = None,
     ) -> None:
         super().__init__()
+        if isinstance(rate, RateLimit):
+            limit: RateLimit | None = rate
+        else:
+            limit = None if rate is None else RateLimit(rate, burst, per="ip")
+        self.limiter = None if limit is None else Limiter(limit)
         if not path.startswith("/"):
             raise ValueError(f"a route's path starts with '/': {path!r}")
         self.path = path
@@ -110,6 +122,17 @@ class HttpRoute(Route):
                 f"{request.method} is not served at {self.path}",
                 Allow=", ".join(sorted(self.methods)),
             )
+        if self.limiter is not None:
+            wait = self.limiter.take_key(request.address, time.monotonic())
+            if wait:
+                rejection = self.limiter.rejection(wait)
+                return error_response(
+                    429,
+                    rejection.code,
+                    rejection.message,
+                    rejection.details,
+                    **{"Retry-After": str(math.ceil(wait))},
+                )
         try:
             body = await read_body(self.max_message_size)
         except PayloadTooLarge as exc:

@@ -9,7 +9,7 @@ is ``{"_rc_error": {"code", "message", "details"}}`` with its HTTP status.
 from __future__ import annotations
 
 import hmac
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -24,6 +24,7 @@ from .storage import NameTaken, User
 
 _Model = TypeVar("_Model", bound=BaseModel)
 MAX_BODY = 16 * 1024
+ACCOUNT_RATE: dict[str, Any] = {"rate": "30/min", "burst": 10}
 
 
 def _parse(model: type[_Model], request: roomcast.HttpRequest) -> _Model | roomcast.HttpResponse:
@@ -49,8 +50,9 @@ class HttpApi:
 
     def register(self) -> None:
         route = self.io.route
-        route("/api/signup", self.signup, methods=["POST"], max_body=MAX_BODY)
-        route("/api/login", self.login, methods=["POST"], max_body=MAX_BODY)
+        # per client address: guessing passwords or filling the user table takes its time
+        route("/api/signup", self.signup, methods=["POST"], max_body=MAX_BODY, **ACCOUNT_RATE)
+        route("/api/login", self.login, methods=["POST"], max_body=MAX_BODY, **ACCOUNT_RATE)
         route("/api/logout", self.logout, methods=["POST"], max_body=MAX_BODY)
         route("/api/me", self.me, methods=["GET"])
         route("/api/notify", self.notify, methods=["POST"], max_body=MAX_BODY)
