@@ -63,6 +63,8 @@ async def test_edit_and_delete_by_the_author_only(api: Api, tabs: Tabs) -> None:
     assert error_code(refused) == "forbidden"
     assert error_code(await tabs.call("bob", "delete-message", {"id": sent["id"]})) == "forbidden"
 
+    blank = await tabs.call("ada", "edit-message", {"id": sent["id"], "text": "   "})
+    assert error_code(blank) == "validation_failed"
     edited = await tabs.ok("ada", "edit-message", {"id": sent["id"], "text": "hello"})
     assert edited["text"] == "hello"
     assert edited["edited"] is not None

@@ -12,7 +12,7 @@ from typing import Any
 
 import roomcast
 
-from .errors import NAME_TAKEN, forbidden, not_found
+from .errors import NAME_TAKEN, VALIDATION_FAILED, forbidden, not_found
 from .models import (
     DirectRequest,
     HistoryRequest,
@@ -43,6 +43,14 @@ from .rooms import (
 from .storage import ChatStorage, Membership, NameTaken, Room, RoomKind, User
 
 HISTORY_ON_JOIN = 50
+
+
+def _text(text: str) -> str:
+    """A message's text without the spaces around it; refused when nothing is left."""
+    text = text.strip()
+    if not text:
+        raise roomcast.EventRejected(VALIDATION_FAILED, "the message is empty")
+    return text
 
 
 def user_of(socket: roomcast.Socket) -> User:
@@ -226,9 +234,7 @@ class ChatEvents:
     async def send_message(self, socket: roomcast.Socket, new: NewMessage) -> dict[str, Any]:
         """Store, then broadcast ``message`` to the room; acked with its id and offset."""
         user = user_of(socket)
-        text = new.text.strip()
-        if not text:
-            raise roomcast.EventRejected("validation_failed", "the message is empty")
+        text = _text(new.text)
         await self._membership(new.room, user)
         message = await self.storage.add_message(new.room, user.id, text, time.time())
         await self.typing.update(new.room, user, False)
@@ -237,8 +243,9 @@ class ChatEvents:
 
     async def edit_message(self, socket: roomcast.Socket, edit: MessageEdit) -> dict[str, Any]:
         user = user_of(socket)
+        text = _text(edit.text)
         await self._own_message(edit.id, user)
-        message = await self.storage.edit_message(edit.id, edit.text.strip(), time.time())
+        message = await self.storage.edit_message(edit.id, text, time.time())
         assert message is not None
         await self.io.to(room_key(message.room_id)).emit("message-edited", message_json(message))
         return message_json(message)
