@@ -94,18 +94,8 @@ def create_server(config: ChatConfig) -> roomcast.Server:
     io.services.append(_Closing(storage, typing))
 
     io.use(roomcast.jwt_auth(secret=config.secret))
-
-    @io.use
-    async def live_session(socket: roomcast.Socket) -> None:
-        """A logged-out session's token is refused even before it expires."""
-        found = await accounts.session_user(socket.data["jwt"])
-        if found is None:
-            raise roomcast.ConnectionRefused("the session has ended", {"code": "session_ended"})
-        user, session = found
-        socket.data.update(user_id=user.id, name=user.name, session=session)
-
     io.on_server_side("notify")(notifier.from_emitter)
-    ChatEvents(io, storage, notifier, typing).register()
+    ChatEvents(io, storage, accounts, notifier, typing).register()  # its middleware next
     HttpApi(io, accounts, notifier, config.notify_token).register()
     if STATIC.is_dir():
         io.static("/", STATIC)

@@ -12,6 +12,7 @@ from typing import Any
 
 import roomcast
 
+from .accounts import Accounts
 from .errors import NAME_TAKEN, VALIDATION_FAILED, forbidden, not_found
 from .models import (
     DirectRequest,
@@ -62,15 +63,23 @@ class ChatEvents:
     """The handlers, over the service's storage; ``register`` puts them on ``io``."""
 
     def __init__(
-        self, io: roomcast.Server, storage: ChatStorage, notifier: Notifier, typing: Typing
+        self,
+        io: roomcast.Server,
+        storage: ChatStorage,
+        accounts: Accounts,
+        notifier: Notifier,
+        typing: Typing,
     ) -> None:
         self.io = io
         self.storage = storage
+        self.accounts = accounts
         self.notifier = notifier
         self.typing = typing
 
     def register(self) -> None:
+        """The middleware (after ``jwt_auth``) and the handlers."""
         io = self.io
+        io.use(self.live_session)
         io.on("connection")(self.connection)
         io.on("disconnect")(self.disconnect)
         io.on("me")(self.me)
@@ -91,16 +100,30 @@ class ChatEvents:
 
     # -- life of a tab
 
-    async def connection(self, socket: roomcast.Socket) -> None:
-        """Join the user's rooms (a recovered socket has them back), then tell each room."""
-        user = user_of(socket)
-        if not socket.recovered:
-            memberships = await self.storage.memberships(user.id)
-            own = [user_key(user.id), session_key(str(socket.data["session"]))]
-            socket.join([*own, *(room_key(m.room.id) for m in memberships)])
-        for room in sorted(socket.rooms):
-            if room.startswith("room-"):
-                await announce_presence(self.io, int(room.removeprefix("room-")))
+    async def live_session(self, socket: roomcast.Socket) -> None:
+        """Refuse a logged-out session's token (valid as its signature may be), and find
+        the rooms the tab joins once connected."""
+        found = await self.accounts.session_user(socket.data["jwt"])
+        if found is None:
+            raise roomcast.ConnectionRefused("the session has ended", {"code": "session_ended"})
+        user, session = found
+        memberships = await self.storage.memberships(user.id)
+        rooms = [user_key(user.id), session_key(session)]
+        rooms += [room_key(m.room.id) for m in memberships]
+        socket.data.update(user_id=user.id, name=user.name, session=session, joining=rooms)
+
+    def connection(self, socket: roomcast.Socket) -> None:
+        """Join the user's rooms at once, before any event of the tab is handled (a
+        recovered socket has them back already), then tell each room."""
+        rooms = socket.data.pop("joining", None)
+        if rooms is not None:
+            socket.join(rooms)
+        joined = sorted(int(r.removeprefix("room-")) for r in socket.rooms if r.startswith("room-"))
+        self.io.spawn(self._announce(joined))
+
+    async def _announce(self, room_ids: list[int]) -> None:
+        for room_id in room_ids:
+            await announce_presence(self.io, room_id)
 
     async def disconnect(self, socket: roomcast.Socket, reason: str) -> None:
         user = user_of(socket)
