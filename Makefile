@@ -23,8 +23,8 @@ demo: setup
 	$(BIN)/roomcast chat --port $(PORT) --workers $(WORKERS)
 
 style: setup
-	$(BIN)/ruff check src tests examples bench
-	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/ruff check src tests examples bench fuzz
+	$(BIN)/ruff format --check src tests examples bench fuzz
 
 types: setup
 	$(BIN)/mypy

@@ -3,9 +3,11 @@
     .venv/bin/python bench/deflate.py [--servers roomcast,node] [--receivers 200]
         [--broadcasts 200] [--rate 50] [--idle 1000] [--json out.json]
 
-A small, self-contained scenario (not part of ``run.py``): each server (``servers/``, with
-``--deflate``) runs on core 0 (``taskset``, when there is one), this script's clients on
-the others, in one uvloop loop, speaking Engine.IO / Socket.IO over raw sockets and offering
+``run.py``'s scenario ``deflate`` calls ``measure_running`` on the servers it starts, beside
+the other scenarios (figures in results/ and RESULTS.md); run alone, this script starts the
+servers itself. Each server (``servers/``, with ``--deflate``) runs on core 0 (``taskset``,
+when there is one), this script's clients on the others, in one uvloop loop, speaking
+Engine.IO / Socket.IO over raw sockets and offering
 ``permessage-deflate; client_max_window_bits`` as browsers do.
 
 - fan-out: ``--receivers`` clients in room ``bench``; one sender emits ``fan`` with a 2 KB
@@ -53,7 +55,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def payload(seq: int, rng: random.Random, size: int = 2000) -> str:
     """A JSON text of about ``size`` bytes, like a batch of chat or notification items."""
-    items = []
+    items: list[str] = []
     while sum(map(len, items)) < size - 60:
         words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9)))
         items.append(
@@ -216,12 +218,13 @@ async def fanout(port: int, pid: int, args: argparse.Namespace) -> dict[str, Any
     for client in receivers:
         client.counting, client.expected = True, args.broadcasts
     readers = [asyncio.create_task(c.drain_forever()) for c in receivers]
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    cpu0, t0, own0 = cpu_seconds(pid), time.monotonic(), time.process_time()
     for i, text in enumerate(texts):
         sender.send_text(b'42["fan",' + json.dumps(text).encode() + b"]")
         await asyncio.sleep(max(0.0, t0 + (i + 1) / args.rate - time.monotonic()))
     await asyncio.wait_for(asyncio.gather(*(c.done.wait() for c in receivers)), 60)
     cpu = cpu_seconds(pid) - cpu0
+    wall, own = time.monotonic() - t0, time.process_time() - own0
     deliveries = sum(c.frames for c in receivers)
     for task in readers:
         task.cancel()
@@ -235,6 +238,8 @@ async def fanout(port: int, pid: int, args: argparse.Namespace) -> dict[str, Any
         "cpu_us_per_delivery": round(cpu / deliveries * 1e6, 2),
         "wire_bytes_per_delivery": round(sum(c.wire_bytes for c in receivers) / deliveries, 1),
         "packet_bytes": round(packet, 1),
+        "server_cpu_pct": round(100 * cpu / wall, 1),
+        "loadgen_cpu_pct": round(100 * own / wall, 1),
     }
 
 
@@ -275,6 +280,37 @@ async def measure(kind: str, deflate: bool, args: argparse.Namespace) -> dict[st
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def measure_running(
+    port: int,
+    pid: int,
+    *,
+    receivers: int = 200,
+    broadcasts: int = 200,
+    rate: float = 50.0,
+    idle_connections: int = 1000,
+) -> dict[str, Any]:
+    """Both parts against a server already listening on ``port`` (process ``pid``), in a
+    loop of its own (uvloop when installed): the figures, with ``ok``."""
+    args = argparse.Namespace(
+        receivers=receivers, broadcasts=broadcasts, rate=rate, idle=idle_connections
+    )
+
+    async def both() -> dict[str, Any]:
+        await wait_listening(port)
+        result = await fanout(port, pid, args)
+        if idle_connections:
+            result["idle"] = await idle(port, pid, args)
+        return result
+
+    try:
+        import uvloop
+    except ImportError:
+        result = asyncio.run(both())
+    else:
+        result = uvloop.run(both())
+    return {"ok": True, **result}
 
 
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:

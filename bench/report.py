@@ -516,6 +516,230 @@ def recovery_md(run: dict[str, Any]) -> list[str]:
     return out
 
 
+# -- plain endpoints, long-polling echo, permessage-deflate (issue 12) ---------------------
+
+WS, RC_ITER, RC_TAKEOVER = "ws", "roomcast-iter", "roomcast-takeover"
+
+
+def _cpu(scenario: str, *path: str, label: str = "  server CPU µs per delivery") -> Metric:
+    return Metric(label, scenario, _at(*path, "server_cpu_us_per_msg"), "{:.2f}", False)
+
+
+PLAIN_ECHO_METRICS: list[Metric] = [
+    Metric("**plain echo**, 50 clients: round trips/s", "plain-echo", _at("per_s")),
+    _cpu("plain-echo", label="  server CPU µs per round trip"),
+    Metric(
+        "  of which kernel (sys) µs", "plain-echo", _at("server_sys_us_per_msg"), "{:.2f}", False
+    ),
+    Metric("  p50 round trip, ms", "plain-echo", _at("p50_ms"), "{:.2f}", False),
+    Metric("  p99 round trip, ms", "plain-echo", _at("p99_ms"), "{:.2f}", False),
+    Metric("  server CPU %", "plain-echo", _at("server_cpu_pct"), "{:.0f}", ratio=False),
+]
+
+PLAIN_FANOUT_METRICS: list[Metric] = [
+    Metric(
+        "**plain broadcast to 1000**: deliveries/s at saturation",
+        "plain-fanout1000",
+        _at("saturation", "per_s"),
+    ),
+    _cpu("plain-fanout1000", "saturation", label="  server CPU µs per delivery (saturation)"),
+    Metric(
+        "  of which kernel (sys) µs",
+        "plain-fanout1000",
+        _at("saturation", "server_sys_us_per_msg"),
+        "{:.2f}",
+        False,
+    ),
+    Metric(
+        "  server CPU % (saturation)",
+        "plain-fanout1000",
+        _at("saturation", "server_cpu_pct"),
+        "{:.0f}",
+        ratio=False,
+    ),
+    Metric(
+        "  p50 latency, ms (fixed 10k deliveries/s)",
+        "plain-fanout1000",
+        _at("latency", "p50_ms"),
+        "{:.2f}",
+        False,
+    ),
+    Metric(
+        "  p99 latency, ms (fixed 10k deliveries/s)",
+        "plain-fanout1000",
+        _at("latency", "p99_ms"),
+        "{:.2f}",
+        False,
+    ),
+    Metric(
+        "  last delivery of a broadcast, median ms (fixed rate)",
+        "plain-fanout1000",
+        _at("latency", "last_delivery_p50_ms"),
+        "{:.2f}",
+        False,
+    ),
+]
+
+POLLING_METRICS: list[Metric] = [
+    Metric("**long-polling echo**, 200 clients: acks/s", "polling", _at("per_s")),
+    _cpu("polling", label="  server CPU µs per ack"),
+    Metric("  of which kernel (sys) µs", "polling", _at("server_sys_us_per_msg"), "{:.1f}", False),
+    Metric("  p50 round trip, ms", "polling", _at("p50_ms"), "{:.2f}", False),
+    Metric("  p99 round trip, ms", "polling", _at("p99_ms"), "{:.2f}", False),
+    Metric("  server CPU %", "polling", _at("server_cpu_pct"), "{:.0f}", ratio=False),
+]
+
+DEFLATE_METRICS: list[Metric] = [
+    Metric(
+        "**fan-out with permessage-deflate**: server CPU µs per delivery",
+        "deflate",
+        _at("cpu_us_per_delivery"),
+        "{:.2f}",
+        False,
+    ),
+    Metric(
+        "  bytes on the wire per delivery (frame with its header)",
+        "deflate",
+        _at("wire_bytes_per_delivery"),
+        "{:,.0f}",
+        False,
+    ),
+    Metric("  the packet's own bytes", "deflate", _at("packet_bytes"), "{:,.0f}", ratio=False),
+    Metric(
+        "  deliveries compressed, %",
+        "deflate",
+        _at("compressed_share", scale=100),
+        "{:.0f}",
+        ratio=False,
+    ),
+    Metric("  server CPU %", "deflate", _at("server_cpu_pct"), "{:.0f}", ratio=False),
+    Metric(
+        "**idle connections with permessage-deflate**: server RSS KiB per connection",
+        "deflate",
+        _at("idle", "kib_per_connection"),
+        "{:.1f}",
+        False,
+    ),
+]
+
+
+def peer_table(
+    run: dict[str, Any], metrics: list[Metric], peers: tuple[str, ...], base: str
+) -> list[str]:
+    """One row per figure, one column per peer, then each other peer's ratio to ``base``."""
+    others = [p for p in peers if p != base]
+    out = [
+        f"| figure (median of {run['reps']}) | "
+        + " | ".join(peers)
+        + "".join(f" | {p} ÷ {base}" for p in others)
+        + " |",
+        "|---|" + "---:|" * (len(peers) + len(others)),
+    ]
+    for metric in metrics:
+        values = {p: median(run, metric, p) for p in peers}
+        if all(v is None for v in values.values()):
+            continue
+        arrow = "" if metric.higher_is_better else " ↓"
+        cells = [_fmt(metric, values[p]) for p in peers]
+        cells += [_ratio(values[p], values[base]) if metric.ratio else "" for p in others]
+        out.append(f"| {metric.label}{arrow} | " + " | ".join(cells) + " |")
+    key = metrics[0].scenario
+    blank = " |" * len(others)
+    loadgen = [loadgen_max(run, key, p) for p in peers]
+    shown = [f"**{w:.0f} ⚠**" if w > LOADGEN_LIMIT else f"{w:.0f}" for w in loadgen]
+    out.append("| load generator CPU %, worst rep | " + " | ".join(shown) + " |" + blank)
+    failed = [sum(not r.get("ok") for r in run["results"][key].get(p, [])) for p in peers]
+    out.append("| failed reps | " + " | ".join(map(str, failed)) + " |" + blank)
+    return out
+
+
+def issue12_targets(run: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
+    """The goals of issue 12: (what, met?, the figure and the same ratio per CPU-second)."""
+    found: list[tuple[str, bool | None, str]] = []
+
+    def goal(what: str, rate: Metric, cpu: Metric, peer: str, want: float) -> None:
+        a, b = median(run, rate, RC), median(run, rate, peer)
+        if a is None or b is None or b == 0:
+            found.append((what, None, "not measured in this run"))
+            return
+        shown = f"{a / b:.2f}x"
+        ca, cb = median(run, cpu, RC), median(run, cpu, peer)
+        if ca and cb is not None:
+            shown += f"; per server CPU-second {cb / ca:.2f}x"
+        found.append((what, a / b >= want, shown))
+
+    goal(
+        "plain echo round trips/s ≥ 1.5x ws",
+        PLAIN_ECHO_METRICS[0],
+        PLAIN_ECHO_METRICS[1],
+        WS,
+        1.5,
+    )
+    goal(
+        "plain broadcast to 1000, deliveries/s ≥ 2x ws",
+        PLAIN_FANOUT_METRICS[0],
+        PLAIN_FANOUT_METRICS[1],
+        WS,
+        2.0,
+    )
+    goal(
+        "long-polling echo acks/s ≥ 1.5x socket.io",
+        POLLING_METRICS[0],
+        POLLING_METRICS[1],
+        NODE,
+        1.5,
+    )
+    return found
+
+
+def issue12_md(run: dict[str, Any]) -> list[str]:
+    results = run.get("results", {})
+    keys = ("plain-echo", "plain-fanout1000", "polling", "deflate")
+    if not any(k in results for k in keys):
+        return []
+    out = ["### Plain endpoints, long-polling echo, permessage-deflate (issue 12)", ""]
+    if "plain-echo" in results:
+        out += [
+            f"Plain WebSocket echo (`/echo`): {RC} serves it with `on_message` and "
+            f"`send_nowait`, {RC_ITER} with README.md's `async for` handler (a task per "
+            f"client); {WS}: Node's ws 8.",
+            "",
+            *peer_table(run, PLAIN_ECHO_METRICS, (RC, RC_ITER, WS), WS),
+            "",
+        ]
+    if "plain-fanout1000" in results:
+        out += [
+            f"Plain broadcast (`/fan`): 1000 receivers, one sender whose message goes to every "
+            f"other client ({RC}: `broadcast(message, exclude=ws)`; {WS}: `client.send` for "
+            "each open client, as ws's README does).",
+            "",
+            *peer_table(run, PLAIN_FANOUT_METRICS, (RC, WS), WS),
+            "",
+        ]
+    if "polling" in results:
+        out += [*peer_table(run, POLLING_METRICS, (RC, PYSIO, NODE), NODE), ""]
+    if "deflate" in results:
+        out += [
+            "Socket.IO with permessage-deflate on (bench/deflate.py's clients, which offer "
+            "`permessage-deflate; client_max_window_bits`): 200 receivers, a 2 KB JSON-like "
+            f"payload at 50 broadcasts/s; then 1000 connections that each sent and received "
+            f"one compressed message. {RC}: no context takeover (a broadcast compressed "
+            f"once); {RC_TAKEOVER}: context takeover both ways (a context per connection, "
+            f"as {NODE}'s default).",
+            "",
+            *peer_table(run, DEFLATE_METRICS, (RC, RC_TAKEOVER, NODE), NODE),
+            "",
+        ]
+    found = issue12_targets(run)
+    if any(ok is not None for _, ok, _ in found):
+        out += ["| goal (issue 12) | met | figure |", "|---|---|---|"]
+        for what, ok, shown in found:
+            mark = "—" if ok is None else ("yes" if ok else "**no**")
+            out.append(f"| {what} | {mark} | {shown} |")
+        out.append("")
+    return out
+
+
 def _storm_row(case: str, reps: list[dict[str, Any]]) -> str:
     ok = [r for r in reps if r.get("recovered") is not None]  # measured, if not all recovered
 
@@ -782,6 +1006,7 @@ def render(runs: list[dict[str, Any]]) -> str:
                 out.append(f"| {what} | {mark} | {shown} |")
             out.append("")
         out += recovery_md(run)
+        out += issue12_md(run)
         out += storm_md(run)
         profs = run.get("profiles") or {}
         if profs:

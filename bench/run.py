@@ -1,4 +1,5 @@
-"""Run every benchmark scenario against roomcast, python-socketio and Node's socket.io.
+"""Run every benchmark scenario against roomcast, python-socketio and Node's socket.io
+(plain WebSocket endpoints: against Node's ``ws``).
 
     .venv/bin/python bench/run.py            # the full run (~20 min), then bench/RESULTS.md
     .venv/bin/python bench/run.py --quick    # a short smoke run into bench/out/
@@ -27,7 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -72,7 +73,31 @@ RECOVERY_PEERS = (
     Peer("socket.io+recovery", (*NODE, "--recovery"), False),
 )
 
+# Plain WebSocket endpoints (issue 12): roomcast's /echo and /fan beside Node's ws 8 serving
+# the same paths; python-socketio has no plain endpoint. "roomcast-iter" serves /echo with
+# README.md's ``async for`` handler (a task per client), "roomcast" with ``on_message``.
+ROOMCAST_PLAIN = (PY, str(BENCH / "servers/roomcast_plain.py"))
+WS_NODE = Peer("ws", ("node", str(BENCH / "servers/ws_server.mjs")), False)
+PLAIN_FANOUT_PEERS = (Peer("roomcast", ROOMCAST_PLAIN, True), WS_NODE)
+PLAIN_ECHO_PEERS = (
+    Peer("roomcast", ROOMCAST_PLAIN, True),
+    Peer("roomcast-iter", (*ROOMCAST_PLAIN, "--echo", "iter"), True),
+    WS_NODE,
+)
+
+# permessage-deflate on (issue 12; bench/deflate.py's clients): roomcast (no context takeover,
+# a broadcast compressed once), roomcast with context takeover both ways (Node's way: a
+# context per connection) and Node's socket.io with ``perMessageDeflate``.
+DEFLATE_PEERS = (
+    Peer("roomcast", (*ROOMCAST, "--deflate"), True),
+    Peer("roomcast-takeover", (*ROOMCAST, "--deflate-takeover"), True),
+    Peer("socket.io", (*NODE, "--deflate"), False),
+)
+
 REDIS_URL = "redis://127.0.0.1:6379/0"
+
+Driver = Callable[[int, int], dict[str, Any]]
+"""Measures a running server in this process, given its (port, pid), instead of loadgen.mjs."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +107,28 @@ class Scenario:
     timeout: float
     server_args: tuple[str, ...] = field(default=())
     peers: tuple[Peer, ...] = PEERS
+    driver: Driver | None = None
+
+
+def deflate_sizes(quick: bool) -> dict[str, int]:
+    """bench/deflate.py's sizes: receivers of the fan-out, broadcasts, idle connections."""
+    if quick:
+        return {"receivers": 100, "broadcasts": 100, "idle_connections": 300}
+    return {"receivers": 200, "broadcasts": 200, "idle_connections": 1000}
+
+
+def deflate_driver(quick: bool) -> Driver:
+    """bench/deflate.py's fan-out and idle parts, its clients in this process (core 1)."""
+
+    def drive(port: int, pid: int) -> dict[str, Any]:
+        from deflate import measure_running
+
+        try:
+            return measure_running(port, pid, **deflate_sizes(quick))
+        except (AssertionError, EOFError, OSError, TimeoutError) as exc:  # refused, cut, late
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+    return drive
 
 
 def scenarios(quick: bool) -> list[Scenario]:
@@ -105,7 +152,30 @@ def scenarios(quick: bool) -> list[Scenario]:
         ),
         Scenario("echo-limited", ("echo", "--n", "50", "--measure", m), 90, ("--echo", "limited")),
         Scenario("idle", ("idle", "--n", "2000" if quick else "10000"), 240),
+        # an echo over long-polling: a POST carries `echo` with an ack id, the waiting GET
+        # brings the ack back, and the client posts the next one
         Scenario("polling", ("polling", "--n", "200", "--measure", m), 120),
+        # issue 12: plain WebSocket endpoints beside Node's ws 8
+        Scenario(
+            "plain-echo",
+            ("echo", "--plain", "1", "--n", "50", "--measure", m),
+            90,
+            peers=PLAIN_ECHO_PEERS,
+        ),
+        Scenario(
+            "plain-fanout1000",
+            ("fanout", "--plain", "1", "--n", "1000", "--measure", m, "--latency", lat),
+            180,
+            peers=PLAIN_FANOUT_PEERS,
+        ),
+        # issue 12: Socket.IO fan-out and idle connections with permessage-deflate on
+        Scenario(
+            "deflate",
+            ("deflate.py", *(f"{k}={v}" for k, v in deflate_sizes(quick).items())),
+            180,
+            peers=DEFLATE_PEERS,
+            driver=deflate_driver(quick),
+        ),
         Scenario(
             "slow",
             ("slow", "--n", "1000", "--size", "1000", "--measure", m, "--slow", slow),
@@ -181,7 +251,7 @@ def server(peer: Peer, extra: tuple[str, ...] = ()) -> Iterator[tuple[int, int]]
     log = (BENCH / "out" / f"server-{peer.name}.log").open("ab")
     argv = ["taskset", "-c", SERVER_CORE, *peer.argv, "--port", str(port), *extra]
     env = dict(os.environ)
-    if peer.name == "roomcast" and ROOMCAST_SRC is not None:
+    if peer.python and peer.name.startswith("roomcast") and ROOMCAST_SRC is not None:
         env["PYTHONPATH"] = str(ROOMCAST_SRC)
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=log, env=env)
     try:
@@ -357,15 +427,18 @@ def run_all(reps: int, quick: bool, only: set[str] | None) -> dict[str, Any]:
                         extra = (*scenario.server_args, *store_args)
                         with server(peer, extra) as (port, pid):
                             more = ("--store-pid", str(store_pid)) if store_pid else ()
-                            result = run_loadgen(scenario, port, pid, more)
+                            if scenario.driver is not None:
+                                result = scenario.driver(port, pid)
+                            else:
+                                result = run_loadgen(scenario, port, pid, more)
                         if facts:
                             result["store"] = facts
-                except (RuntimeError, OSError, ImportError) as exc:
+                except (RuntimeError, OSError, ImportError, TimeoutError) as exc:
                     result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
                 results[scenario.key][peer.name].append(result)
                 status = "ok" if result.get("ok") else f"FAILED {result.get('error', '')[:200]}"
                 print(
-                    f"rep {rep + 1}/{reps} {scenario.key:<11} {peer.name:<18}"
+                    f"rep {rep + 1}/{reps} {scenario.key:<16} {peer.name:<18}"
                     f" {time.monotonic() - started:5.1f}s {status}",
                     flush=True,
                 )
@@ -423,8 +496,10 @@ def profile(
     native: bool = False,
     seconds: int = 5,
     svg: Path | None = None,
+    peer: Peer = PEERS[0],
 ) -> dict[str, Any]:
-    """Sample roomcast with py-spy while the load generator is in phase.
+    """Sample roomcast (``peer``: the Socket.IO server unless told) with py-spy while the
+    load generator is in phase.
 
     By default without stopping the process (``--nonblocking``, Python frames only: a C
     call's time goes to the Python function that made it). ``native`` adds C frames but
@@ -434,7 +509,6 @@ def profile(
     if pyspy is None:
         return {"error": "py-spy is not installed (pip install py-spy)"}
     scenario = Scenario(key, loadgen, 120)
-    peer = PEERS[0]
     raw = out / f"profile-{key}.txt"
     with server(peer) as (port, pid):
         argv = loadgen_argv(scenario, port, pid, "--announce", "1")
@@ -532,6 +606,18 @@ def profiles(out: Path, quick: bool) -> dict[str, Any]:
     found["idle"] = profile("idle", ("idle", "--n", "10000"), "phase:connect", out, seconds=2)
     found["polling"] = profile(
         "polling", ("polling", "--n", "200", "--measure", m), "phase:measure", out
+    )
+    plain_echo = ("echo", "--plain", "1", "--n", "50", "--measure", m)
+    found["plain-echo"] = profile(
+        "plain-echo", plain_echo, "phase:measure", out, peer=PLAIN_ECHO_PEERS[0]
+    )
+    found["plain-echo-native"] = profile(
+        "plain-echo-native",
+        plain_echo,
+        "phase:measure",
+        out,
+        native=True,
+        peer=PLAIN_ECHO_PEERS[0],
     )
     found["memory"] = memory_breakdown(out, 2000)
     return found

@@ -3,7 +3,8 @@
 //   node bench/load/loadgen.mjs <scenario> --port P --server-pid PID [--key value ...]
 //
 // Scenarios: fanout, echo, idle, polling, slow (see bench/README.md). Every phase is bounded
-// in time; the whole run exits by itself after --deadline seconds.
+// in time; the whole run exits by itself after --deadline seconds. ``--plain 1``: fanout and
+// echo against plain WebSocket endpoints (/fan, /echo) instead of Socket.IO.
 import {
   connectMany,
   cpuSeconds,
@@ -12,6 +13,7 @@ import {
   parseStampAt,
   payload,
   percentiles,
+  PlainClient,
   PollClient,
   ROOM,
   rssBytes,
@@ -38,6 +40,7 @@ const opts = {
   announce: 0, // print phase markers on stderr (for the profiler)
   hold: 0, // idle: seconds to hold the connections after measuring
   object: 0, // echo: send {"text": payload} instead of the payload string (validated echo)
+  plain: 0, // fanout, echo: plain WebSocket endpoints /fan and /echo, messages the payload
 };
 for (let i = 3; i < process.argv.length; i += 2) {
   const key = process.argv[i].replace(/^--/, "");
@@ -113,6 +116,7 @@ class Room {
     this.first = null; // per broadcast: the earliest and latest delivery (fixed rate)
     this.last = null;
     this.seq0 = 0;
+    this.skip = opts.plain ? 0 : 4; // where the stamp may start: past 42[" unless plain
     this.saturate = false;
     this.window = opts.window;
     const onEventAt = (buf, start) => this.onEvent(buf, start);
@@ -120,7 +124,7 @@ class Room {
   }
 
   onEvent(buf, start) {
-    parseStampAt(buf, start);
+    parseStampAt(buf, start, this.skip);
     this.received += 1;
     if (this.latencies !== null) {
       const lat = nowUs() - stamp.t;
@@ -218,10 +222,21 @@ class Room {
 }
 
 async function setupRoom(n) {
+  if (opts.plain) return setupPlainRoom(n);
   const { clients, failed } = await connectMany(opts.port, n, opts.concurrency, true);
   if (failed) throw new Error(`${failed} of ${n} clients failed to connect`);
   await joinAll(clients);
   const { clients: senders } = await connectMany(opts.port, 1, 1, false);
+  if (!senders.length) throw new Error("the sender failed to connect");
+  return { clients, sender: senders[0] };
+}
+
+/** Plain WebSocket: every client of /fan gets what another sends there; nothing to join. */
+async function setupPlainRoom(n) {
+  const make = () => new PlainClient(opts.port, "/fan");
+  const { clients, failed } = await connectMany(opts.port, n, opts.concurrency, make);
+  if (failed) throw new Error(`${failed} of ${n} clients failed to connect`);
+  const { clients: senders } = await connectMany(opts.port, 1, 1, make);
   if (!senders.length) throw new Error("the sender failed to connect");
   return { clients, sender: senders[0] };
 }
@@ -237,6 +252,7 @@ async function fanout() {
 
 async function echo() {
   // raw frames: at ~100k acks/s ws's per-message machinery took the generator over 90%
+  if (opts.plain) return plainEcho();
   const { clients, failed } = await connectMany(opts.port, opts.n, opts.concurrency, true);
   if (failed) throw new Error(`${failed} clients failed to connect`);
   let running = true;
@@ -252,6 +268,45 @@ async function echo() {
       c.sendRaw(`42${id}["echo",${opts.object ? `{"text":${text}}` : text}]`);
     };
     c.onAck = () => {
+      acks += 1;
+      if (latencies !== null) latencies.push(nowUs() - sentAt);
+      if (running) send();
+    };
+    send();
+  }
+  await sleep(opts.warm * 1000);
+  phase("measure");
+  const a0 = acks;
+  const a = probe();
+  latencies = [];
+  await sleep(opts.measure * 1000);
+  const b = probe();
+  const lat = latencies;
+  latencies = null;
+  running = false;
+  const result = { n: clients.length, ...windowOf(a, b, acks - a0), ...percentiles(lat) };
+  await sleep(200);
+  for (const c of clients) c.terminate();
+  return result;
+}
+
+/** Echo on a plain endpoint: each client sends the payload, and the next one when it is back. */
+async function plainEcho() {
+  const make = () => new PlainClient(opts.port, "/echo");
+  const { clients, failed } = await connectMany(opts.port, opts.n, opts.concurrency, make);
+  if (failed) throw new Error(`${failed} clients failed to connect`);
+  let running = true;
+  let acks = 0;
+  let latencies = null;
+  for (const c of clients) {
+    let sentAt = 0;
+    let id = 0;
+    const send = () => {
+      id += 1;
+      sentAt = nowUs();
+      c.sendRaw(payload(id, opts.size));
+    };
+    c.onEventAt = () => {
       acks += 1;
       if (latencies !== null) latencies.push(nowUs() - sentAt);
       if (running) send();

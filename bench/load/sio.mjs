@@ -32,10 +32,12 @@ export const stamp = { seq: 0, t: 0 };
 /**
  * Read "|<seq>|<t>|" from a payload like 42["m","|12|345|xx"] at ``start`` in ``buf``. With
  * recovery on the server adds the offset as a last argument (42["m","|12|345|xx","17"]):
- * only the first '|' after the event name is looked for, so it is never read.
+ * only the first '|' after the event name is looked for, so it is never read. ``skip``: the
+ * bytes before the payload's first '|' may start (0 for a plain WebSocket message, which is
+ * the payload itself).
  */
-export function parseStampAt(buf, start) {
-  let i = buf.indexOf(PIPE, start + 4) + 1;
+export function parseStampAt(buf, start, skip = 4) {
+  let i = buf.indexOf(PIPE, start + skip) + 1;
   let seq = 0;
   for (let c = buf[i]; c !== PIPE; c = buf[++i]) seq = seq * 10 + (c - 48);
   i += 1;
@@ -65,14 +67,15 @@ function nextMask() {
   return maskState >>> 0;
 }
 
-/** A masked client text frame (RFC 6455 section 5.3). */
-function clientFrame(text) {
-  const n = Buffer.byteLength(text);
+/** A masked client frame (RFC 6455 section 5.3): text, or ``first`` with a Buffer body. */
+function clientFrame(text, first = 0x81) {
+  const n = typeof text === "string" ? Buffer.byteLength(text) : text.length;
   const h = n < 126 ? 6 : n < 65536 ? 8 : 14;
   const frame = Buffer.allocUnsafe(h + n);
   const data = frame.subarray(h);
-  data.write(text);
-  frame[0] = 0x81;
+  if (typeof text === "string") data.write(text);
+  else text.copy(data);
+  frame[0] = first;
   if (n < 126) frame[1] = 0x80 | n;
   else if (n < 65536) {
     frame[1] = 0x80 | 126;
@@ -97,10 +100,12 @@ function clientFrame(text) {
   return frame;
 }
 
-const UPGRADE =
-  "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+/** The upgrade request for ``path`` (the key is fixed: the server's answer is not checked). */
+const upgradeRequest = (path) =>
+  `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
   "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
   "Sec-WebSocket-Key: cm9vbWNhc3QtYmVuY2gtaw==\r\n\r\n";
+const UPGRADE = upgradeRequest("/socket.io/?EIO=4&transport=websocket");
 
 /**
  * One Socket.IO client over one WebSocket.
@@ -129,6 +134,7 @@ export class WsClient {
     this._acks = new Map();
     this._nextAck = 1;
     this._connected = null;
+    this.upgrade = UPGRADE;
   }
 
   /** Open the WebSocket and join the main namespace; resolves on the CONNECT answer. */
@@ -179,7 +185,7 @@ export class WsClient {
       this.closed = true;
       finish(new Error("closed before connect"));
     });
-    sock.on("connect", () => sock.write(UPGRADE));
+    sock.on("connect", () => sock.write(this.upgrade));
     let head = null;
     const onHead = (chunk) => {
       head = head === null ? chunk : Buffer.concat([head, chunk]);
@@ -191,6 +197,7 @@ export class WsClient {
       }
       sock.removeListener("data", onHead);
       this._readFrames();
+      this._upgraded();
       if (head.length > end + 4) sock.emit("data", head.subarray(end + 4));
     };
     sock.on("data", onHead);
@@ -222,12 +229,16 @@ export class WsClient {
         const op = buf[i] & 0x0f;
         this.bytes += h + len;
         if (op === 1) this._onPacket(buf, s, s + len);
+        else if (op === 9) sock.write(clientFrame(buf.subarray(s, s + len), 0x8a)); // pong
         else if (op === 8) this.closed = true;
         i = s + len;
       }
       if (i < n) carry = buf.subarray(i);
     });
   }
+
+  /** The server accepted the WebSocket: Socket.IO waits for Engine.IO's OPEN. */
+  _upgraded() {}
 
   /** One Engine.IO packet from ``s`` to ``e`` in ``buf``. */
   _onPacket(buf, s, e) {
@@ -300,8 +311,34 @@ export class WsClient {
 }
 
 /**
+ * A client of a plain WebSocket endpoint at ``path``, on raw frames as WsClient's: every text
+ * message goes to ``onEventAt(buf, start, end)``; ``emit(_, data)`` sends ``data`` as one
+ * text message (so Room in loadgen.mjs drives it as it drives a Socket.IO sender).
+ */
+export class PlainClient extends WsClient {
+  constructor(port, path) {
+    super(port, true);
+    this.upgrade = upgradeRequest(path);
+  }
+
+  _upgraded() {
+    this._connected(null); // no protocol on top: connected once upgraded
+  }
+
+  _onPacket(buf, s, e) {
+    this.events += 1;
+    if (this.onEventAt !== null) this.onEventAt(buf, s, e);
+  }
+
+  emit(_event, data) {
+    this.sendRaw(data);
+  }
+}
+
+/**
  * Connect ``count`` clients with at most ``concurrency`` handshakes in flight.
  * Returns the connected clients and the number that failed (bounded by ``deadlineMs``).
+ * ``raw`` as WsClient's, or a function that makes an unconnected client.
  */
 export async function connectMany(port, count, concurrency, raw, deadlineMs = 120000) {
   const clients = [];
@@ -311,7 +348,7 @@ export async function connectMany(port, count, concurrency, raw, deadlineMs = 12
   const worker = async () => {
     while (next < count && Date.now() < end) {
       next += 1;
-      const c = new WsClient(port, raw);
+      const c = typeof raw === "function" ? raw() : new WsClient(port, raw);
       try {
         await c.connect();
         clients.push(c);

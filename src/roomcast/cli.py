@@ -118,6 +118,22 @@ SERVE_OPTIONS = (
         type=float,
         metavar="SECONDS",
     ),
+    _Option(
+        ("--header-timeout",),
+        ("ROOMCAST_HEADER_TIMEOUT",),
+        "seconds a client has to send a request head whole, else 408 and close (0: no limit)",
+        "10",
+        type=float,
+        metavar="SECONDS",
+    ),
+    _Option(
+        ("--keep-alive-timeout",),
+        ("ROOMCAST_KEEP_ALIVE_TIMEOUT",),
+        "seconds an idle keep-alive HTTP connection is kept (0: no limit)",
+        "75",
+        type=float,
+        metavar="SECONDS",
+    ),
     _Option(("--log-level",), ("ROOMCAST_LOG_LEVEL",), "logging level", "info", choices=LOG_LEVELS),
     _Option(
         ("--log-format",),
@@ -259,6 +275,8 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
             store=args.store,
             certfile=args.certfile,
             keyfile=args.keyfile,
+            header_timeout=args.header_timeout or None,
+            keep_alive_timeout=args.keep_alive_timeout or None,
         )
     except (AppError, ValueError) as exc:
         print(f"roomcast: error: {exc}", file=sys.stderr)

@@ -132,6 +132,10 @@ def test_packets_after_the_handshake_in_the_same_payload() -> None:
         '{"sid":"a","upgrades":[],"pingInterval":"1","pingTimeout":1,"maxPayload":1}',
         '{"sid":"a","upgrades":[],"pingInterval":1,"pingTimeout":-1,"maxPayload":1}',
         '{"sid":"a","upgrades":[],"pingInterval":1,"pingTimeout":1,"maxPayload":true}',
+        # OverflowError and RecursionError escaped (found extending fuzz/targets/engineio.py)
+        '{"sid":"a","pingInterval":1' + "0" * 400 + "}",
+        '{"sid":"a","maxPayload":9007199254740992}',
+        "[" * 5000,
     ],
 )
 def test_invalid_handshakes(data: str) -> None:

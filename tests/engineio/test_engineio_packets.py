@@ -9,7 +9,7 @@ protocol README.
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roomcast.engineio import (
@@ -213,3 +213,22 @@ def test_text_payload_is_frames_joined_by_record_separator(packets: list[Packet]
     body = encode_payload(packets)
     assert body == "\x1e".join(str(encode_packet(p)) for p in packets)
     assert encode_payload(decode_payload(body)) == body
+
+
+# -- any text: packets or the protocol error -------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=100) | st.lists(st.text(max_size=20), max_size=6).map("\x1e".join))
+def test_any_text_is_packets_or_the_protocol_error(text: str) -> None:
+    try:
+        packet = decode_packet(text)
+    except RemoteProtocolError:
+        pass
+    else:
+        assert encode_packet(packet) == text
+    try:
+        packets = decode_payload(text)
+    except RemoteProtocolError:
+        return
+    assert decode_payload(encode_payload(packets)) == packets

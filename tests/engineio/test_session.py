@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from roomcast.engineio import (
     Closed,
@@ -526,3 +528,43 @@ def test_cancel_upgrade_outside_an_upgrade_does_nothing() -> None:
     session.close()
     session.cancel_upgrade()
     assert where(session) == (State.CLOSED, Transport.POLLING)
+
+
+# -- any packets, any time: the state machine holds ---------------------------------------------
+
+SENT = st.builds(Packet, st.sampled_from(PacketType), st.sampled_from(["", "probe", "x"]))
+STEPS = st.lists(
+    st.tuples(st.sampled_from(["packet", "probe", "time", "cancel"]), SENT, st.floats(0, 30)),
+    max_size=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(Transport), STEPS)
+def test_any_packets_at_any_time_keep_the_session_consistent(
+    transport: Transport, steps: list[tuple[str, Packet, float]]
+) -> None:
+    session = EngineSession(SID, transport, CONFIG, now=0.0)
+    now, closes = 0.0, 0
+    for action, packet, later in steps:
+        was_closed = session.closed
+        if action == "packet":
+            session.receive_packets([packet], now=now)
+        elif action == "probe":
+            answer = session.receive_probe(packet)
+            assert answer is None or answer in ([Packet(PacketType.PONG, "probe")], [])
+        elif action == "cancel":
+            session.cancel_upgrade()
+        else:
+            now += later
+            deadline = session.next_deadline()
+            if deadline is not None and now >= deadline:
+                session.handle_timeout(now=now)
+        queued, events = session.packets_to_send(), session.events_received()
+        closes += sum(isinstance(event, Closed) for event in events)
+        if was_closed:  # closed is final: nothing more to send or report
+            assert (queued, events) == ([], [])
+        assert (session.next_deadline() is None) == session.closed
+        deadline = session.next_deadline()  # what is due was handled: the next is later
+        assert deadline is None or deadline > now
+    assert closes <= 1

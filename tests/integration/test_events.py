@@ -411,3 +411,22 @@ async def test_pending_ack_fails_when_the_client_leaves(
     await node.disconnect("a")
     with pytest.raises(roomcast.ConnectionClosed):
         await asyncio.wait_for(pending, WAIT)
+
+
+async def test_ack_asked_of_a_socket_gone_already_fails_at_once(
+    serve: Serve, spawn_node: SpawnNode
+) -> None:
+    """Nothing settled it: with no timeout, the emit_with_ack waited forever (found by the
+    ServerSession property: an ack awaited after the close is never settled)."""
+    _, harness, node = await start(serve, spawn_node)
+    sids = await node.connect_all(["a"], transports=["websocket"])
+    socket = await harness.socket(sids["a"])
+    gone = asyncio.Event()
+    socket.on("disconnect", lambda reason: gone.set())
+    await node.disconnect("a")
+    await asyncio.wait_for(gone.wait(), WAIT)
+    with pytest.raises(roomcast.ConnectionClosed):
+        await asyncio.wait_for(socket.emit_with_ack("late"), WAIT)
+    outcome: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    await socket.emit("late", callback=lambda error, *args: outcome.set_result(error))
+    assert isinstance(await asyncio.wait_for(outcome, WAIT), roomcast.ConnectionClosed)

@@ -76,6 +76,7 @@ async def test_metrics_after_real_traffic(serve: Serve, spawn_node: SpawnNode) -
     assert (await node.emit_with_ack("b", "say", "four"))["args"] == ["ok"]
     assert (await node.emit_with_ack("a", "admin"))["type"] == "ack"
     assert (await node.emit_with_ack("c", "hello"))["args"] == ["hi"]
+    await scrape(base_url(listener) + "/metrics")  # counted: four names
     await node.emit("a", "spam")  # a fifth name: counted as "other"
     await node.call("a", "join", "lobby")  # after "spam": it has been handled
     await node.disconnect("b")

@@ -3,18 +3,11 @@ real traffic: tests/integration/test_metrics.py)."""
 
 from __future__ import annotations
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import roomcast
 from roomcast.observe.metrics import Metrics
 from roomcast.socketio import Packet, PacketType
-
-
-def feed(metrics: Metrics, *messages: str | bytes) -> None:
-    """What the server's tap appends for each message received, then counted."""
-    metrics._inbox.extend(messages)
-    metrics.drain()
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -26,47 +19,23 @@ def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
     }
 
 
-@pytest.mark.parametrize(
-    ("message", "event", "asks_ack"),
-    [
-        ('2["echo","x"]', "echo", False),
-        ('212["echo","x"]', "echo", True),
-        ('2/chat,["say",1]', "say", False),
-        ('2/chat,7["say",1]', "say", True),
-        ('51-["file",{"_placeholder":true,"num":0}]', "file", False),
-        ('51-/up,3["file",{"_placeholder":true,"num":0}]', "file", True),
-        ("2[42]", "other", False),
-    ],
-)
-def test_events_received_by_name(message: str, event: str, asks_ack: bool) -> None:
-    metrics = Metrics(roomcast.Server(serve_client=False))
-    feed(metrics, message)
-    assert metrics.received == {event: 1}
-    assert metrics.acks_requested == int(asks_ack)
-    assert metrics.bytes_received == len(message)
-
-
-def test_acks_and_bytes_received() -> None:
-    metrics = Metrics(roomcast.Server(serve_client=False))
-    for message in ('31["ok"]', "61-[{}]", b"\x01\x02\x03", '2["é"]'):
-        feed(metrics, message)
-    assert metrics.acks_received == 2
-    assert metrics.bytes_received == 8 + 7 + 3 + 7  # "é" is two bytes in UTF-8
-    assert metrics.received == {"é": 1}
-
-
-def test_event_names_are_bounded() -> None:
-    metrics = Metrics(roomcast.Server(serve_client=False), top_events=2)
-    for name in ("a", "b", "c", "a", "d", "b"):
-        feed(metrics, f'2["{name}"]')
-        metrics.encoded(Packet(PacketType.EVENT, "/", [name]), [])
-    metrics.encoded(Packet(PacketType.ACK, "/", ["not an event"], 1), [])
-    expected = {"a": 2, "b": 2, "other": 2}
-    assert metrics.received == metrics.sent == expected
+def test_the_servers_counts_are_read_at_scrape_time() -> None:
+    io = roomcast.Server(serve_client=False)
+    metrics = Metrics(io, top_events=2)
+    assert io.traffic is metrics.traffic
+    for name in ("a", "b", "c", "a"):
+        metrics.traffic.messages.append(f'21["{name}"]')  # what the server's fast path adds
+        metrics.traffic.asking.append(name)
+        metrics.traffic.encoded(Packet(PacketType.EVENT, "/", [name]))
+    metrics.traffic.message('31["ok"]')
+    metrics.traffic.packet(Packet(PacketType.ACK, "/", ["ok"], 1))
     found = samples(metrics)
-    for name, n in expected.items():
+    for name, n in {"a": 2, "b": 1, "other": 1}.items():
         assert found[("roomcast_events_received_total", (("event", name),))] == n
         assert found[("roomcast_events_sent_total", (("event", name),))] == n
+    assert found[("roomcast_acks_requested_total", ())] == 4
+    assert found[("roomcast_acks_received_total", ())] == 1
+    assert found[("roomcast_received_bytes_total", ())] == 4 * 7 + 8
 
 
 def test_an_idle_server() -> None:
@@ -89,3 +58,30 @@ def test_the_route_is_on_the_servers_table() -> None:
     elsewhere = roomcast.Server(serve_client=False)
     Metrics(elsewhere, port=9100)
     assert elsewhere.routes().find("/metrics") is None
+
+
+def test_workers_figures_merge_into_one_servers() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from roomcast.observe.metrics import merge
+
+    def worker(up: int, degraded: int, received: int) -> str:
+        return (
+            "# TYPE roomcast_adapter_up gauge\n"
+            f'roomcast_adapter_up{{namespace="/"}} {up}\n'
+            "# TYPE roomcast_store_degraded gauge\n"
+            f"roomcast_store_degraded {degraded}\n"
+            "# TYPE roomcast_events_received counter\n"
+            f'roomcast_events_received_total{{event="echo"}} {received}\n'
+        )
+
+    class Merged:
+        def collect(self):  # type: ignore[no-untyped-def]
+            return merge([worker(1, 0, 3), worker(0, 1, 4)])
+
+    registry = CollectorRegistry()
+    registry.register(Merged())  # type: ignore[arg-type]
+    text = generate_latest(registry).decode()
+    assert 'roomcast_adapter_up{namespace="/"} 0.0' in text  # one worker's bus is down
+    assert "roomcast_store_degraded 1.0" in text
+    assert 'roomcast_events_received_total{event="echo"} 7.0' in text

@@ -6,9 +6,12 @@ Golden packets follow the Socket.IO protocol README (socketio/socket.io-protocol
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from roomcast.exceptions import AckTimeout, ConnectionClosed, InvalidState
 from roomcast.socketio import ClientSession, Packet, PacketType, State
@@ -326,3 +329,83 @@ def test_disconnect_fails_everything() -> None:
     plain.activate()
     plain.receive_packet(Packet(CONNECT, "/x", {"sid": "s"}), now=0.0)
     assert sent(plain) == []
+
+
+# -- any packets from the server, any sequence: the session holds ------------------------------
+
+SERVER_PACKETS = st.one_of(
+    st.builds(
+        Packet,
+        st.just(CONNECT),
+        st.just("/"),
+        st.sampled_from([{"sid": "s1"}, {"sid": "s2", "pid": "p"}, {"sid": 1}, None, []]),
+    ),
+    st.builds(
+        Packet,
+        st.just(EVENT),
+        st.just("/"),
+        st.lists(st.text(max_size=3) | st.integers(), min_size=1, max_size=3),
+        st.none() | st.integers(0, 3),
+    ),
+    st.builds(
+        Packet, st.just(ACK), st.just("/"), st.lists(st.integers(), max_size=2), st.integers(0, 6)
+    ),
+    st.builds(
+        Packet,
+        st.just(PacketType.CONNECT_ERROR),
+        st.just("/"),
+        st.sampled_from(["no", {"message": "no", "data": 1}, {"message": 5}, {}]),
+    ),
+    st.just(Packet(PacketType.DISCONNECT, "/")),
+)
+CLIENT_STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["packet", "emit", "ask", "time", "lost", "connect", "forget"]),
+        SERVER_PACKETS,
+        st.integers(0, 5),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2), CLIENT_STEPS)
+def test_any_server_packets_settle_each_ack_once(
+    retries: int, steps: list[tuple[str, Packet, int]]
+) -> None:
+    session = ClientSession("/", retries=retries, buffer_size=5)
+    session.activate()
+    session.connect(None)
+    now = 0.0
+    waiting: set[object] = set()
+    ids: dict[int, object] = {}
+    for action, packet, n in steps:
+        if action == "packet":
+            session.receive_packet(packet, now=now)
+        elif action == "emit":
+            with contextlib.suppress(InvalidState):  # the buffer is full
+                session.emit(["e", n], now=now, timeout=float(n))
+        elif action == "ask":
+            waiter = object()
+            try:
+                ids[session.emit_with_ack(["e"], waiter, now=now, timeout=float(n))] = waiter
+            except InvalidState:
+                continue
+            waiting.add(waiter)
+        elif action == "time":
+            now += n
+            session.handle_timeout(now=now)
+        elif action == "lost":
+            session.connection_lost("transport close")
+        elif action == "connect":
+            session.connect(None)
+        elif action == "forget" and n in ids:
+            session.forget(n)
+            waiting.discard(ids.pop(n))
+        session.data_to_send()
+        for event in session.events_received():
+            if isinstance(event, AckSettled):
+                assert event.waiter in waiting, "settled twice, or never asked"
+                waiting.discard(event.waiter)
+        deadline = session.next_deadline()
+        assert deadline is None or deadline >= now or action != "time"

@@ -11,11 +11,12 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roomcast.exceptions import RemoteProtocolError
 from roomcast.socketio import Decoder, Packet, PacketType, encode_packet
+from roomcast.socketio.packets import MAX_ATTACHMENTS, main_event
 
 BUF = b"\x01\x02\x03\x04"
 RESERVED_EVENTS = [
@@ -33,8 +34,9 @@ def placeholder(num: int) -> dict[str, Any]:
 
 
 def decode(*messages: str | bytes) -> Packet:
-    """Feed every Engine.IO message to a fresh decoder; the last one completes a packet."""
-    decoder = Decoder()
+    """Feed every Engine.IO message to a fresh decoder; the last one completes a packet
+    (generated packets may hold more attachments than a decoder takes by default)."""
+    decoder = Decoder(max_attachments=100)
     *head, last = messages
     for message in head:
         assert decoder.receive(message) is None
@@ -541,7 +543,7 @@ def test_binary_packets_round_trip_as_is(packet: Packet) -> None:
 
 @given(st.lists(events() | acks(), max_size=5))
 def test_one_decoder_reads_a_stream_of_packets(packets: list[Packet]) -> None:
-    decoder = Decoder()
+    decoder = Decoder(max_attachments=100)
     received = []
     for packet in packets:
         for message in encode_packet(packet):
@@ -602,3 +604,70 @@ def test_short_path_decodes_as_the_general_parser(kind: str, ack: str, data: Any
             Decoder().receive(text)
     else:
         assert Decoder().receive(text) == general
+
+
+# -- bounds and garbage ----------------------------------------------------------------------
+
+
+def test_ten_attachments_are_the_most_a_packet_may_announce() -> None:
+    # socket.io-parser 4.2.6's maxAttachments: a packet announcing more would keep every
+    # binary message after it in memory (found by the Socket.IO fuzz target's bound)
+    assert MAX_ATTACHMENTS == 10
+    parts = [placeholder(i) for i in range(10)]
+    assert decode(f"510-{json.dumps(['a', *parts])}", *[bytes([i]) for i in range(10)]).data[
+        1:
+    ] == [bytes([i]) for i in range(10)]
+    with pytest.raises(RemoteProtocolError, match="attachments is above the maximum"):
+        Decoder().receive(f"511-{json.dumps(['a', *parts, placeholder(10)])}")
+    with pytest.raises(RemoteProtocolError):
+        Decoder().receive('69999999999999999-1[{"_placeholder":true,"num":0}]')
+
+
+def test_the_attachment_limit_is_the_decoders() -> None:
+    decoder = Decoder(max_attachments=20)
+    assert decoder.receive(f"520-{json.dumps(['a', placeholder(19)])}") is None
+
+
+messages = st.text(max_size=60) | st.binary(max_size=20)
+headers = st.from_regex(r"[0-6]([0-9]{1,3}-)?(/[a-z]{0,3},)?[0-9]{0,3}", fullmatch=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(messages | st.builds(str.__add__, headers, st.text(max_size=30)), max_size=8))
+def test_any_messages_raise_only_the_protocol_error(stream: list[str | bytes]) -> None:
+    decoder = Decoder()
+    for message in stream:
+        try:
+            packet = decoder.receive(message)
+        except RemoteProtocolError:
+            decoder = Decoder()  # the server closes that connection
+            continue
+        assert decoder._expected <= MAX_ATTACHMENTS
+        if packet is not None:  # what decodes encodes back to itself
+            again = Decoder(max_attachments=1000)
+            *head, last = encode_packet(packet)
+            for part in head:
+                assert again.receive(part) is None
+            assert again.receive(last) == packet
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_the_short_path_agrees_with_the_general_parse_on_any_text(text: str) -> None:
+    message = "2" + text
+    fast = main_event(message)
+    if fast is not None:
+        general = Decoder()._parse(message)[0]
+        assert general == Packet(PacketType.EVENT, "/", fast[0], fast[1])
+
+
+@pytest.mark.parametrize("depth", [600, 800])
+def test_binary_packet_nested_too_deeply_is_the_protocol_error(depth: int) -> None:
+    """JSON reads it, but putting the attachments back recursed past Python's limit: the
+    decoder raised RecursionError, which the server does not catch (found by review while
+    writing the property tests; the input joins the socketio fuzz corpus)."""
+    decoder = Decoder()
+    nested = "[" * depth + "]" * depth
+    assert decoder.receive(f'51-["e",{nested},{json.dumps(placeholder(0))}]') is None
+    with pytest.raises(RemoteProtocolError, match="nested too deeply"):
+        decoder.receive(b"x")

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from roomcast.exceptions import RemoteProtocolError
@@ -173,7 +173,7 @@ def has_bytes(value: Any) -> bool:
 def test_json_round_trip(packet: Packet) -> None:
     # socket.io-parser's attachments exist for EVENT and ACK only
     assume(packet.type in (PacketType.EVENT, PacketType.ACK) or not has_bytes(packet.data))
-    parser = JsonParser()
+    parser = JsonParser(max_attachments=100)  # generated data may hold more than 10
     assert [plain(p) for p in decode_all(parser, parser.encode(packet))] == [packet]
 
 
@@ -197,6 +197,9 @@ def pack(value: Any) -> bytes:
         pytest.param(pack({"type": 5, "data": ["e"], "nsp": "/"}), id="binary-event-type"),
         pytest.param(pack({"type": 6, "data": [], "nsp": "/", "id": 1}), id="binary-ack-type"),
         pytest.param(pack({"type": True, "data": ["e"], "nsp": "/"}), id="bool-type"),
+        # unhashable types raised TypeError looking the type up (found by fuzz/)
+        pytest.param(pack({"type": {}, "nsp": "/"}), id="map-type"),
+        pytest.param(pack({"type": [2], "data": ["e"], "nsp": "/"}), id="array-type"),
         pytest.param(pack({"type": 2.0, "data": ["e"], "nsp": "/"}), id="float-type"),
         pytest.param(pack({"type": 2, "data": ["e"]}), id="no-nsp"),
         pytest.param(pack({"type": 2, "data": ["e"], "nsp": 1}), id="nsp-not-text"),
@@ -292,3 +295,30 @@ def test_client_session_writes_msgpack() -> None:
     session.connect({"token": "t"})
     [connect] = session.data_to_send()
     assert decode_one(connect) == Packet(PacketType.CONNECT, "/", {"token": "t"})
+
+
+def test_msgpack_packet_nested_too_deeply_is_the_protocol_error() -> None:
+    """An ``undefined`` 600 arrays deep: making it JavaScript's null recursed past Python's
+    limit and raised RecursionError (found by review while writing the property tests)."""
+    nested = b"\x91" * 600 + b"\xd4\x00\x00"  # [[[... undefined ...]]]
+    message = b"\x83\xa4type\x02\xa4data\x92\xa1e" + nested + b"\xa3nsp\xa1/"
+    with pytest.raises(RemoteProtocolError, match="nested too deeply"):
+        MSGPACK.decoder().receive(message)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120) | packets().map(lambda p: MSGPACK.encode(p)[0][:-1]))
+def test_any_bytes_are_a_packet_or_the_protocol_error(message: bytes) -> None:
+    try:
+        packet = MSGPACK.decoder().receive(message)
+    except RemoteProtocolError:
+        return
+    (again,) = MSGPACK.encode(packet)
+    assert MSGPACK.encode(MSGPACK.decoder().receive(again)) == [again]
+
+
+def test_the_json_parsers_decoders_take_its_attachment_limit() -> None:
+    message = '511-["e",{"_placeholder":true,"num":10}]'
+    with pytest.raises(RemoteProtocolError, match="above the maximum"):
+        JsonParser().decoder().receive(message)
+    assert JsonParser(max_attachments=11).decoder().receive(message) is None

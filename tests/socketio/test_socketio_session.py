@@ -11,12 +11,13 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roomcast.exceptions import AckTimeout, ConnectionClosed
 from roomcast.socketio import (
     ConnectRequest,
+    Decoder,
     Packet,
     PacketType,
     ServerSession,
@@ -256,3 +257,84 @@ def test_the_ack_shortcut_encodes_as_the_general_path(
     fast = connected(namespace).send_ack(ack_id, args)
     general = connected(namespace, answers=1).send_ack(ack_id, args)
     assert fast == general == encode_packet(Packet(PacketType.ACK, namespace, args, ack_id))
+
+
+# -- any sequence of what a client and the server do: the session holds -----------------------
+
+ACTIONS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["event", "answer", "expect", "ack", "time", "forget", "bye", "kick", "close"]
+        ),
+        st.integers(0, 5),
+        st.sampled_from([["a"], ["a", 1], ["b"]]),
+    ),
+    max_size=25,
+)
+
+
+def decode_all(parts: list[str | bytes]) -> Packet:
+    decoder = Decoder()
+    packets = [decoder.receive(part) for part in parts]
+    assert packets[-1] is not None
+    return packets[-1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["/", "/chat"]), st.integers(0, 3), st.booleans(), ACTIONS)
+def test_any_sequence_settles_each_ack_once_and_disconnects_once(
+    namespace: str, answers: int, accept: bool, actions: list[tuple[str, int, list[Any]]]
+) -> None:
+    session = ServerSession(namespace, answers=answers, ack_ids=itertools.count())
+    session.accept() if accept else session.refuse({"message": "no"})
+    now = 0.0
+    waiting: set[object] = set()  # waiters expected and not settled or forgotten
+    ids: dict[int, object] = {}
+    settled: list[object] = []
+    disconnects = 0
+
+    def take(events: list[Any]) -> None:
+        nonlocal disconnects
+        for event in events:
+            if isinstance(event, AckSettled):
+                assert event.waiter in waiting, "settled twice, or never awaited"
+                waiting.discard(event.waiter)
+                settled.append(event.waiter)
+            else:
+                assert isinstance(event, Disconnected)
+                disconnects += 1
+
+    for action, n, data in actions:
+        was = session.state
+        if action == "event":
+            session.receive_event(n, data)
+        elif action == "answer":
+            parts = session.send_ack(n, data)
+            if parts:
+                assert decode_all(parts).id == n
+        elif action == "expect" and session.state is not State.DISCONNECTED:
+            # (after the close, the server settles the waiter itself: Socket._expect)
+            waiter = object()
+            ids[session.expect_ack(waiter, deadline=now + n)] = waiter
+            waiting.add(waiter)
+        elif action == "ack":
+            take([e] if (e := session.receive_ack(n, data)) is not None else [])
+        elif action == "time":
+            now += n
+            take(session.handle_timeout(now=now))
+        elif action == "forget" and n in ids:
+            session.forget_ack(n)
+            waiting.discard(ids[n])
+        elif action == "bye":
+            take(session.receive_disconnect())
+        elif action == "kick":
+            session.disconnect()
+        elif action == "close":
+            take(session.close("transport close"))
+        if was is State.DISCONNECTED:
+            assert session.state is State.DISCONNECTED
+        if session.answers is not None:
+            assert len(session.answers) <= answers
+    take(session.close("transport close"))
+    assert not waiting, "an ack awaited was never settled"
+    assert disconnects == (1 if accept else 0)  # a refused client was never connected

@@ -15,6 +15,7 @@ class RecordingTransport:
         self.writes: list[bytes] = []
         self.buffered = 0
         self.closing = False
+        self.aborted = False
 
     def write(self, data: bytes) -> None:
         self.writes.append(bytes(data))
@@ -24,6 +25,12 @@ class RecordingTransport:
 
     def get_write_buffer_size(self) -> int:
         return self.buffered
+
+    def get_extra_info(self, name: str) -> None:
+        return None
+
+    def abort(self) -> None:
+        self.aborted = self.closing = True
 
 
 class Link(CorkedLink):
@@ -99,15 +106,19 @@ async def test_a_flush_outside_the_loop_keeps_the_order() -> None:
     assert b"".join(transport.writes) == b"abc"
 
 
-async def test_overflow_is_reported_once() -> None:
+async def test_overflow_is_reported_once_and_aborts_the_connection() -> None:
     _, [(link, transport), _] = link_pair(max_buffer=10)
-    reports: list[int] = []
-    link.on_overflow = lambda: reports.append(1)
+    reports: list[bool] = []
+    link.on_overflow = lambda: reports.append(transport.aborted)
     transport.buffered = 11  # the client stopped reading
     link.send_frame(b"a")
-    await next_tick()
+    assert reports == [False]  # told first, then aborted: it would never drain
+    assert transport.aborted
     link.send_frame(b"b")
-    assert reports == [1]
+    await next_tick()
+    link.send_frame(b"c")
+    assert reports == [False]
+    assert transport.writes == [b"a"]
 
 
 async def test_nothing_is_written_to_a_closing_transport() -> None:

@@ -129,6 +129,9 @@ def test_offers_are_answered(offer: str, answer: str) -> None:
         "permessage-deflate; server_no_context_takeover=1",
         "permessage-deflate; client_no_context_takeover; client_no_context_takeover",
         "permessage-deflate; client_max_window_bits=",
+        # a digit to str.isdigit, not to int(): raised ValueError (found by fuzz/)
+        "permessage-deflate; client_max_window_bits=1\u00b2",
+        "permessage-deflate; server_max_window_bits=\u00b9\u2075",
         "x-other-extension",
         "",
     ],
@@ -391,3 +394,58 @@ def test_inflater_keeps_no_context_between_messages_by_default() -> None:
     small.start()
     with pytest.raises(PayloadTooLarge):
         small.feed(data, fin=True)
+
+
+# -- any offer, any compressed bytes ---------------------------------------------------------
+
+PARAMS = st.sampled_from(
+    [
+        "server_no_context_takeover",
+        "client_no_context_takeover",
+        "server_max_window_bits",
+        "client_max_window_bits",
+        "x",
+    ]
+)
+VALUES = st.sampled_from(["", "=", "=8", "=9", "=15", '="10"', "=16", "=0x9", "=\u00b2", "=1 2"])
+OFFERS = st.lists(
+    st.builds(
+        lambda name, params: "; ".join([name, *params]),
+        st.sampled_from(["permessage-deflate", "PerMessage-Deflate", "x-webkit", ""]),
+        st.lists(st.builds(str.__add__, PARAMS, VALUES), max_size=4),
+    ),
+    max_size=3,
+).map(", ".join) | st.text(max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(OFFERS, max_size=2), st.sampled_from([DEFAULT, TAKEOVER]))
+def test_any_offer_is_answered_with_terms_that_read_back(
+    values: list[str], config: PerMessageDeflate
+) -> None:
+    agreement = negotiate(config, values)
+    if agreement is None:
+        return
+    assert 9 <= agreement.server_max_window_bits <= 15
+    assert 9 <= agreement.client_max_window_bits <= 15
+    assert negotiate(config, [agreement.response]) == agreement
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.binary(max_size=60), min_size=1, max_size=4)
+    | st.binary(max_size=2000).map(lambda data: [zlib.compress(data)[2:-4]]),
+    st.booleans(),
+)
+def test_any_compressed_bytes_inflate_within_the_limit_or_fail(
+    frames: list[bytes], no_context_takeover: bool
+) -> None:
+    inflater = MessageInflater(15, no_context_takeover, 256)
+    inflater.start()
+    size = 0
+    for i, frame in enumerate(frames):
+        try:
+            size += len(inflater.feed(frame, fin=i == len(frames) - 1))
+        except (InvalidCompressedData, PayloadTooLarge):
+            return
+        assert size <= 256

@@ -201,6 +201,41 @@ def test_random_chunkings(stream: list[tuple[bytes, list[Received]]], data: st.D
     assert feed_chunks(FrameParser(MAX_SIZE), chunks) == expected
 
 
+# -- a limit per feed --------------------------------------------------------------------------
+
+
+def test_feed_stops_at_its_limit_and_goes_on_from_there() -> None:
+    """At most ``limit`` frames per feed; ``more`` says bytes are left, ``feed(b"")`` parses
+    on; fragments and control frames count as frames."""
+    half = client_frame(Opcode.TEXT, b"4half")
+    data = b"".join(
+        [
+            *(client_frame(Opcode.TEXT, f"4m{i}".encode()) for i in range(5)),
+            client_frame(Opcode.TEXT, b"4fr", fin=False),
+            client_frame(Opcode.PING, b"p"),
+            client_frame(Opcode.CONTINUATION, b"ag", fin=True),
+            half[:4],  # an incomplete frame at the end
+        ]
+    )
+    parser = FrameParser(MAX_SIZE)
+    assert parser.feed(data, 3) == ["4m0", "4m1", "4m2"]
+    assert parser.more
+    assert parser.feed(b"", 3) == ["4m3", "4m4"]  # the fragment counted too
+    assert parser.more
+    assert parser.feed(b"", 3) == [Control(Opcode.PING, b"p"), "4frag"]
+    assert not parser.more  # only an incomplete frame is left
+    assert parser.feed(half[4:], 3) == ["4half"]
+    assert not parser.more
+
+
+def test_feed_stops_at_the_limit_only_with_bytes_left() -> None:
+    parser = FrameParser(MAX_SIZE)
+    two = client_frame(Opcode.TEXT, b"4a") + client_frame(Opcode.TEXT, b"4b")
+    assert parser.feed(two, 2) == ["4a", "4b"]
+    assert not parser.more
+    assert parser.lone_text(client_frame(Opcode.TEXT, b"4c")) == "4c"  # idle again
+
+
 # -- several frames, fragmentation, control frames -------------------------------------------
 
 
@@ -606,3 +641,58 @@ def test_lone_text_after_a_partial_frame_is_none() -> None:
     frame = client_frame(Opcode.TEXT, b"abc")
     assert parser.feed(frame[:3]) == []
     assert parser.lone_text(frame) is None  # bytes are buffered: order matters
+
+
+# -- any bytes: only failures, memory within the limit -----------------------------------------
+
+SMALL = 64
+"""A small message limit, so random input reaches it."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.binary(max_size=80)
+        | st.builds(
+            raw_frame,
+            st.integers(0, 255),
+            st.binary(max_size=200),
+            masked=st.booleans(),
+        ),
+        max_size=6,
+    ),
+    st.integers(1, 300),
+)
+def test_any_bytes_give_messages_or_a_failure_within_the_limit(
+    pieces: list[bytes], step: int
+) -> None:
+    parser = FrameParser(SMALL)
+    stream = b"".join(pieces)
+    failed = False
+    for start in range(0, len(stream), step):
+        received = parser.feed(stream[start : start + step])
+        if failed:
+            assert received == []
+        for item in received:
+            if isinstance(item, str | bytes):
+                assert len(item.encode() if isinstance(item, str) else item) <= SMALL
+        failed = failed or any(isinstance(item, Failure) for item in received)
+        # what waits for the rest of a frame: one frame at most (a message within the limit,
+        # a control frame within 125 bytes), header included
+        assert len(parser._buffer) <= max(SMALL, 125) + 14
+
+
+@pytest.mark.parametrize("first", [0x89, 0x8A, 0x88, 0x8B, 0x0F])
+@pytest.mark.parametrize("length", [126, 65536])
+def test_control_frame_longer_than_125_fails_at_its_header(first: int, length: int) -> None:
+    """A control (or reserved control) opcode announcing more than 125 bytes fails as soon as
+    its length is read: its payload is not waited for (found by the frames fuzz target: the
+    size limit skipped control opcodes, so their payload was buffered past it)."""
+    if length < 65536:
+        header = struct.pack("!BBH", first, 0x80 | 126, length)
+    else:
+        header = struct.pack("!BBQ", first, 0x80 | 127, length)
+    parser = FrameParser(SMALL)
+    received = parser.feed(header + MASK + bytes(200))
+    assert received == [Failure(CloseCode.PROTOCOL_ERROR, "invalid control frame")]
+    assert not parser._buffer

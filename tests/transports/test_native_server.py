@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import os
+import socket as net
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -420,6 +421,8 @@ async def test_http_10_closes_after_the_response(serve: Serve, raw: Connect) -> 
         pytest.param(b"HELLO\r\n\r\n", id="no-method"),
         pytest.param(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", id="bad-header"),
         pytest.param(b"GET /engine.io/ HTTP/9\r\n\r\n", id="bad-version"),
+        # httptools takes CONNECT for an upgrade; its target is no URL (found by fuzz/)
+        pytest.param(b"CONNECT example.com:443 HTTP/1.1\r\n\r\n", id="connect-authority"),
     ],
 )
 async def test_garbage_is_400_and_closes(serve: Serve, raw: Connect, garbage: bytes) -> None:
@@ -559,6 +562,71 @@ async def test_client_gone_mid_poll_closes_with_transport_error(serve: Serve, ra
     assert await served.closed(within=seconds(5)) == (sid, "transport error")
     assert sid not in served.io.sockets
     await handshake(await raw(served.port))
+
+
+# == HTTP: timeouts (slowloris) ===============================================================
+
+
+async def trickle(client: RawClient, data: bytes, pause: float) -> None:
+    """Send ``data`` a byte at a time (a slowloris client) until the server closes."""
+    for byte in data:
+        client.writer.write(bytes((byte,)))
+        await asyncio.sleep(pause)  # the pace of the attack, not a wait for the server
+        if client.reader.at_eof() or client.writer.is_closing():
+            return
+
+
+async def test_request_heads_sent_a_byte_at_a_time_get_408_and_are_closed(
+    serve: Serve, raw: Connect
+) -> None:
+    """Fifty connections trickle their request head a byte every 20 ms, one sends nothing:
+    each is answered 408 and closed once ``header_timeout`` has passed since it opened;
+    a WebSocket session and a polling handshake carry on meanwhile, and afterwards."""
+    served = await serve()
+    listener = await served.io.listen(host="127.0.0.1", port=0, header_timeout=seconds(0.3))
+    port = listener.port
+    try:
+        ws, _ = await open_raw_websocket(raw, Served(served.io, port))
+        silent = await raw(port)
+        slow = [await raw(port) for _ in range(50)]
+        head = request("GET", POLLING, [("X-Padding", "x" * 200)])
+        trickling = [asyncio.ensure_future(trickle(c, head, 0.02)) for c in slow]
+        await ws.send(masked(OP_TEXT, b"4during"))
+        assert await ws.text() == "4during"
+        for client in [silent, *slow]:
+            response = await client.response()
+            assert response.status == 408, response
+            assert response.headers["connection"] == "close"
+            assert await client.at_eof()
+        await asyncio.wait_for(asyncio.gather(*trickling), WAIT)
+        await ws.send(masked(OP_TEXT, b"4after"))  # the WebSocket has no such timeout
+        assert await ws.text() == "4after"
+        assert await handshake(await raw(port))
+    finally:
+        await asyncio.wait_for(listener.aclose(), WAIT)
+
+
+async def test_an_idle_keep_alive_connection_is_closed(serve: Serve, raw: Connect) -> None:
+    """After a response, a kept-alive connection that sends nothing more is closed after
+    ``keep_alive_timeout`` (no response: nothing was asked); a pending long-poll is not
+    idle, and is answered after that time."""
+    served = await serve()
+    listener = await served.io.listen(
+        host="127.0.0.1", port=0, header_timeout=None, keep_alive_timeout=seconds(0.3)
+    )
+    try:
+        polling, idle = await raw(listener.port), await raw(listener.port)
+        sid = await handshake(polling)
+        await handshake(idle)
+        await polling.send(request("GET", f"{POLLING}&sid={sid}"))  # waits for packets
+        assert await idle.at_eof()
+        poster = await raw(listener.port)
+        await poster.send(request("POST", f"{POLLING}&sid={sid}", body=b"4hi"))
+        assert (await poster.response()).text == "ok"
+        assert (await polling.response()).text == "4hi"
+    finally:
+        await collect_polling_sessions(served.io, listener.port)
+        await asyncio.wait_for(listener.aclose(), WAIT)
 
 
 # == WebSocket: the opening handshake =========================================================
@@ -730,6 +798,89 @@ async def test_many_small_frames_in_one_write_are_all_processed(serve: Serve, ra
             received.append(frame.payload.decode())
     assert received == [f"4m{i}" for i in range(300)]
     assert pongs == 1
+
+
+async def test_a_flooding_client_takes_turns_with_the_others(raw: Connect) -> None:
+    """One client writes 5000 messages at once; another's message, sent once the server has
+    started on the 5000, is answered long before they are all dispatched (reads of one
+    connection are cut into turns of ``FRAMES_PER_TURN`` frames, the others read between
+    them). The 5000 all arrive, in order, and the connection reads on afterwards."""
+    io = roomcast.EngineServer(path=EIO_PATH)
+    noise: list[str] = []
+    started = asyncio.Event()
+
+    def on_message(socket: roomcast.EngineSocket, data: str | bytes) -> None:
+        if data == "noise":
+            noise.append(data)
+            started.set()
+        else:
+            socket.send(f"{data} after {len(noise)}")
+
+    io.on("message", on_message)
+    listener = await io.listen(host="127.0.0.1", port=0)
+    served = Served(io, listener.port)
+    try:
+        flooder, _ = await open_raw_websocket(raw, served)
+        other, _ = await open_raw_websocket(raw, served)
+        await flooder.send(masked(OP_TEXT, b"4noise") * 5000)  # ~60 KB: one read
+        await asyncio.wait_for(started.wait(), WAIT)
+        await other.send(masked(OP_TEXT, b"4hello"))
+        answer = await other.text()
+        assert answer.startswith("4hello after "), answer
+        assert int(answer.rsplit(" ", 1)[1]) < 2500, answer
+        await flooder.send(masked(OP_TEXT, b"4last"))
+        assert await flooder.text() == "4last after 5000"
+        assert noise == ["noise"] * 5000
+    finally:
+        await asyncio.wait_for(listener.aclose(), WAIT)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def read_to_the_end(client: RawClient) -> None:
+    while await asyncio.wait_for(client.reader.read(65_536), WAIT):
+        pass
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+async def test_a_client_that_stops_reading_is_aborted_and_the_others_lose_nothing(
+    serve: Serve, raw: Connect
+) -> None:
+    """Past ``max_write_buffer`` the connection is aborted, not closed gracefully (that would
+    wait for a buffer that never drains): the server's file descriptor goes at once, the
+    client sees a reset, and a reading client gets every message."""
+    served = await serve(max_write_buffer=256 * 1024)
+    reader, reader_sid = await open_raw_websocket(raw, served)
+    sock = net.socket(net.AF_INET, net.SOCK_STREAM)
+    sock.setsockopt(net.SOL_SOCKET, net.SO_RCVBUF, 4096)  # a small window: fills fast
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", served.port))
+    stalled = RawClient(*await asyncio.open_connection(sock=sock, limit=4096))
+    try:
+        await stalled.send(upgrade_request())
+        assert (await stalled.response()).status == 101
+        assert (await RawWebSocket(stalled).text()).startswith("0{")
+        stalled_sid = next(sid for sid in served.io.sockets if sid != reader_sid)
+        fds = open_fds()  # both ends of the stalled connection are open
+        payload = "x" * 65_536
+
+        sent = 0
+        while stalled_sid in served.io.sockets:  # the reader reads meanwhile
+            for engine_socket in list(served.io.sockets.values()):
+                engine_socket.send(f"{sent} {payload}")
+            sent += 1
+            frame = await reader.frame()
+            assert frame.payload.decode() == f"4{sent - 1} {payload}"
+        assert await served.closed() == (stalled_sid, "transport error")
+        await until(lambda: open_fds() == fds - 1, "the server to let the aborted connection go")
+        with pytest.raises(ConnectionResetError):  # not an end of stream: a reset
+            await read_to_the_end(stalled)
+    finally:
+        stalled.writer.close()
+    served.io.sockets[reader_sid].send("after")
+    assert (await reader.frame()).payload == b"4after"
 
 
 async def test_polling_session_upgrades_to_websocket(serve: Serve, raw: Connect) -> None:

@@ -17,6 +17,8 @@ from rfc6455_cases import PING, TEXT, close, frame
 from wire import WAIT, RawWebSocket, Serve, echo_server
 
 import roomcast
+from roomcast.transports.native import FRAMES_PER_TURN
+from roomcast.websocket.connection import UNREAD
 
 NODE = shutil.which("node")
 PEER = Path(__file__).resolve().parent / "node" / "ws_peer.mjs"
@@ -290,6 +292,41 @@ async def test_message_over_the_limit_is_1009_and_others_go_on(serve: Serve) -> 
     assert got.eof_after_close
     await bystander.send(frame(TEXT, b"still") + close(1000))
     assert (await bystander.receive_all()).messages == ["still"]
+    for each in (client, bystander):
+        await each.aclose()
+
+
+async def test_a_handler_that_reads_slower_than_its_client_sends_holds_the_client(
+    serve: Serve,
+) -> None:
+    """Past ``UNREAD`` messages its handler has not read, a client is not read (its TCP
+    window fills); the others are served meanwhile; once the handler reads on, every
+    message arrives, in order."""
+    io = echo_server()
+    gate, first, handlers = asyncio.Event(), asyncio.Event(), []
+    got: list[str | bytes] = []
+
+    @io.websocket("/slow")
+    async def slow(ws: roomcast.WebSocket) -> None:
+        handlers.append(ws)
+        async for message in ws:
+            got.append(message)
+            first.set()
+            await gate.wait()
+
+    listener = await serve(io)
+    bystander, _, _ = await RawWebSocket.open(listener.port, "/echo")
+    client, _, _ = await RawWebSocket.open(listener.port, "/slow")
+    await client.send(b"".join(frame(TEXT, str(n).encode()) for n in range(2000)))
+    await asyncio.wait_for(first.wait(), WAIT)
+    for n in range(10):  # many loop turns
+        await bystander.send(frame(TEXT, f"ping {n}".encode()))
+        assert await bystander.read_frame() == (TEXT, f"ping {n}".encode())
+    assert UNREAD <= handlers[0].unread < UNREAD + FRAMES_PER_TURN
+    gate.set()
+    await client.send(close(1000))
+    assert (await client.receive_all()).close_code == 1000
+    assert got == [str(n) for n in range(2000)]
     for each in (client, bystander):
         await each.aclose()
 

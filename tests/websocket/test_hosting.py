@@ -39,12 +39,17 @@ def build() -> roomcast.Server:
 
 
 @contextlib.asynccontextmanager
-async def aiohttp_serving(io: roomcast.Server) -> AsyncIterator[str]:
+async def aiohttp_serving(
+    io: roomcast.Server, app: web.Application | None = None
+) -> AsyncIterator[str]:
+    """``io`` attached to ``app`` (a new one with a route ``/own`` of its own by default)."""
+
     async def own(request: web.Request) -> web.Response:
         return web.Response(text="own route")
 
-    app = web.Application()
-    app.router.add_get("/own", own)
+    if app is None:
+        app = web.Application()
+        app.router.add_get("/own", own)
     io.attach(app)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
@@ -130,13 +135,8 @@ async def test_aiohttp_client_gone_during_the_upgrade_is_not_an_error(
 
     app = web.Application()
     app.on_response_prepare.append(hold_first_upgrade)
-    io.attach(app)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
+    async with aiohttp_serving(io, app) as base:
+        host, port = base[5:].split(":")
         _, writer = await asyncio.open_connection(host, port)
         writer.write(
             b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -157,7 +157,5 @@ async def test_aiohttp_client_gone_during_the_upgrade_is_not_an_error(
         async with connect(f"ws://{host}:{port}/echo") as ws:
             await ws.send("still here")
             assert await asyncio.wait_for(ws.recv(), WAIT) == "still here"
-    finally:
-        await asyncio.wait_for(runner.cleanup(), WAIT)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, [r.getMessage() for r in errors]

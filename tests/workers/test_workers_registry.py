@@ -9,6 +9,7 @@ from roomcast.cluster.routing import (
     ROUTED_HEADER,
     Registry,
     Router,
+    _address,
     owner_tag,
     worker_socket,
     worker_tag,
@@ -68,3 +69,18 @@ async def test_the_registry_announces_and_finds_addresses() -> None:
     finally:
         await here.aclose()
         await there.aclose()
+
+
+@pytest.mark.parametrize(
+    ("raw", "address"),
+    [
+        (b"10.0.0.2:8001", ("10.0.0.2", 8001)),
+        ("[::1]:8001", ("::1", 8001)),
+        ("10.0.0.2:80\u00b2", None),  # a digit to str.isdigit that int() refuses
+        ("10.0.0.2:", None),
+        (":80", None),
+        (80, None),
+    ],
+)
+def test_registry_addresses_are_read_or_skipped(raw: object, address: object) -> None:
+    assert _address(raw) == address

@@ -188,3 +188,16 @@ def test_the_drain_must_end_before_the_graceful_timeout(
     assert "--drain-seconds must be at least 0 and under --graceful-timeout" in (
         capsys.readouterr().err
     )
+
+
+async def test_a_request_head_that_takes_too_long_is_answered_408(start: Start) -> None:
+    served = await start("serve", "workers_app:build", "--port", "0", "--header-timeout", "0.3")
+    reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and no more
+        answer = await asyncio.wait_for(reader.read(), WAIT)  # up to the server's close
+        assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer
+    finally:
+        writer.close()
+    assert (await fetch(f"http://127.0.0.1:{served.port}/healthz"))[0] == 200
+    assert await served.stop() == 0

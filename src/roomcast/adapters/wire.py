@@ -123,16 +123,20 @@ def encode_request(value: dict[str, Any]) -> bytes:
 def decode_body(data: bytes) -> Any:
     """A request, response or broadcast body: JSON when it starts with ``{``, else msgpack.
 
-    Raises ValueError for anything that is neither.
+    Raises ValueError for anything that is neither, or that is nested too deeply to read
+    (RecursionError, from JSON or from the dates found in msgpack).
     """
-    if data[:1] == b"{":
-        return json.loads(data)
     try:
-        value = msgpack.unpackb(data, raw=False, strict_map_key=False, timestamp=3)
-    except Exception as exc:  # msgpack raises several unrelated types
-        raise ValueError("not msgpack") from exc
-    if b"\xff" in data:  # ext -1 (a JS Date) is the only source of 0xff outside numbers/binary
-        value = _dates_to_iso(value)
+        if data[:1] == b"{":
+            return json.loads(data)
+        try:
+            value = msgpack.unpackb(data, raw=False, strict_map_key=False, timestamp=3)
+        except Exception as exc:  # msgpack raises several unrelated types
+            raise ValueError("not msgpack") from exc
+        if b"\xff" in data:  # ext -1 (a JS Date) is the only 0xff outside numbers/binary
+            value = _dates_to_iso(value)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
     return value
 
 
@@ -172,10 +176,23 @@ def packet_from_wire(raw: Any) -> Packet | None:
     return Packet(PacketType.EVENT, nsp if isinstance(nsp, str) else "/", data)
 
 
+def _room(raw: Any) -> str | None:
+    """A room from the wire: a string, another JSON value as its text (a number as its
+    decimal digits); None for what no JSON peer sends (bytes, a value nested too deeply)."""
+    if isinstance(raw, str):
+        return raw
+    try:
+        return json.dumps(raw)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
 def _rooms(raw: Any) -> frozenset[str]:
     if not isinstance(raw, list):
         return frozenset()
-    return frozenset(r if isinstance(r, str) else json.dumps(r) for r in raw)
+    if all(type(r) is str for r in raw):  # the common case, in one pass
+        return frozenset(raw)
+    return frozenset(room for r in raw if (room := _room(r)) is not None)
 
 
 def opts_to_wire(opts: BroadcastOptions, *, with_flags: bool = True) -> dict[str, Any]:
@@ -235,6 +252,14 @@ def handshake_to_wire(handshake: Handshake) -> dict[str, Any]:
     }
 
 
+def _finite(number: float) -> float:
+    """``number`` as a float; 0 for an integer past a float's range (JSON allows it)."""
+    try:
+        return float(number)
+    except OverflowError:
+        return 0.0
+
+
 def handshake_from_wire(raw: Any) -> Handshake:
     """The handshake of a socket held by another node."""
     from ..server.socket import Handshake
@@ -252,7 +277,7 @@ def handshake_from_wire(raw: Any) -> Handshake:
         address=field("address", str, ""),
         secure=field("secure", bool, False),
         url=field("url", str, ""),
-        issued=float(field("issued", (int, float), 0)),
+        issued=_finite(field("issued", (int, float), 0)),
         time=field("time", str, ""),
         xdomain=field("xdomain", bool, False),
     )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..exceptions import RoomcastError
 from ..server import EngineServer, Server
 from ..server.hosting import tls_context
+from ..transports.routes import HEADER_TIMEOUT, KEEP_ALIVE_TIMEOUT
 
 if TYPE_CHECKING:
     from ..server.namespace import Namespace
@@ -53,6 +54,8 @@ class ServeOptions:
         certfile: serve TLS on the public port (``wss://``, ``https://``): the certificate
             chain (PEM), with ``keyfile`` its key (or the key in the same file).
         keyfile: the private key of ``certfile``.
+        header_timeout: seconds a client has to send a request head whole (None: no limit).
+        keep_alive_timeout: seconds an idle keep-alive connection is kept (None: no limit).
     """
 
     workers: int = 1
@@ -68,6 +71,8 @@ class ServeOptions:
     store: str | None = None
     certfile: str | None = None
     keyfile: str | None = None
+    header_timeout: float | None = HEADER_TIMEOUT
+    keep_alive_timeout: float | None = KEEP_ALIVE_TIMEOUT
 
     def __post_init__(self) -> None:
         if self.workers < 1:

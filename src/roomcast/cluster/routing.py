@@ -203,6 +203,23 @@ class Router:
         with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
             await self._send(address, request, b"1", "POST")
 
+    async def ask_siblings(self, target: str, timeout: float = 5.0) -> list[bytes | None]:
+        """GET ``target`` from each other worker of this node, over their private unix
+        sockets: their bodies, None for a worker that did not answer 200 in time (one being
+        restarted)."""
+
+        async def ask(index: int) -> bytes | None:
+            client = self._client(worker_socket(self.runtime_dir, index))
+            try:
+                async with asyncio.timeout(timeout):
+                    async with client.get(f"http://{worker_tag(self.node, index)}{target}") as r:
+                        return await r.read() if r.status == 200 else None
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                return None
+
+        others = [index for index in range(self.workers) if index != self.index]
+        return list(await asyncio.gather(*(ask(index) for index in others)))
+
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
@@ -369,4 +386,5 @@ def _address(raw: Any) -> tuple[str, int] | None:
     if not isinstance(raw, str):
         return None
     host, _, port = raw.rpartition(":")
-    return (host.strip("[]"), int(port)) if host and port.isdigit() else None
+    valid = host and port.isascii() and port.isdigit()  # "²" is a digit int() refuses
+    return (host.strip("[]"), int(port)) if valid else None

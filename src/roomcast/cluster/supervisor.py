@@ -35,6 +35,7 @@ from typing import Any
 from ..adapters.memory import MemoryAdapter
 from ..exceptions import RoomcastError
 from ..server import Server
+from ..transports.routes import HEADER_TIMEOUT, KEEP_ALIVE_TIMEOUT
 from .options import AppTarget, ServeOptions, load_target
 from .routing import new_node_id, worker_socket
 from .worker import NodePlan, WorkerSockets, run_hub, run_worker
@@ -64,6 +65,8 @@ def serve(
     store: str | None = None,
     certfile: str | None = None,
     keyfile: str | None = None,
+    header_timeout: float | None = HEADER_TIMEOUT,
+    keep_alive_timeout: float | None = KEEP_ALIVE_TIMEOUT,
 ) -> None:
     """Serve ``app`` with ``workers`` processes on one port until SIGINT or SIGTERM; SIGHUP
     restarts the workers one at a time (each drains, its successor serves, then the next).
@@ -92,6 +95,9 @@ def serve(
             recovery and history, replacing the app's own (``Server.use_store``).
         certfile: serve TLS (``wss://``, ``https://``) with this certificate chain (PEM);
             ``keyfile``: its key. Both are loaded once before any worker starts.
+        header_timeout: seconds a client has to send a request head whole (else 408 and
+            close; slowloris); None: no limit.
+        keep_alive_timeout: seconds an idle keep-alive connection is kept; None: no limit.
 
     Raises:
         ServeError: the workers could not be started.
@@ -113,6 +119,8 @@ def serve(
         store=store,
         certfile=certfile,
         keyfile=keyfile,
+        header_timeout=header_timeout,
+        keep_alive_timeout=keep_alive_timeout,
     )
     options.tls()  # a certificate or key that cannot be loaded fails here, with its reason
     Supervisor(load_target(app) if isinstance(app, str) else app, options).run()

@@ -129,6 +129,8 @@ async def _serve(
             await nsp.adapter.init()
 
     routes = io.routes()
+    routes.header_timeout = options.header_timeout
+    routes.keep_alive_timeout = options.keep_alive_timeout
 
     def protocol() -> HttpProtocol:
         return HttpProtocol(routes)

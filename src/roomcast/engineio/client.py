@@ -67,13 +67,18 @@ class Opened(Event):
     max_payload: int
 
 
+_MAX_NUMBER: Final = 2**53 - 1
+"""The largest number a handshake may give (JavaScript's safe integers): a larger one is not
+a duration or a size, and one past a float's range made the division raise OverflowError."""
+
+
 def parse_handshake(data: str | bytes) -> Opened | None:
     """The handshake carried by an OPEN packet, or None when it is not a valid one."""
     if not isinstance(data, str):
         return None
     try:
         fields: Any = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return None
     if not isinstance(fields, dict):
         return None
@@ -85,7 +90,7 @@ def parse_handshake(data: str | bytes) -> Opened | None:
         or not sid
         or not isinstance(upgrades, list)
         or not all(isinstance(u, str) for u in upgrades)
-        or not all(type(n) is int and n >= 0 for n in numbers)
+        or not all(type(n) is int and 0 <= n <= _MAX_NUMBER for n in numbers)
     ):
         return None
     interval, timeout, max_payload = numbers

@@ -11,53 +11,40 @@ Where the figures come from (the server is watched, never steered):
 - counts kept by the layer that knows, on rare paths, whether metrics are on or not
   (handshake refusals, namespace CONNECTs refused, rejections in ``guard.counts``,
   disconnect reasons, ack timeouts, slow clients dropped, the store's statistics);
-- per message, only with metrics on: the messages received are appended to an inbox
-  (``EngineServer.tap``) and counted in bulk twice a second and at each scrape (events by
-  name, acks, bytes); events sent, counted once per encoded packet (a broadcast to a
-  thousand clients counts one); with ``sent_bytes``, the bytes the native server writes.
+- per message, only with metrics on: the server's ``Traffic`` counts, plain integers and
+  dicts bumped where the server already parses a message (events by name, acks, bytes) or
+  encodes a packet (events sent: a broadcast to a thousand clients counts one), read at
+  scrape time; with ``sent_bytes``, the bytes the native server writes.
 
 Event names are bounded: the first ``top_events`` names seen are counted on their own, any
-other as ``other``. With ``roomcast serve --workers N``, each worker's ``/metrics`` shows
-that worker (its connections, its traffic).
+other as ``other`` (within one batch of the fast path's events, the order of new names is
+not kept). With ``roomcast serve --workers N``, the worker a scrape reaches asks the others
+for their figures over their private unix sockets and answers the sum (``merge``): one
+scrape, the whole server; ``?scope=worker`` answers one worker's own figures.
 """
 
 from __future__ import annotations
 
 import asyncio
-import operator
-import re
 import time
-from collections import Counter
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from ..server.hosting import listen
-from ..socketio import Packet, PacketType
-from ..transports.http import HandshakeRequest, HttpResponse
+from ..server.observer import Traffic
+from ..transports.http import HandshakeRequest, HttpResponse, ReadBody
 from ..transports.routes import ByteMeter, GetRoute, RouteTable
 
 if TYPE_CHECKING:
     from ..server.server import Server
     from ..transports.engine import EngineSocket
 
-OTHER: Final = "other"
-"""The label of the event names past the first ``top_events``."""
 LAG_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-_EVENTS: Final = (PacketType.EVENT, PacketType.BINARY_EVENT)
-HEAD_CHARS: Final = 64
-"""How much of each message received is read: its head holds the type, namespace, ack id
-and event name (a longer name counts as ``other``)."""
-# after each \x1e: an ACK / BINARY_ACK (group 1), or an EVENT / BINARY_EVENT with
-# [attachments-][/nsp,][ack id]["name" (group 2: the ack id's first digit, if any; group 3:
-# the name, '' when it is not a plain string)
-_HEADS: Final = re.compile(
-    r'\x1e(?:([36])|[25](?:\d+-)?(?:/[^,\x1e]*,)?(\d?)\d*\[(?:"([^"\\\x1e]*)")?)'
-)
-_HEAD_OF: Final = operator.itemgetter(slice(0, HEAD_CHARS))
 
 
 class Metrics(Collector):
@@ -88,17 +75,10 @@ class Metrics(Collector):
         sent_bytes: bool = False,
     ) -> None:
         self.server = server
-        self.top_events = top_events
-        self.received: dict[str, int] = {}
-        """Events received, by name (bounded)."""
-        self.sent: dict[str, int] = {}
-        """Events sent, by name (bounded): one per encoded packet."""
+        self.traffic: Traffic = server.count_traffic(top_events)
+        """The server's counts of messages and packets (read at scrape time)."""
         self.handshakes: dict[str, int] = {}
-        self.bytes_received = 0
-        self.acks_requested = 0
-        self.acks_received = 0
         self.meter = ByteMeter() if sent_bytes else None
-        self._inbox: list[str | bytes] = []  # messages received, not counted yet
         self.registry = registry if registry is not None else CollectorRegistry()
         self.loop_lag = Histogram(
             "roomcast_event_loop_lag_seconds",
@@ -118,8 +98,6 @@ class Metrics(Collector):
     def _watch(self, server: Server) -> None:
         engine = server.engine
         engine.on("connection", self._on_connection)
-        engine.tap(self._inbox)
-        server.observer = self
         if self.meter is not None:
             server.routes().meter = self.meter
         server.services.append(self)
@@ -161,7 +139,7 @@ class Metrics(Collector):
     def _sample(self, loop: asyncio.AbstractEventLoop, armed: float) -> None:
         now = loop.time()
         self.loop_lag.observe(max(0.0, now - armed - self.lag_interval))
-        self.drain()
+        self.traffic.drain()
         self._lag = loop.call_later(self.lag_interval, self._sample, loop, now)
 
     # -- what the server reports ---------------------------------------------------------
@@ -173,49 +151,14 @@ class Metrics(Collector):
             loop = asyncio.get_running_loop()
             self._lag = loop.call_later(self.lag_interval, self._sample, loop, loop.time())
 
-    def drain(self) -> None:
-        """Count the messages received since the last time (the timer and each scrape call
-        it): in bulk, with C-level joins, scans and counters rather than Python per message."""
-        inbox = self._inbox
-        if not inbox:
-            return
-        messages = inbox[:]
-        del inbox[:]
-        texts: list[str] = messages  # type: ignore[assignment]
-        try:
-            joined = "".join(texts)
-        except TypeError:  # binary attachments among them
-            self.bytes_received += sum(len(m) for m in messages if type(m) is not str)
-            texts = [m for m in messages if isinstance(m, str)]
-            joined = "".join(texts)
-        self.bytes_received += len(joined) if joined.isascii() else len(joined.encode())
-        heads = "\x1e" + "\x1e".join(map(_HEAD_OF, texts))
-        for (ack, asks, name), n in Counter(_HEADS.findall(heads)).items():
-            if ack:
-                self.acks_received += n
-                continue
-            if asks:
-                self.acks_requested += n
-            self._count(self.received, name or OTHER, n)
-
-    def encoded(self, packet: Packet, parts: Sequence[str | bytes]) -> None:
-        if packet.type in _EVENTS and packet.data:
-            name = packet.data[0]
-            self._count(self.sent, name if type(name) is str else OTHER)
-
-    def _count(self, counts: dict[str, int], name: str, n: int = 1) -> None:
-        if name not in counts and len(counts) >= self.top_events:
-            name = OTHER
-        counts[name] = counts.get(name, 0) + n
-
     # -- scrape time -----------------------------------------------------------------------
 
     def describe(self) -> list[Any]:
         return []
 
     def collect(self) -> Iterator[Any]:
-        self.drain()
-        server, engine = self.server, self.server.engine
+        server, engine, traffic = self.server, self.server.engine, self.traffic
+        traffic.drain()
         yield from self._connections()
         yield _counter(
             "roomcast_handshakes",
@@ -239,18 +182,18 @@ class Metrics(Collector):
             "roomcast_events_received",
             "Events received from clients, by name (bounded: the rest are 'other').",
             "event",
-            self.received,
+            dict(traffic.events_received),
         )
         yield _counter(
             "roomcast_events_sent",
             "Events encoded to be sent, by name (a broadcast counts once).",
             "event",
-            self.sent,
+            dict(traffic.events_sent),
         )
         yield CounterMetricFamily(
             "roomcast_received_bytes",
             "Bytes of the Engine.IO messages received (text as UTF-8).",
-            value=self.bytes_received,
+            value=traffic.received_bytes,
         )
         if self.meter is not None:
             yield CounterMetricFamily(
@@ -261,12 +204,12 @@ class Metrics(Collector):
         yield CounterMetricFamily(
             "roomcast_acks_requested",
             "Events received from clients that asked for an ack.",
-            value=self.acks_requested,
+            value=traffic.acks_requested,
         )
         yield CounterMetricFamily(
             "roomcast_acks_received",
             "Acks received from clients (answers to the server's emits with an ack).",
-            value=self.acks_received,
+            value=traffic.acks_received,
         )
         namespaces = server.namespaces()
         yield _counter(
@@ -372,8 +315,63 @@ def _counter(name: str, documentation: str, label: str, values: Any) -> CounterM
     return family
 
 
+@runtime_checkable
+class Siblings(Protocol):
+    """A router of ``roomcast serve --workers N`` (``EngineServer.router``): it reaches the
+    other workers of the node."""
+
+    async def ask_siblings(self, target: str, timeout: float = 5.0) -> list[bytes | None]: ...
+
+
+SCOPE: Final = "scope"
+"""The query parameter that asks one worker for its own figures (``?scope=worker``)."""
+_LEAST: Final = frozenset({"roomcast_adapter_up"})
+"""Figures merged by their least value across workers (the rest add up)."""
+_MOST: Final = frozenset({"roomcast_store_degraded"})
+"""Figures merged by their largest value."""
+
+
+def merge(expositions: Iterable[str]) -> list[Metric]:
+    """The families of several workers' expositions as one server's: samples with the same
+    name and labels add up (connections, counts, histogram buckets), but for whether an
+    adapter is up (the least) or a store degraded (the most), and ``_created`` (the
+    earliest)."""
+    families: dict[str, Metric] = {}
+    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    for text in expositions:
+        for family in text_string_to_metric_families(text):
+            if family.name not in families:
+                families[family.name] = Metric(family.name, family.documentation, family.type)
+                values[family.name] = {}
+            merged = values[family.name]
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                if key not in merged:
+                    merged[key] = sample.value
+                elif family.name in _LEAST or sample.name.endswith("_created"):
+                    merged[key] = min(merged[key], sample.value)
+                elif family.name in _MOST:
+                    merged[key] = max(merged[key], sample.value)
+                else:
+                    merged[key] += sample.value
+    for name, family in families.items():
+        for (sample_name, labels), value in values[name].items():
+            family.add_sample(sample_name, dict(labels), value)
+    return list(families.values())
+
+
+class _Merged(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
 class MetricsRoute(GetRoute):
-    """``GET <path>``: the figures in Prometheus' text format."""
+    """``GET <path>``: the figures in Prometheus' text format. Under ``roomcast serve
+    --workers N``, the worker that is asked asks the others (over their private sockets)
+    and answers the whole server's figures; ``?scope=worker`` gets its own only."""
 
     max_message_size = 0
 
@@ -384,6 +382,33 @@ class MetricsRoute(GetRoute):
 
     def exact_paths(self) -> tuple[str, ...]:
         return (self.path,)
+
+    def _siblings(self, request: HandshakeRequest) -> Siblings | None:
+        router = self.metrics.server.engine.router
+        if request.query.get(SCOPE) == "worker" or not isinstance(router, Siblings):
+            return None
+        return router
+
+    def answer_now(self, request: HandshakeRequest, body: bytes | None) -> HttpResponse | None:
+        return None if self._siblings(request) is not None else self.answer(request)
+
+    async def handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:
+        siblings = self._siblings(request)
+        if siblings is None or request.method not in ("GET", "HEAD"):
+            return self.answer(request)
+        started = time.perf_counter()
+        own = self.metrics.exposition()
+        others = await siblings.ask_siblings(f"{self.path}?{SCOPE}=worker")
+        answered = [body.decode() for body in others if body is not None]
+        registry = CollectorRegistry()
+        registry.register(_Merged(merge([own.decode(), *answered])))
+        headers = {
+            "Content-Type": CONTENT_TYPE_LATEST,
+            "Cache-Control": "no-store",
+            "X-Scrape-Seconds": f"{time.perf_counter() - started:.6f}",
+            "X-Workers": f"{1 + len(answered)}/{1 + len(others)}",
+        }
+        return HttpResponse(200, generate_latest(registry), headers)
 
     def get(self, request: HandshakeRequest) -> HttpResponse:
         started = time.perf_counter()

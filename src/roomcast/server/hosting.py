@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ..engineio import CloseReason
 from ..transports.asgi import ASGIApp, ASGIApplication
 from ..transports.native import HttpProtocol
-from ..transports.routes import Route, RouteTable
+from ..transports.routes import HEADER_TIMEOUT, KEEP_ALIVE_TIMEOUT, Route, RouteTable
 from ..websocket import WebSocketEndpoint, WebSocketHandler
 from .files import StaticFiles
 from .health import Health, HealthRoute, Readiness
@@ -80,13 +80,23 @@ workers of ``roomcast serve`` use 2048 too)."""
 
 
 async def listen(
-    routes: RouteTable, host: str | None = "127.0.0.1", port: int = 0, **options: Any
+    routes: RouteTable,
+    host: str | None = "127.0.0.1",
+    port: int = 0,
+    *,
+    header_timeout: float | None = HEADER_TIMEOUT,
+    keep_alive_timeout: float | None = KEEP_ALIVE_TIMEOUT,
+    **options: Any,
 ) -> NativeListener:
     """Serve ``routes`` on ``host:port`` in the running loop; port 0 picks a free port.
 
     The listen backlog is ``BACKLOG`` unless ``backlog`` is given: a thousand clients that
-    reconnect at once after a restart must not wait for a SYN retry."""
+    reconnect at once after a restart must not wait for a SYN retry. A request head must
+    come whole within ``header_timeout`` seconds (else 408 and close), an idle keep-alive
+    connection is closed after ``keep_alive_timeout`` (None: no limit)."""
     options.setdefault("backlog", BACKLOG)
+    routes.header_timeout = header_timeout
+    routes.keep_alive_timeout = keep_alive_timeout
     loop = asyncio.get_running_loop()
     connections: set[HttpProtocol] = set()
     server = await loop.create_server(
@@ -257,12 +267,17 @@ class Hosting:
         certfile: str | None = None,
         keyfile: str | None = None,
         drain_seconds: float = 0.0,
+        header_timeout: float | None = HEADER_TIMEOUT,
+        keep_alive_timeout: float | None = KEEP_ALIVE_TIMEOUT,
     ) -> None:
         """Serve until SIGTERM or SIGINT, then close cleanly: no new connections, clients
         told (spread over ``drain_seconds``, else at once), the store written (the native
         server; uvloop when installed). ``ssl``, or ``certfile`` and ``keyfile``, serve TLS
-        (``wss://``, ``https://``); host None listens on every interface."""
-        options = _tls_options(ssl, certfile, keyfile)  # a bad key fails before serving
+        (``wss://``, ``https://``); host None listens on every interface. A request head
+        must come whole within ``header_timeout`` seconds (else 408 Request Timeout), an
+        idle keep-alive connection is closed after ``keep_alive_timeout`` (None: never)."""
+        options: dict[str, Any] = _tls_options(ssl, certfile, keyfile)  # a bad key fails now
+        options.update(header_timeout=header_timeout, keep_alive_timeout=keep_alive_timeout)
 
         async def main() -> None:
             listener = await self.listen(host, port, **options)
@@ -293,7 +308,8 @@ class Hosting:
         **options: Any,
     ) -> Any:
         """Serve in the running loop (the native server); port 0 picks a free port.
-        ``certfile`` and ``keyfile`` serve TLS; other ``options`` go to
+        ``certfile`` and ``keyfile`` serve TLS; ``header_timeout`` and
+        ``keep_alive_timeout`` as for ``run``; other ``options`` go to
         ``loop.create_server`` (``ssl=context``, ``backlog``...).
 
         Returns a listener: ``.port``, ``.url``, ``await .aclose()``.

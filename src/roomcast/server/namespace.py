@@ -218,9 +218,9 @@ class Namespace:
     def prepare(self, packet: Packet, *, volatile: bool = False) -> list[Outgoing]:
         """Encode a packet once into the messages every recipient gets."""
         parts = self.server.parser.encode(packet)
-        observer = self.server.observer
-        if observer is not None:
-            observer.encoded(packet, parts)
+        traffic = self.server.traffic
+        if traffic is not None:
+            traffic.encoded(packet)
         return [Outgoing(part, volatile=volatile) for part in parts]
 
     def targets(self) -> list[Namespace]:

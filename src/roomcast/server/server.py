@@ -33,7 +33,7 @@ from .health import HealthOption, Readiness, adapter_state, health_of, store_sta
 from .hosting import Hosting
 from .limits import RateLimits
 from .namespace import Handler, Middleware, Namespace
-from .observer import Observer, Service
+from .observer import Service, Traffic
 from .recovery import Durability, Recovery
 from .socket import Handshake, Socket
 from .static import ClientBundle
@@ -174,9 +174,9 @@ class Server(Hosting):
             Durability(store, self.recovery) if self.recovery is not None or store else None
         )
         """The store in use (recovery, history), or None when nothing is stored."""
-        self.observer: Observer | None = None
-        """What watches the traffic (``roomcast.observe.metrics.Metrics``); None: nothing does,
-        and nothing is counted on the way of a message."""
+        self.traffic: Traffic | None = None
+        """The counts of messages and packets (``count_traffic``); None: nothing is counted
+        on the way of a message."""
         self.connect_refusals: Counter[str] = Counter()
         """Namespace CONNECTs refused, by reason (``invalid namespace``, ``middleware``)."""
         self.services: list[Service] = []
@@ -192,6 +192,13 @@ class Server(Hosting):
         self.sockets = self.of("/")
         """The main namespace ``/``."""
         self.health = health_of(health)
+
+    def count_traffic(self, top_events: int = 100) -> Traffic:
+        """Count the messages received and the packets sent from now on (what watches the
+        server reads the counts: metrics, the admin UI); the counts already kept, if any."""
+        if self.traffic is None:
+            self.traffic = Traffic(top_events)
+        return self.traffic
 
     @property
     def engine(self) -> EngineServer:
@@ -396,6 +403,10 @@ class Server(Hosting):
             socket = conn.sockets.get("/")
             event = None if socket is None else main_event(data, self.loads)
             if event is not None:
+                traffic = self.traffic
+                if traffic is not None:  # counted in bulk later (Traffic.drain)
+                    traffic.messages.append(data)
+                    (traffic.names if event[1] is None else traffic.asking).append(event[0][0])
                 socket.handle_event_data(*event)  # type: ignore[union-attr]
                 return
         self._on_message(engine, conn, data)
@@ -408,6 +419,9 @@ class Server(Hosting):
         self._on_message(engine, conn, data)
 
     def _on_message(self, engine: EngineSocket, conn: Connection, data: str | bytes) -> None:
+        traffic = self.traffic
+        if traffic is not None:
+            traffic.message(data)
         try:
             packet = conn.decoder.receive(data)
         except RemoteProtocolError as exc:
@@ -416,6 +430,8 @@ class Server(Hosting):
             return
         if packet is None:
             return
+        if traffic is not None:
+            traffic.packet(packet)
         kind = packet.type
         if kind is _CONNECT:
             nsp = self._namespaces.get(packet.namespace)

@@ -346,7 +346,14 @@ class Socket:
         self._session.forget_ack(ack_id)
 
     def _expect(self, settle: AckCallback, timeout: float | None) -> int:
-        """A fresh ack id whose ack goes to ``settle`` ([AckTimeout()] after ``timeout``)."""
+        """A fresh ack id whose ack goes to ``settle`` ([AckTimeout()] after ``timeout``;
+        [ConnectionClosed] at once when the socket has disconnected already)."""
+        if self._session.state is State.DISCONNECTED:  # no ack, nor a close, will come
+            ack_id = self._session.expect_ack(settle)
+            self._session.forget_ack(ack_id)
+            closed = ConnectionClosed("the socket is disconnected")
+            asyncio.get_running_loop().call_soon(settle, [closed])
+            return ack_id
         if timeout is None:
             return self._session.expect_ack(settle)
         loop = asyncio.get_running_loop()
@@ -507,11 +514,11 @@ class Socket:
         """A handler's result: the ack (once awaited, for a coroutine), if one is asked."""
         if ack_id is None:
             if result is not None and is_awaitable(result):
-                self.nsp.server.spawn(self._ack_later(result, None, event))
+                self._engine.spawn(self._ack_later(result, None, event))
         elif type(result) in PLAIN_RESULTS or not is_awaitable(result):
             self._send_ack(ack_id, result, event)
         else:
-            self.nsp.server.spawn(self._ack_later(result, ack_id, event))
+            self._engine.spawn(self._ack_later(result, ack_id, event))
 
     def _dispatch_all(
         self,

@@ -1,8 +1,10 @@
 """Serving the official browser client (``/socket.io/socket.io.js``) from npm's package.
 
-The bundle is installed from npm (``npm install socket.io-client``), never shipped in
-roomcast. It is looked for in ``$ROOMCAST_CLIENT_DIR``, then in
-``node_modules/socket.io-client/dist`` under the working directory or any parent of it.
+The bundle comes from npm's ``socket.io-client`` package, never committed to roomcast. It is
+looked for in ``$ROOMCAST_CLIENT_DIR``, then in ``node_modules/socket.io-client/dist`` under
+the working directory or any parent of it (a project's own npm install), then in the
+installed package's ``_bundle`` folder: a wheel carries the one of package-lock.json,
+copied from npm at build time (setup.py), so a Python user needs no node.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ FILES: Final = (
     "socket.io.esm.min.js",
     "socket.io.esm.min.js.map",
 )
+PACKAGED: Final = Path(__file__).resolve().parent.parent / "_bundle"
+"""Where a wheel of roomcast carries the bundle."""
 MISSING: Final = (
     "The Socket.IO browser client is not installed. Run `npm install socket.io-client` in the "
     "project folder (or set ROOMCAST_CLIENT_DIR to the folder holding socket.io.js)."
@@ -38,7 +42,13 @@ def find_client_dir() -> Path | None:
     configured = os.environ.get("ROOMCAST_CLIENT_DIR")
     if configured:
         return Path(configured)
-    for folder in (Path.cwd(), *Path.cwd().parents, *Path(__file__).resolve().parents):
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        candidate = folder / "node_modules" / "socket.io-client" / "dist"
+        if (candidate / "socket.io.js").is_file():
+            return candidate
+    if (PACKAGED / "socket.io.js").is_file():
+        return PACKAGED
+    for folder in Path(__file__).resolve().parents:  # a source checkout's node_modules
         candidate = folder / "node_modules" / "socket.io-client" / "dist"
         if (candidate / "socket.io.js").is_file():
             return candidate

@@ -49,6 +49,10 @@ RESERVED_EVENTS: Final = frozenset(
 # are at most 16 ASCII digits (JavaScript's safe integers).
 _HEADER: Final = re.compile(r"([0-6])(?:([0-9]{1,16})-)?(/[^,]*(?:,|$))?([0-9]{1,16})?")
 _JSON_STARTS: Final = frozenset('[{"-0123456789tfn ')
+MAX_ATTACHMENTS: Final = 10
+"""The most attachments a binary packet may announce: socket.io-parser's ``maxAttachments``
+(4.2.6). Without a bound, one packet announcing a huge count keeps every binary message
+after it in memory, never complete."""
 
 
 @dataclass(slots=True)
@@ -168,13 +172,22 @@ class Decoder:
     """Incremental decoder: feed each Engine.IO message; get whole packets back.
 
     ``receive`` returns a packet when one is complete, None while binary attachments are
-    still expected, and raises RemoteProtocolError for anything the spec does not allow.
+    still expected, and raises RemoteProtocolError for anything the spec does not allow, a
+    packet announcing more than ``max_attachments`` attachments included.
     """
 
-    __slots__ = ("_attachments", "_expected", "_loads", "_pending", "awaiting_attachments")
+    __slots__ = (
+        "_attachments",
+        "_expected",
+        "_loads",
+        "_max_attachments",
+        "_pending",
+        "awaiting_attachments",
+    )
 
-    def __init__(self, loads: Loads = json_loads) -> None:
+    def __init__(self, loads: Loads = json_loads, max_attachments: int = MAX_ATTACHMENTS) -> None:
         self._loads = loads
+        self._max_attachments = max_attachments
         self._pending: Packet | None = None
         self.awaiting_attachments = False
         """Whether a binary packet still waits for attachments (a text message would be an
@@ -207,7 +220,10 @@ class Decoder:
         attachments.append(data)
         if len(attachments) < self._expected:
             return None
-        data_with_bytes = reconstruct(pending.data, attachments)
+        try:
+            data_with_bytes = reconstruct(pending.data, attachments)
+        except RecursionError as exc:  # JSON read it, but too deep to walk in Python
+            raise RemoteProtocolError("binary packet nested too deeply") from exc
         self._pending, self._attachments = None, None
         self.awaiting_attachments = False
         return Packet(pending.type, pending.namespace, data_with_bytes, pending.id)
@@ -223,6 +239,8 @@ class Decoder:
             if not count:
                 raise RemoteProtocolError("invalid attachment count")
             attachments = int(count)
+            if attachments > self._max_attachments:
+                raise RemoteProtocolError("number of attachments is above the maximum")
         elif count is not None:
             raise RemoteProtocolError("attachments in a packet type that has none")
         if namespace is None:

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Final, Protocol
 
 from ..exceptions import RemoteProtocolError
 from .packets import (
+    MAX_ATTACHMENTS,
     Decoder,
     Dumps,
     Loads,
@@ -89,19 +90,26 @@ class Parser(ABC):
 
 class JsonParser(Parser):
     """``socket.io-parser``'s text format; ``dumps`` and ``loads`` are the JSON codec (the
-    server passes orjson's when it is installed)."""
+    server passes orjson's when it is installed); a binary packet may hold
+    ``max_attachments`` attachments at most (socket.io-parser's ``maxAttachments``)."""
 
     name = "json"
 
-    def __init__(self, dumps: Dumps = json_dumps, loads: Loads = json_loads) -> None:
+    def __init__(
+        self,
+        dumps: Dumps = json_dumps,
+        loads: Loads = json_loads,
+        max_attachments: int = MAX_ATTACHMENTS,
+    ) -> None:
         self.dumps: Dumps = dumps
         self.loads = loads
+        self.max_attachments = max_attachments
 
     def encode(self, packet: Packet) -> Parts:
         return encode_packet(packet, self.dumps)
 
     def decoder(self) -> Decoder:
-        return Decoder(self.loads)
+        return Decoder(self.loads, self.max_attachments)
 
 
 class MsgpackParser(Parser):
@@ -175,7 +183,12 @@ class _Reader:
             value = self._unpack(message, ext_hook=self._ext)
         except self._errors as exc:
             raise RemoteProtocolError("invalid msgpack packet") from exc
-        return _defined(value) if self._undefined else value
+        if not self._undefined:
+            return value
+        try:
+            return _defined(value)
+        except RecursionError as exc:  # msgpack read it, but too deep to walk in Python
+            raise RemoteProtocolError("msgpack packet nested too deeply") from exc
 
 
 def _defined(value: Any) -> Any:
@@ -212,8 +225,9 @@ def packet_of(value: Any) -> Packet:
     """
     if type(value) is not dict:
         raise RemoteProtocolError("a msgpack packet must be a map")
-    kind = _TYPES.get(value.get("type"))  # type: ignore[arg-type]
-    if kind is None or type(value.get("type")) is not int:
+    code = value.get("type")
+    kind = _TYPES.get(code) if type(code) is int else None  # a map, a list: unhashable
+    if kind is None:
         raise RemoteProtocolError("invalid packet type")
     namespace = value.get("nsp")
     if type(namespace) is not str:

@@ -115,7 +115,7 @@ def _entry(
     if fields.get("nsp") != namespace or fields.get("type") != BROADCAST:
         return None
     exp = fields.get("exp")
-    if exp is not None and exp.isdigit() and int(exp) <= now * 1000:
+    if exp is not None and exp.isascii() and exp.isdigit() and int(exp) <= now * 1000:
         return None
     try:
         message = decode_data(fields["data"])
@@ -127,7 +127,14 @@ def _entry(
             return None
         rooms = frozenset(opts.get("rooms") or ())
         except_rooms = frozenset(opts.get("except") or ())
-    except (KeyError, TypeError, ValueError, AttributeError, msgpack.UnpackException):
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        RecursionError,  # nested too deeply to read
+        msgpack.UnpackException,
+    ):
         return None
     if type(data) is not list:
         return None

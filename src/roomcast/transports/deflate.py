@@ -115,7 +115,7 @@ def parse_extensions(values: list[str]) -> list[tuple[str, Params | None]]:
 
 def _bits(value: str | None) -> int | None:
     """A window size parameter's value (8-15, plain digits), or None when it is not one."""
-    if value is None or not value.isdigit() or value.startswith("0"):
+    if value is None or not (value.isascii() and value.isdigit()) or value.startswith("0"):
         return None
     bits = int(value)
     return bits if 8 <= bits <= 15 else None

@@ -81,6 +81,8 @@ class SessionRouter(Protocol):
 
 
 _EVENTS: Final = ("connection", "message", "close")
+MAX_PENDING: Final = 256
+"""Unfinished handler tasks of one client past which its messages are not read."""
 _CLOSED: Final = State.CLOSED  # a module constant: an Enum class attribute costs ~55 ns
 
 
@@ -89,6 +91,7 @@ class EngineSocket:
 
     __slots__ = (
         "_link",
+        "_pending",
         "_poll",
         "_poll_compress",
         "_posting",
@@ -121,6 +124,7 @@ class EngineSocket:
         self._poll_compress = False  # something queued for the next poll may be compressed
         self._posting = False
         self._timer_slot: int | None = None  # where the heartbeat wheel holds this session
+        self._pending = 0  # handler tasks for this client's messages, not finished
 
     @property
     def transport(self) -> str:
@@ -164,6 +168,21 @@ class EngineSocket:
             self._poll_compress = True
         self._session.send_message(message.data)
         self._wake_poll()
+
+    def spawn(self, awaitable: Awaitable[Any]) -> None:
+        """Run the handler work of one of this client's messages as a task. Past
+        ``MAX_PENDING`` such tasks unfinished, the client's messages are not read (its
+        WebSocket link is held) until half of them are done: backpressure, not a queue."""
+        task = self._server.spawn(awaitable)
+        self._pending += 1
+        if self._pending == MAX_PENDING and self._link is not None:
+            self._link.hold_reading(True)
+        task.add_done_callback(self._work_done)
+
+    def _work_done(self, _task: asyncio.Future[Any]) -> None:
+        self._pending -= 1
+        if self._pending == MAX_PENDING // 2 and self._link is not None:
+            self._link.hold_reading(False)
 
     def can_probe(self) -> bool:
         """Whether a WebSocket may probe an upgrade of this session now."""

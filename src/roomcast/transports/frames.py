@@ -144,6 +144,7 @@ class FrameParser:
         "_message_opcode",
         "_small",
         "_text",
+        "more",
     )
 
     def __init__(self, max_size: int, inflater: MessageInflater | None = None) -> None:
@@ -160,12 +161,16 @@ class FrameParser:
         self._message_opcode: Opcode | None = None
         self._failed = False
         self._idle = True  # nothing buffered, no fragmented message, not failed
+        self.more = False
+        """Whether the last ``feed`` stopped at its ``limit`` with bytes left: ``feed(b"")``
+        parses on from there."""
 
-    def feed(self, data: bytes) -> list[Received]:
-        """What ``data`` completes; after a Failure, nothing more (the connection closes)."""
+    def feed(self, data: bytes, limit: int = 1 << 62) -> list[Received]:
+        """What ``data`` completes, at most ``limit`` frames of it (the rest stays buffered
+        and ``more`` is set); after a Failure, nothing more (the connection closes)."""
         if self._failed:
             return []
-        out = self._feed(data)
+        out = self._feed(data, limit)
         if out and isinstance(out[-1], Failure):
             self._failed = True
             self._buffer.clear()
@@ -184,7 +189,8 @@ class FrameParser:
                 return None  # ``feed`` reports it
         return None
 
-    def _feed(self, data: bytes) -> list[Received]:
+    def _feed(self, data: bytes, limit: int) -> list[Received]:
+        self.more = False
         buffer = self._buffer
         if (
             not buffer
@@ -223,7 +229,11 @@ class FrameParser:
             if first & 0x70 and (first & 0x70 != 0x40 or self._inflater is None):
                 out.append(Failure(CloseCode.PROTOCOL_ERROR, "reserved bits set"))
                 break
-            if not first & 0x08 and length + self._fragments_size > self._max_size:
+            if first & 0x08:  # a control opcode: 125 bytes at most, not waited for beyond
+                if length > 125:
+                    out.append(Failure(CloseCode.PROTOCOL_ERROR, "invalid control frame"))
+                    break
+            elif length + self._fragments_size > self._max_size:
                 out.append(Failure(CloseCode.MESSAGE_TOO_BIG, "message too big"))
                 break
             end = offset + 4 + length
@@ -240,6 +250,10 @@ class FrameParser:
                 out.append(item)
                 if isinstance(item, Failure):
                     break
+            limit -= 1
+            if not limit:
+                self.more = bool(buffer)
+                break
         return out
 
     def _frame(self, fin: bool, code: int, payload: bytes) -> Received | None:

@@ -15,7 +15,7 @@ import contextlib
 import functools
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any, Final, cast
 from urllib.parse import parse_qsl
@@ -45,6 +45,16 @@ logger = logging.getLogger("roomcast.native")
 CLOSE_TIMEOUT: Final = 5.0
 """Seconds a closing WebSocket waits for its client to close the TCP connection."""
 
+LINGER: Final = 2.0
+"""Seconds a connection answered 408 is still read (and what comes dropped) before it is
+closed, so that the answer is not lost to a reset while the client is still sending."""
+
+FRAMES_PER_TURN: Final = 16
+"""WebSocket frames of one connection dispatched per loop turn at most: a client sending
+as fast as it can gets its share of the loop, no more (``HttpProtocol._websocket_data``)."""
+_BACKLOG: Final = 1  # reading paused: frames read wait for their turn
+_HELD: Final = 2  # reading paused: the link is held (its handlers' work piles up)
+
 
 class NativeLink(CorkedLink):
     """The WebSocket of a native connection: frames in from the protocol, out corked."""
@@ -54,6 +64,12 @@ class NativeLink(CorkedLink):
         self.socket: Receiver | None = None
         """Where the messages go; None once the link is closing (they are dropped)."""
         self.closing = False
+        self.on_hold: Callable[[bool], None] | None = None
+        """The connection's: stop or go on reading (``hold_reading``)."""
+
+    def hold_reading(self, held: bool) -> None:
+        if self.on_hold is not None:
+            self.on_hold(held)
 
     async def receive(self) -> str | bytes | None:  # pragma: no cover - pushed, never pulled
         raise NotImplementedError("the native link pushes messages to its socket")
@@ -138,11 +154,13 @@ class HttpProtocol(asyncio.Protocol):
         "_headers",
         "_link",
         "_parser",
+        "_paused",
         "_pipe",
         "_registry",
         "_requests",
         "_serving",
         "_task",
+        "_timer",
         "_too_large",
         "_transport",
         "_url",
@@ -167,6 +185,8 @@ class HttpProtocol(asyncio.Protocol):
         self._early: bytearray | None = None
         self._link: NativeLink | None = None
         self._pipe: asyncio.Transport | None = None
+        self._paused = 0  # why reading is paused: _BACKLOG, _HELD (bits)
+        self._timer: tuple[int, bool] | None = None  # (slot, idle) of a pending timeout
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -177,6 +197,7 @@ class HttpProtocol(asyncio.Protocol):
             self._transport = cast(asyncio.Transport, MeteredTransport(transport, meter))
         if self._registry is not None:
             self._registry.add(self)
+        self._wait(idle=False)
 
     def data_received(self, data: bytes) -> None:
         frames = self._frames
@@ -207,6 +228,8 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._registry is not None:
             self._registry.discard(self)
+        if self._timer is not None:
+            self._stop_waiting()
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()  # a pending long-poll learns that its client is gone
@@ -229,6 +252,9 @@ class HttpProtocol(asyncio.Protocol):
     # -- httptools callbacks ----------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        timer = self._timer
+        if timer is None or timer[1]:  # idle until now: the head has its own time
+            self._wait(idle=False)
         self._url = b""
         self._headers = []
         self._body = []
@@ -241,6 +267,10 @@ class HttpProtocol(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self._headers is not None  # on_message_begin came first
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        if self._timer is not None:
+            self._stop_waiting()
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
@@ -348,6 +378,8 @@ class HttpProtocol(asyncio.Protocol):
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         transport.write(head + response.body)
+        if keep_alive and not self._requests and self._timer is None:
+            self._wait(idle=True)
         return True
 
     def close(self) -> None:
@@ -355,12 +387,56 @@ class HttpProtocol(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
+    # -- timeouts ------------------------------------------------------------------------
+
+    def _wait(self, idle: bool) -> None:
+        """Time the request head that is coming (``HEADER_TIMEOUT``) or, ``idle``, the wait
+        for another request on a kept-alive connection (``KEEP_ALIVE_TIMEOUT``)."""
+        routes = self.routes
+        timeout = routes.keep_alive_timeout if idle else routes.header_timeout
+        if self._timer is not None:
+            self._stop_waiting()
+        if timeout:
+            wheel = routes.deadlines()
+            slot = wheel.slot_of(asyncio.get_running_loop().time() + timeout)
+            wheel.add(self, slot)
+            self._timer = (slot, idle)
+
+    def _stop_waiting(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            self.routes.deadlines().discard(self, timer[0])
+
+    def expired(self) -> None:
+        """A timeout passed: an idle connection is closed; one whose request head did not
+        come whole in time is answered 408 Request Timeout (RFC 9110 section 15.5.9) and
+        closed, or just closed while an earlier request is still being answered."""
+        timer, self._timer = self._timer, None
+        transport = self._transport
+        if timer is None or transport is None or transport.is_closing():
+            return
+        self._parser = None  # what else comes is not read as a request
+        if timer[1] or self._serving or self._requests or not transport.can_write_eof():
+            transport.close()
+            return
+        body = b"Request Timeout: the request head took too long"
+        self._reply(HttpResponse(408, body, {"Content-Type": "text/plain"}), False)
+        # the client may still be sending: closing now would reset the connection and the
+        # 408 could be lost; end the stream for writing, drop what comes, close soon after
+        transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER, transport.abort)
+
     # -- WebSocket -------------------------------------------------------------------------
 
     def _upgrade(self, rest: bytes) -> None:
         parser = self._parser
         assert parser is not None
-        request = self._request(parser)
+        try:
+            request = self._request(parser)
+        except httptools.HttpParserError:  # a target that is no URL: CONNECT host:port
+            self._parser = None
+            self._queue((None, None, False))  # 400, then closed
+            return
         self._parser = None  # nothing more to parse as HTTP
         self._headers = self._body = None  # kept in ``request``; not needed twice
         self._early = bytearray(rest)
@@ -412,6 +488,7 @@ class HttpProtocol(asyncio.Protocol):
             self._early = None
             return
         link.socket = receiver
+        link.on_hold = self._hold
         self._link = link
         self._frames = FrameParser(route.max_message_size, inflater)
         rest = self._take_early()
@@ -442,21 +519,55 @@ class HttpProtocol(asyncio.Protocol):
         return True
 
     def _websocket_data(self, data: bytes) -> None:
+        """Dispatch the frames ``data`` completes, ``FRAMES_PER_TURN`` at most: past them
+        the connection stops reading and goes on in the next loop turn, after the others."""
         frames, link = self._frames, self._link
         if frames is None or link is None or link.socket is None:
+            self._pause(_BACKLOG | _HELD, False)  # reads on, to see the client close
             return
         socket = link.socket
-        for item in frames.feed(data):
+        for item in frames.feed(data, FRAMES_PER_TURN):
             if isinstance(item, Control):
                 if not self._control(link, item):
+                    self._pause(_BACKLOG | _HELD, False)
                     return
             elif isinstance(item, Failure):
                 self._fail(link, item)
+                self._pause(_BACKLOG | _HELD, False)
                 return
             else:
                 socket.websocket_message(link, item)
             if self._link is not link:
+                self._pause(_BACKLOG | _HELD, False)
                 return
+        if frames.more:
+            self._pause(_BACKLOG, True)
+            if not self._paused & _HELD:
+                asyncio.get_running_loop().call_soon(self._websocket_data, b"")
+        elif self._paused & _BACKLOG:
+            self._pause(_BACKLOG, False)
+
+    def _hold(self, held: bool) -> None:
+        """The link's ``hold_reading``: frames already read wait too, until it is let go."""
+        was_held = self._paused & _HELD
+        self._pause(_HELD, held)
+        if was_held and not held and self._paused & _BACKLOG:  # their turn again
+            asyncio.get_running_loop().call_soon(self._websocket_data, b"")
+
+    def _pause(self, reasons: int, paused: bool) -> None:
+        """Add or remove ``reasons`` to stop reading; the transport reads while there is none."""
+        before = self._paused
+        after = before | reasons if paused else before & ~reasons
+        if after == before:
+            return
+        self._paused = after
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if not before:
+            transport.pause_reading()
+        elif not after:
+            transport.resume_reading()
 
     def _control(self, link: NativeLink, control: Control) -> bool:
         if control.opcode is Opcode.PING:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from .deflate import Deflation
 from .http import HandshakeRequest, HttpResponse, ReadBody
 from .tasks import Tasks
+from .timers import TimerWheel, resolution_for
 from .websocket import Cork, WebSocketLink
 
 logger = logging.getLogger("roomcast.routes")
@@ -152,12 +153,36 @@ class GetRoute(Route):
         raise NotImplementedError
 
 
+class Expiring(Protocol):
+    """What waits on one of the table's deadlines (a connection of the native server)."""
+
+    def expired(self) -> None: ...
+
+
+def _expire(item: Expiring) -> None:
+    item.expired()
+
+
+HEADER_TIMEOUT = 10.0
+"""Seconds a client has to send a request's head, from the connection's opening or the
+request's first byte (slowloris: clients that send headers a byte at a time)."""
+KEEP_ALIVE_TIMEOUT = 75.0
+"""Seconds an idle keep-alive connection is kept between two requests: longer than the
+pools of those that reuse connections keep them idle (a cloud load balancer's 60 s, aiohttp's
+15 s), so that a connection is not closed just as it is reused (a 502 at the balancer)."""
+
+
 class RouteTable:
     """Routes by path: exact paths first, then the longest matching prefix."""
 
     def __init__(self, routes: Iterable[Route] = ()) -> None:
         self.meter: ByteMeter | None = None
         """Counts the bytes the native server writes, when set (before serving)."""
+        self.header_timeout: float | None = HEADER_TIMEOUT
+        """The native server's ``HEADER_TIMEOUT`` (None: none); set before serving."""
+        self.keep_alive_timeout: float | None = KEEP_ALIVE_TIMEOUT
+        """The native server's ``KEEP_ALIVE_TIMEOUT`` (None: none); set before serving."""
+        self._deadlines: TimerWheel[Expiring] | None = None
         self.routes: list[Route] = []
         self._exact: dict[str, Route] = {}
         self._prefixes: list[tuple[str, Route]] = []
@@ -190,6 +215,16 @@ class RouteTable:
             if path.startswith(prefix):
                 return route
         return None
+
+    def deadlines(self) -> TimerWheel[Expiring]:
+        """The timers of the native server's connections (header and keep-alive timeouts):
+        few loop timers for many connections, each a deadline within 1/400 of its timeout."""
+        wheel = self._deadlines
+        if wheel is None:
+            timeouts = [t for t in (self.header_timeout, self.keep_alive_timeout) if t]
+            resolution = resolution_for(*timeouts) if timeouts else 0.05
+            wheel = self._deadlines = TimerWheel(asyncio.get_running_loop, _expire, resolution)
+        return wheel
 
     def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
         """Run ``awaitable`` as a task the table keeps (and waits for in ``aclose``)."""

@@ -9,11 +9,17 @@ same tick leave together in one write at the end of the tick (the cork).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import struct
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 
 from .deflate import MessageCompressor, SharedDeflater
 from .frames import SMALL_TEXT_HEADERS, Opcode, build_frame, compressed_frame, text_frame
+
+_RESET = struct.pack("ii", 1, 0)
+"""SO_LINGER on, zero seconds: closing the socket resets the connection."""
 
 
 class Outgoing:
@@ -113,6 +119,10 @@ class WebSocketLink(ABC):
     def buffered_amount(self) -> int:
         """Bytes accepted but not yet handed to the kernel."""
 
+    def hold_reading(self, held: bool) -> None:
+        """Stop (True) or go on (False) reading the client's messages: backpressure while
+        the work of its earlier messages piles up. Links that cannot pause ignore it."""
+
     failure: str | None = None
     """Why receive() returned None, when the cause was an error (e.g. message too big)."""
 
@@ -182,7 +192,7 @@ class CorkedLink(WebSocketLink):
     rest of that tick corked into one write.
 
     Past ``max_buffer`` bytes waiting in the transport (a client that stopped reading),
-    ``on_overflow`` is called once; its socket then closes the connection.
+    ``on_overflow`` is called once and the connection is aborted.
     """
 
     closing = False
@@ -237,9 +247,24 @@ class CorkedLink(WebSocketLink):
             return
         transport.write(data)
         if transport.get_write_buffer_size() > self._max_buffer:
-            self._max_buffer = 1 << 62  # report once
-            if self.on_overflow is not None:
-                self.on_overflow()
+            self._overflow()
+
+    def _overflow(self) -> None:
+        """The client stopped reading: its owner hears of it (``on_overflow``), then the
+        connection is aborted. A graceful close would wait for a buffer that never drains;
+        an abort frees it and the file descriptor at once, and with no linger the kernel
+        drops its own buffers too and the client sees a reset."""
+        self._max_buffer = 1 << 62  # report once
+        if self.on_overflow is not None:
+            self.on_overflow()
+        self.closing = True
+        self._pending = None
+        transport = self._transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # a reset: the kernel drops what it holds too
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+        transport.abort()
 
     def buffered_amount(self) -> int:
         pending = self._pending

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ..exceptions import ConnectionClosed
 from ..transports.http import HandshakeRequest
@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from .endpoint import WebSocketEndpoint
 
 logger = logging.getLogger("roomcast.websocket")
+
+UNREAD: Final = 256
+"""Messages received and not yet read by the handler past which the client is not read
+(its link is held) until the handler has read half of them."""
 
 ABNORMAL = 1006
 
@@ -133,12 +137,21 @@ class WebSocket:
         except ConnectionClosed:
             raise StopAsyncIteration from None
 
+    @property
+    def unread(self) -> int:
+        """Messages received and not read yet: ``UNREAD`` at most, and those of the loop
+        turn that reached it (then the client is not read until half of them are)."""
+        messages = self._messages
+        return len(messages) if messages else 0
+
     async def receive(self) -> str | bytes:
         """The next message (str for text, bytes for binary); raises ConnectionClosed once
         the WebSocket is closed and every message before the close was read."""
         while True:
             messages = self._messages
             if messages:
+                if len(messages) == UNREAD // 2:  # the handler caught up: read on
+                    self._link.hold_reading(False)
                 return messages.popleft()
             if self.closed:
                 raise ConnectionClosed(f"the WebSocket is closed ({self.close_code})")
@@ -165,6 +178,8 @@ class WebSocket:
         if self._messages is None:
             self._messages = deque()
         self._messages.append(data)
+        if len(self._messages) == UNREAD:  # the handler is behind: stop reading the client
+            self._link.hold_reading(True)
         self._wake()
 
     def websocket_closed(self, link: WebSocketLink, failure: str | None = None) -> None:
