@@ -4,6 +4,7 @@
     .venv/bin/python bench/micro.py --instructions [--at REV]   # callgrind, deterministic
     .venv/bin/python bench/micro.py --instructions --echo validated|limited
     .venv/bin/python bench/micro.py --instructions --metrics   # with Prometheus metrics on
+    .venv/bin/python bench/micro.py --instructions --polling   # per long-polling round trip
 
 Connections are real ``HttpProtocol`` objects of the native server on a fake transport that
 only counts bytes, inside a running uvloop loop: the upgrade, Engine.IO open and Socket.IO
@@ -15,6 +16,12 @@ per tick (the cork). ``--echo validated`` acks a pydantic model (``{"text": ...}
 ``--echo limited`` spends a rate-limit token per event (see ``servers/roomcast_server.py``).
 ``--profile`` adds cProfile's calls per message and the top functions
 (cProfile slows small calls, so read its shares, not its times).
+
+``--polling`` measures HTTP long-polling instead (50 clients, each with a GET connection and a
+POST connection, as bench/load's ``PollClient``): one round trip is a POST of one echo EVENT
+and the GET whose answer carries the ack, in two orders: ``posted`` (the POST first, then
+the GET finds the ack queued: what the load generator's clients mostly do) and ``waiting``
+(the GET waits, a loop tick passes, then the POST's ack ends it: a long poll proper).
 """
 
 from __future__ import annotations
@@ -270,6 +277,130 @@ async def scenario(
 
 
 ECHO_CONNECTIONS = 50
+POLL_CLIENTS = 50
+POLL_PATH = "/socket.io/?EIO=4&transport=polling"
+POLL_ORDERS = ("posted", "waiting")
+
+
+def poll_get(target: str) -> bytes:
+    """A polling GET as ``PollClient`` sends it."""
+    return f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n\r\n".encode()
+
+
+def poll_post(target: str, body: str) -> bytes:
+    """A polling POST as ``PollClient`` sends it."""
+    data = body.encode()
+    return (
+        f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n"
+        f"Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {len(data)}\r\n\r\n"
+    ).encode() + data
+
+
+class PollConnections:
+    """One long-polling client: its GET and POST connections and their requests."""
+
+    def __init__(self, engine: Any, protocol_class: Any, port: int) -> None:
+        self.get, self.get_transport = open_http(engine, protocol_class, port)
+        self.post, self.post_transport = open_http(engine, protocol_class, port + 1)
+        self.target = ""
+        self.next_get = b""
+        self.next_post = b""
+
+    def opened(self, ack_id: int) -> None:
+        """The handshake's answer is in: the sid's requests from now on."""
+        log = bytes(self.get_transport.log)
+        found = re.search(rb'0\{"sid":"([^"]+)"', log)
+        if found is None:
+            raise RuntimeError(f"no polling handshake in {log[-300:]!r}")
+        self.target = f"{POLL_PATH}&sid={found[1].decode()}"
+        self.next_get = poll_get(self.target)
+        self.next_post = poll_post(self.target, f'42{ack_id}["echo","{PAYLOAD}"]')
+
+
+def open_http(engine: Any, protocol_class: Any, port: int) -> tuple[Any, FakeTransport]:
+    try:
+        proto = protocol_class(engine, set())
+    except TypeError:
+        proto = protocol_class(engine)
+    transport = FakeTransport(port)
+    proto.connection_made(transport)
+    return proto, transport
+
+
+async def poll_connect(engine: Any, protocol_class: Any, count: int) -> list[PollConnections]:
+    """``count`` polling clients, handshaken and joined to the main namespace."""
+    clients = [PollConnections(engine, protocol_class, 20000 + 2 * i) for i in range(count)]
+    for client in clients:
+        client.get.data_received(poll_get(POLL_PATH))
+    await ticks()
+    for i, client in enumerate(clients, 1):
+        client.opened(i)
+        client.post.data_received(poll_post(client.target, "40"))
+        client.get.data_received(client.next_get)
+    await ticks(5)
+    missing = sum(1 for c in clients if b'40{"sid"' not in c.get_transport.log)
+    if missing:
+        raise RuntimeError(f"{missing} of {count} polling clients did not join the namespace")
+    return clients
+
+
+def poll_step(clients: list[PollConnections], order: str) -> Callable[[], Awaitable[int]]:
+    """One round trip of every client in ``order`` (see the module docstring)."""
+
+    async def posted() -> int:
+        for client in clients:
+            client.post.data_received(client.next_post)
+            client.get.data_received(client.next_get)
+        await ticks(2)
+        return len(clients)
+
+    async def waiting() -> int:
+        for client in clients:
+            client.get.data_received(client.next_get)
+        await ticks(2)
+        for client in clients:
+            client.post.data_received(client.next_post)
+        await ticks(2)
+        return len(clients)
+
+    return posted if order == "posted" else waiting
+
+
+async def poll_checked(order: str) -> list[PollConnections]:
+    """Polling clients whose round trips in ``order`` are checked to carry their acks."""
+    from roomcast.transports.native import HttpProtocol
+
+    clients = await poll_connect(served(build_server()), HttpProtocol, POLL_CLIENTS)
+    step = poll_step(clients, order)
+    for client in clients:
+        client.get_transport.log.clear()
+    await step()
+    for i, client in enumerate(clients, 1):
+        log = bytes(client.get_transport.log)
+        if not log.startswith(b"HTTP/1.1 200") or f"43{i}[".encode() not in log:
+            raise RuntimeError(f"no ack in a polling answer ({order}): {log[-300:]!r}")
+    for client in clients:
+        client.get_transport.keep = client.post_transport.keep = False
+    return clients
+
+
+async def poll_steps(order: str, steps: int) -> None:
+    """The polling round trips for ``steps`` steps, untimed (for callgrind)."""
+    step = poll_step(await poll_checked(order), order)
+    for _ in range(steps):
+        await step()
+
+
+async def poll_run(seconds: float, with_profile: bool) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for order in POLL_ORDERS:
+        clients = await poll_checked(order)
+        conns = [(c.get, c.get_transport) for c in clients]
+        conns += [(c.post, c.post_transport) for c in clients]
+        results[f"polling-{order}"] = await scenario(
+            poll_step(clients, order), seconds, with_profile, conns
+        )
+    return results
 
 
 async def echo_steps(steps: int) -> None:
@@ -287,30 +418,42 @@ async def echo_steps(steps: int) -> None:
 def instructions_per_ack() -> float:
     """Instructions per echo ack under callgrind: two lengths of the echo scenario, the
     difference (start-up and connection set-up cancel out). Needs valgrind."""
-    counts = []
-    for steps in (100, 300):
-        done = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--callgrind-out-file=/dev/null",
-                sys.executable,
-                __file__,
-                "--echo-steps",
-                str(steps),
-                "--echo",
-                ECHO_MODE,
-                *(["--metrics"] if METRICS else []),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
+    counts = [
+        callgrind_total(
+            "--echo-steps", str(steps), "--echo", ECHO_MODE, *(["--metrics"] if METRICS else [])
         )
-        found = re.search(r"Collected : (\d+)", done.stderr)
-        if found is None:
-            raise RuntimeError(f"no callgrind total in: {done.stderr[-500:]}")
-        counts.append(int(found[1]))
+        for steps in (100, 300)
+    ]
     return (counts[1] - counts[0]) / (200 * (ECHO_CONNECTIONS - 1))
+
+
+def instructions_per_round_trip(order: str) -> float:
+    """Instructions per polling round trip under callgrind, the same way."""
+    counts = [
+        callgrind_total("--poll-steps", str(steps), "--poll-order", order) for steps in (20, 60)
+    ]
+    return (counts[1] - counts[0]) / (40 * POLL_CLIENTS)
+
+
+def callgrind_total(*args: str) -> int:
+    """Instructions this script runs with ``args``, under callgrind."""
+    done = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            __file__,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if found is None:
+        raise RuntimeError(f"no callgrind total in: {done.stderr[-500:]}")
+    return int(found[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,6 +475,15 @@ def main(argv: list[str] | None = None) -> int:
         help="the echo handler: plain, a pydantic model, or a rate limit",
     )
     parser.add_argument("--metrics", action="store_true", help="Prometheus metrics on")
+    parser.add_argument(
+        "--polling",
+        action="store_true",
+        help="HTTP long-polling round trips (a POST of one message, the GET with its ack)",
+    )
+    parser.add_argument("--poll-steps", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--poll-order", choices=POLL_ORDERS, default="posted", help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     global ECHO_MODE, METRICS
     ECHO_MODE, METRICS = args.echo, args.metrics
@@ -348,10 +500,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.echo_steps:
         uvloop.run(echo_steps(args.echo_steps))
         return 0
+    if args.poll_steps:
+        uvloop.run(poll_steps(args.poll_order, args.poll_steps))
+        return 0
+    if args.instructions and args.polling:
+        for order in POLL_ORDERS:
+            count = instructions_per_round_trip(order)
+            print(f"polling ({order}): {count:,.0f} instructions per round trip")
+        return 0
     if args.instructions:
         print(f"echo: {instructions_per_ack():,.0f} instructions per ack")
         return 0
-    results = uvloop.run(run(args.seconds, args.profile))
+    if args.polling:
+        results = uvloop.run(poll_run(args.seconds, args.profile))
+    else:
+        results = uvloop.run(run(args.seconds, args.profile))
     if args.json:
         print(json.dumps(results))
         return 0

@@ -987,7 +987,7 @@ def render(runs: list[dict[str, Any]]) -> str:
             "",
         ]
         found = targets(run)
-        if any(ok is not None for _, ok, _ in found):
+        if any(ok is not None for _, ok, _ in found) or "polling" in run.get("results", {}):
             out += [
                 *table(run),
                 "",
@@ -996,6 +996,9 @@ def render(runs: list[dict[str, Any]]) -> str:
                 "",
                 *load_table(run),
                 "",
+            ]
+        if any(ok is not None for _, ok, _ in found):
+            out += [
                 "### Targets (issue 3)",
                 "",
                 "| target | met | figure |",

@@ -19,6 +19,7 @@ from roomcast.engineio import (
     decode_payload,
     encode_packet,
     encode_payload,
+    payload_messages,
 )
 from roomcast.exceptions import RemoteProtocolError
 
@@ -177,6 +178,26 @@ def test_decode_invalid_payload(body: str) -> None:
         decode_payload(body)
 
 
+@pytest.mark.parametrize(
+    ("body", "messages"),
+    [
+        pytest.param("4hey", ["hey"], id="one"),
+        pytest.param("4hello\x1e4world", ["hello", "world"], id="two"),
+        pytest.param("4", [""], id="empty-message"),
+        pytest.param('42["hello"]\x1e42["world"]', ['2["hello"]', '2["world"]'], id="sio"),
+        pytest.param("4hello\x1e2\x1e4world", None, id="with-a-ping"),
+        pytest.param("4hello\x1ebAQIDBA==", None, id="with-binary"),
+        pytest.param("3", None, id="pong"),
+        pytest.param("", None, id="empty"),
+        pytest.param("4hello\x1e", None, id="trailing-separator"),
+        pytest.param("4a\x1e\x1e4b", None, id="empty-between-separators"),
+    ],
+)
+def test_payload_messages(body: str, messages: list[str] | None) -> None:
+    """The shortcut for bodies of text MESSAGEs only; None sends the rest to decode_payload."""
+    assert payload_messages(body) == messages
+
+
 # -- round trips ----------------------------------------------------------------------------
 
 packet_types = st.sampled_from(PacketType)
@@ -213,6 +234,23 @@ def test_text_payload_is_frames_joined_by_record_separator(packets: list[Packet]
     body = encode_payload(packets)
     assert body == "\x1e".join(str(encode_packet(p)) for p in packets)
     assert encode_payload(decode_payload(body)) == body
+
+
+@given(st.lists(polling_packets, min_size=1))
+def test_payload_messages_agree_with_decode_payload(packets: list[Packet]) -> None:
+    body = encode_payload(packets)
+    messages = payload_messages(body)
+    if all(p.type is PacketType.MESSAGE and isinstance(p.data, str) for p in packets):
+        assert messages == [p.data for p in decode_payload(body)]
+    else:
+        assert messages is None
+
+
+@given(st.text())
+def test_payload_messages_only_for_valid_bodies(body: str) -> None:
+    messages = payload_messages(body)
+    if messages is not None:  # what decode_payload accepts, read alike
+        assert [Packet(PacketType.MESSAGE, m) for m in messages] == decode_payload(body)
 
 
 # -- any text: packets or the protocol error -------------------------------------------------

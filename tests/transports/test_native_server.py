@@ -388,6 +388,76 @@ async def test_pipelined_request_waits_behind_a_pending_poll(serve: Serve, raw: 
     assert second.status == 404
 
 
+async def test_each_request_on_a_connection_is_checked_by_its_own_headers(
+    serve: Serve, raw: Connect
+) -> None:
+    served = await serve(cors_allowed_origins="https://app.example")
+    client = await raw(served.port)
+    sid = await handshake(client)
+    target = f"{POLLING}&sid={sid}"
+    allowed, other = [("Origin", "https://app.example")], [("Origin", "https://other.example")]
+
+    await client.send(request("POST", target, allowed, body=b"4one"))
+    posted = await client.response()
+    await client.send(request("GET", target, other))  # the same request but its Origin
+    refused = await client.response()
+    await client.send(request("GET", target, allowed))
+    polled = await client.response()
+    await client.send(request("GET", target))  # no Origin: not a browser, no CORS headers
+    socket = served.io.sockets[sid]
+    await until(lambda: socket.poll_pending, "the GET to wait for data")
+    socket.send("two")
+    waited = await client.response()
+
+    assert (posted.status, posted.headers["access-control-allow-origin"]) == (
+        200,
+        "https://app.example",
+    )
+    assert (refused.status, refused.json()["code"]) == (403, 4)  # Forbidden
+    assert (polled.status, polled.text) == (200, "4one")
+    assert polled.headers["access-control-allow-origin"] == "https://app.example"
+    assert (waited.status, waited.text) == (200, "4two")
+    assert "access-control-allow-origin" not in waited.headers
+
+
+async def test_waiting_poll_answers_with_its_cors_headers(serve: Serve, raw: Connect) -> None:
+    served = await serve(cors_allowed_origins="https://app.example")
+    sid = await handshake(await raw(served.port))
+    client = await raw(served.port)
+
+    await client.send(request("GET", f"{POLLING}&sid={sid}", [("Origin", "https://app.example")]))
+    socket = served.io.sockets[sid]
+    await until(lambda: socket.poll_pending, "the GET to wait for data")
+    socket.send("late")
+    response = await client.response()
+
+    assert (response.status, response.text) == (200, "4late")
+    assert response.headers["access-control-allow-origin"] == "https://app.example"
+    assert response.headers["access-control-allow-credentials"] == "true"
+
+
+async def test_waiting_poll_with_connection_close_closes_after_its_answer(
+    serve: Serve, raw: Connect
+) -> None:
+    served = await serve()
+    sid = await handshake(await raw(served.port))
+    client = await raw(served.port)
+
+    await client.send(request("GET", f"{POLLING}&sid={sid}", [("Connection", "close")]))
+    socket = served.io.sockets[sid]
+    await until(lambda: socket.poll_pending, "the GET to wait for data")
+    socket.send("late")
+    response = await client.response()
+
+    assert (response.status, response.text) == (200, "4late")
+    assert response.headers.get("connection") == "close"
+    assert await client.at_eof()
+    socket.send("next")  # the session lives on: the next GET, on another connection, has it
+    again = await raw(served.port)
+    await again.send(request("GET", f"{POLLING}&sid={sid}"))
+    assert (await again.response()).text == "4next"
+
+
 async def test_connection_close_closes_after_the_response(serve: Serve, raw: Connect) -> None:
     served = await serve()
     client = await raw(served.port)
@@ -452,6 +522,37 @@ async def test_garbage_after_a_pipelined_request_is_answered_after_it(
     assert (first.status, first.text[:2]) == (200, "0{"), first
     assert (await client.response()).status == 400
     assert await client.at_eof()
+
+
+async def test_a_request_head_that_never_ends_is_431_and_closes(serve: Serve, raw: Connect) -> None:
+    """A head still incomplete past 16 KiB (Node's limit) is not kept growing: 431 Request
+    Header Fields Too Large, then the connection ends; the server goes on."""
+    served = await serve()
+    client = await raw(served.port)
+    await client.send(b"GET " + POLLING.encode() + b" HTTP/1.1\r\nHost: x\r\n")
+    filler = b"X-Filler: " + b"a" * 1000 + b"\r\n"
+    for _ in range(256):  # 256 KiB in many reads, never ending the head
+        await client.send(filler)
+    response = await client.response()
+    assert response.status == 431
+    assert response.headers.get("connection") == "close"
+    assert await client.at_eof()
+    await handshake(await raw(served.port))  # the server goes on
+
+
+async def test_a_long_head_under_the_limit_and_pipelined_requests_are_served(
+    serve: Serve, raw: Connect
+) -> None:
+    served = await serve()
+    client = await raw(served.port)
+    cookie = ("Cookie", "c=" + "b" * 12_000)  # 12 KB, sent in pieces
+    head = request("GET", POLLING, [cookie])
+    for start in range(0, len(head), 1000):
+        await client.send(head[start : start + 1000])
+    assert (await client.response()).status == 200
+    await client.send(request("GET", POLLING) * 300)  # ~20 KB of heads in one write
+    statuses = {(await client.response()).status for _ in range(300)}
+    assert statuses == {200}
 
 
 @pytest.mark.parametrize("target", ["/", "/elsewhere/", "/engine.iox/?EIO=4&transport=polling"])

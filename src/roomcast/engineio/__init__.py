@@ -12,6 +12,7 @@ from .packets import (
     decode_payload,
     encode_packet,
     encode_payload,
+    payload_messages,
 )
 from .session import EngineConfig, EngineSession, State, Transport
 
@@ -36,4 +37,5 @@ __all__ = [
     "decode_payload",
     "encode_packet",
     "encode_payload",
+    "payload_messages",
 ]

@@ -32,6 +32,7 @@ class PacketType(IntEnum):
 
 
 _TYPE_BY_CHAR: Final = {str(int(t)): t for t in PacketType}
+_TYPE_CHAR: Final = {t: str(int(t)) for t in PacketType}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,18 +61,34 @@ def decode_packet(data: str | bytes) -> Packet:
 
 def encode_payload(packets: Iterable[Packet]) -> str:
     """Encode packets for one long-polling response body."""
-    return SEPARATOR.join(_encode_for_polling(p) for p in packets)
+    return SEPARATOR.join(
+        [
+            _TYPE_CHAR[p.type] + p.data if isinstance(p.data, str) else _encode_binary(p.data)
+            for p in packets
+        ]
+    )
 
 
-def _encode_for_polling(packet: Packet) -> str:
-    if isinstance(packet.data, bytes):
-        return "b" + base64.b64encode(packet.data).decode("ascii")
-    return f"{int(packet.type)}{packet.data}"
+def _encode_binary(data: bytes) -> str:
+    return "b" + base64.b64encode(data).decode("ascii")
 
 
 def decode_payload(body: str) -> list[Packet]:
     """Decode a long-polling request body. Raises RemoteProtocolError for garbage."""
     return [_decode_from_polling(part) for part in body.split(SEPARATOR)]
+
+
+def payload_messages(body: str) -> list[str] | None:
+    """The data of a long-polling body's packets when they are all text MESSAGEs (the
+    common case, which ``decode_payload`` would decode alike, without a ``Packet`` each);
+    None for any other body."""
+    if SEPARATOR not in body:  # one packet
+        return [body[1:]] if body[:1] == "4" else None
+    parts = body.split(SEPARATOR)
+    for part in parts:
+        if part[:1] != "4":
+            return None
+    return [part[1:] for part in parts]
 
 
 def _decode_from_polling(part: str) -> Packet:

@@ -44,7 +44,14 @@ class State(Enum):
     CLOSED = "closed"
 
 
-_CLOSED: Final = State.CLOSED  # a module constant: an Enum class attribute costs ~55 ns a read
+# Module constants for the states and packet types the hot paths test: an Enum class
+# attribute costs ~55 ns a read (about 1,000 instructions on Python 3.11).
+_OPEN: Final = State.OPEN
+_UPGRADING: Final = State.UPGRADING
+_CLOSED: Final = State.CLOSED
+_MESSAGE: Final = PacketType.MESSAGE
+_PING: Final = PacketType.PING
+_PONG: Final = PacketType.PONG
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +88,7 @@ class EngineSession:
         self.sid = sid
         self.transport = transport
         self.config = config
-        self.state = State.OPEN
+        self.state = _OPEN
         self._events: list[Event] = []
         self._outbox: list[Packet] = [Packet(PacketType.OPEN, self._handshake())]
         self._next_ping = now + config.ping_interval
@@ -113,19 +120,19 @@ class EngineSession:
     def receive_packets(self, packets: list[Packet], *, now: float) -> None:
         """Feed packets received over the current transport."""
         for packet in packets:
-            if self.state is State.CLOSED:
+            if self.state is _CLOSED:
                 return
             self._receive(packet, now)
 
     def _receive(self, packet: Packet, now: float) -> None:
         kind = packet.type
-        if kind is PacketType.MESSAGE:
+        if kind is _MESSAGE:
             self._events.append(Message(packet.data))
-        elif kind is PacketType.PONG:
+        elif kind is _PONG:
             self._pong_deadline = None
             self._next_ping = now + self.config.ping_interval
-        elif kind is PacketType.PING:
-            self._outbox.append(Packet(PacketType.PONG, packet.data))
+        elif kind is _PING:
+            self._outbox.append(Packet(_PONG, packet.data))
         elif kind is PacketType.CLOSE:
             self._close(CloseReason.TRANSPORT_CLOSE, notify_peer=False)
         elif kind is PacketType.OPEN or kind is PacketType.UPGRADE:
@@ -138,41 +145,41 @@ class EngineSession:
         Returns the packets to send on that WebSocket, or None when the probe must be
         refused (close that WebSocket; the session goes on over polling).
         """
-        if self.transport is not Transport.POLLING or self.state is State.CLOSED:
+        if self.transport is not Transport.POLLING or self.state is _CLOSED:
             return None
-        if packet.type is PacketType.PING and packet.data == _PROBE and self.state is State.OPEN:
-            self.state = State.UPGRADING
-            return [Packet(PacketType.PONG, _PROBE)]
-        if packet.type is PacketType.UPGRADE and self.state is State.UPGRADING:
+        if packet.type is _PING and packet.data == _PROBE and self.state is _OPEN:
+            self.state = _UPGRADING
+            return [Packet(_PONG, _PROBE)]
+        if packet.type is PacketType.UPGRADE and self.state is _UPGRADING:
             self.transport = Transport.WEBSOCKET
-            self.state = State.OPEN
+            self.state = _OPEN
             self._events.append(Upgraded())
             return []
         return None
 
     @property
     def upgrading(self) -> bool:
-        return self.state is State.UPGRADING
+        return self.state is _UPGRADING
 
     def can_probe(self) -> bool:
         """Whether a WebSocket may start probing an upgrade of this session now."""
         return (
             self.transport is Transport.POLLING
-            and self.state is State.OPEN
+            and self.state is _OPEN
             and self.config.allow_upgrades
         )
 
     def cancel_upgrade(self) -> None:
         """The probing WebSocket went away before completing the upgrade."""
-        if self.state is State.UPGRADING:
-            self.state = State.OPEN
+        if self.state is _UPGRADING:
+            self.state = _OPEN
 
     # -- sending ------------------------------------------------------------------------
 
     def send_message(self, data: str | bytes) -> None:
         """Queue a MESSAGE; dropped silently once the session is closed."""
-        if self.state is not State.CLOSED:
-            self._outbox.append(Packet(PacketType.MESSAGE, data))
+        if self.state is not _CLOSED:
+            self._outbox.append(Packet(_MESSAGE, data))
 
     def close(self, reason: CloseReason = CloseReason.FORCED_CLOSE) -> None:
         """Close the session from this side: a CLOSE packet is queued for the peer."""
@@ -183,9 +190,9 @@ class EngineSession:
         self._close(reason, notify_peer=False)
 
     def _close(self, reason: CloseReason, *, notify_peer: bool) -> None:
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return
-        self.state = State.CLOSED
+        self.state = _CLOSED
         if notify_peer:  # what was queued before still goes out first
             self._outbox.append(Packet(PacketType.CLOSE))
         else:
@@ -209,19 +216,19 @@ class EngineSession:
 
     def next_deadline(self) -> float | None:
         """When ``handle_timeout`` must be called next; None once closed."""
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return None
         return self._pong_deadline if self._pong_deadline is not None else self._next_ping
 
     def handle_timeout(self, *, now: float) -> None:
         """Send a PING when one is due; close the session when a PONG is overdue."""
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return
         if self._pong_deadline is not None:
             if now >= self._pong_deadline:  # the peer is gone: nothing more to send it
                 self._close(CloseReason.PING_TIMEOUT, notify_peer=False)
         elif now >= self._next_ping:
-            self._outbox.append(Packet(PacketType.PING))
+            self._outbox.append(Packet(_PING))
             timeout = self.config.ping_timeout
             sent = max(self._next_ping, now - timeout * _LATE_SEND_ALLOWANCE)
             self._pong_deadline = sent + timeout

@@ -29,6 +29,7 @@ from ..engineio import (
     decode_payload,
     encode_packet,
     encode_payload,
+    payload_messages,
 )
 from ..exceptions import PayloadTooLarge, RemoteProtocolError
 from ..handlers import is_awaitable
@@ -39,9 +40,9 @@ from .http import (
     ErrorCode,
     HandshakeRequest,
     HttpResponse,
+    PendingResponse,
     ReadBody,
     error_response,
-    text_response,
 )
 from .limits import ConnectionLimiter, Limits
 from .origins import OriginsOption
@@ -84,6 +85,9 @@ _EVENTS: Final = ("connection", "message", "close")
 MAX_PENDING: Final = 256
 """Unfinished handler tasks of one client past which its messages are not read."""
 _CLOSED: Final = State.CLOSED  # a module constant: an Enum class attribute costs ~55 ns
+_POLLING: Final = Transport.POLLING
+_POLL_TYPE: Final = "text/plain; charset=UTF-8"
+_TRANSPORTS: Final = {t.value: t for t in Transport}  # a dict look-up: Transport(v) costs ~1 µs
 
 
 class EngineSocket:
@@ -128,7 +132,7 @@ class EngineSocket:
 
     @property
     def transport(self) -> str:
-        return self._session.transport.value
+        return str(self._session.transport)  # a StrEnum's value (``.value`` is slower)
 
     @property
     def closed(self) -> bool:
@@ -151,8 +155,10 @@ class EngineSocket:
         link = self._link
         if link is not None:
             link.send_encoded("4" + data if isinstance(data, str) else data)
-        else:
-            self.send_outgoing(Outgoing(data))
+        else:  # send_outgoing(Outgoing(data)) in fewer steps
+            self._poll_compress = True
+            self._session.send_message(data)
+            self._wake_poll()
 
     def send_outgoing(self, message: Outgoing) -> None:
         """Queue a prepared message (the broadcast hot path)."""
@@ -247,7 +253,12 @@ class EngineSocket:
         if self._timer_slot is not None:
             self._server.heartbeats.discard(self, self._timer_slot)
             self._timer_slot = None
-        if self._link is None and self._poll is None and self._session.has_packets_to_send():
+        if (
+            self._link is None
+            and self._poll is None
+            and self._probe is None  # a client that probes an upgrade polls no more
+            and self._session.has_packets_to_send()
+        ):
             # a polling client collects the last packets (CLOSE among them) with its next GET
             linger = self._server.config.ping_interval + self._server.config.ping_timeout
             self._server.loop.call_later(linger, self._server.forget, self)
@@ -297,9 +308,10 @@ class EngineSocket:
         if poll is not None and not poll.done():
             poll.set_result(None)
 
-    async def handle_poll(self, accept_encoding: str | None = None) -> HttpResponse:
-        """GET: wait for packets, then answer them as one payload (compressed when the
-        client accepts it, unless every message in it was sent with ``compress(False)``)."""
+    def start_poll(self, accept_encoding: str | None) -> HttpResponse | asyncio.Future[None]:
+        """GET: the answer now when packets are queued (or the session ends or upgrades);
+        else a future that ends when there are some, after which ``end_poll`` makes the
+        answer (or ``abandon_poll`` says its client went away)."""
         if self._poll is not None:
             logger.info("closing %s: overlapping polling GET", self.sid)
             self._session.close(CloseReason.TRANSPORT_ERROR)  # the pending GET gets CLOSE
@@ -307,21 +319,37 @@ class EngineSocket:
             return error_response(ErrorCode.BAD_REQUEST)
         session = self._session
         if not session.has_packets_to_send() and not session.closed and not session.upgrading:
-            self._poll = self._server.loop.create_future()
-            try:
-                await self._poll
-            except asyncio.CancelledError:  # the host saw the client go away mid-poll
-                self._transport_lost("poll connection closed prematurely")
-                raise
-            finally:
-                self._poll = None
+            poll = self._poll = self._server.loop.create_future()
+            return poll
+        return self._poll_answer(accept_encoding)
+
+    def end_poll(self, accept_encoding: str | None) -> HttpResponse:
+        """The answer to the GET that ``start_poll`` made wait, once its future is done."""
+        self._poll = None
+        return self._poll_answer(accept_encoding)
+
+    def abandon_poll(self) -> None:
+        """The client of the GET that ``start_poll`` made wait went away."""
+        self._poll = None
+        self._transport_lost("poll connection closed prematurely")
+
+    def _poll_answer(self, accept_encoding: str | None) -> HttpResponse:
+        """What is queued as one payload (compressed when the client accepts it, unless
+        every message in it was sent with ``compress(False)``)."""
+        session = self._session
         packets = session.packets_to_send()
         if session.closed:
             self._server.forget(self)
-        response = text_response(encode_payload(packets) if packets else "6")
-        response.undelivered = self._poll_response_lost
+        text = encode_payload(packets) if packets else "6"
+        response = HttpResponse(
+            200, text.encode(), {"Content-Type": _POLL_TYPE}, self._poll_response_lost
+        )
         compression = self._server.http_compression
-        if self._poll_compress and compression is not None:
+        if (
+            self._poll_compress
+            and compression is not None
+            and len(response.body) >= compression.threshold
+        ):
             response = compression.apply(response, accept_encoding)
         self._poll_compress = False
         return response
@@ -332,10 +360,7 @@ class EngineSocket:
     async def handle_post(self, read_body: ReadBody) -> HttpResponse:
         """POST: the client's packets."""
         if self._posting:
-            logger.info("closing %s: overlapping polling POST", self.sid)
-            self._session.fail(CloseReason.TRANSPORT_ERROR)
-            self._pump()
-            return error_response(ErrorCode.BAD_REQUEST)
+            return self._overlapping_post()
         self._posting = True
         try:
             body = await read_body(self._server.config.max_payload)
@@ -350,9 +375,21 @@ class EngineSocket:
 
     def receive_post(self, body: bytes) -> HttpResponse:
         """POST: the client's packets, once its body is read (within ``max_payload``)."""
+        if self._posting:  # another POST of this session is reading its body
+            return self._overlapping_post()
         try:
-            packets = decode_payload(body.decode())
-        except (RemoteProtocolError, UnicodeDecodeError):
+            text = body.decode()
+        except UnicodeDecodeError:
+            text = ""  # not a valid payload either
+        messages = payload_messages(text)
+        if messages is not None:  # messages only: straight through, as over WebSocket
+            for data in messages:
+                if self._session.state is not _CLOSED:
+                    self._server.dispatch_message(self, data)
+            return HttpResponse(200, b"ok", {"Content-Type": "text/html"})
+        try:
+            packets = decode_payload(text)
+        except RemoteProtocolError:
             logger.info("closing %s: invalid polling payload", self.sid)
             self._session.fail(CloseReason.PARSE_ERROR)
             self._pump()
@@ -364,7 +401,13 @@ class EngineSocket:
             else:
                 self._session.receive_packets([packet], now=self._now())
         self._pump()
-        return text_response("ok", "text/html")
+        return HttpResponse(200, b"ok", {"Content-Type": "text/html"})
+
+    def _overlapping_post(self) -> HttpResponse:
+        logger.info("closing %s: overlapping polling POST", self.sid)
+        self._session.fail(CloseReason.TRANSPORT_ERROR)
+        self._pump()
+        return error_response(ErrorCode.BAD_REQUEST)
 
     # -- WebSocket ------------------------------------------------------------------------
 
@@ -441,6 +484,35 @@ class EngineSocket:
             self.websocket_closed(link)
             raise
         self.websocket_closed(link, link.failure)
+
+
+class _PendingPoll(PendingResponse):
+    """A polling GET waiting for its session to have something to send."""
+
+    __slots__ = ("_accept_encoding", "_request", "_server", "_socket")
+
+    def __init__(
+        self,
+        ready: asyncio.Future[None],
+        server: EngineServer,
+        socket: EngineSocket,
+        request: HandshakeRequest,
+        accept_encoding: str | None,
+    ) -> None:
+        super().__init__(ready)
+        self._server = server
+        self._socket = socket
+        self._request = request
+        self._accept_encoding = accept_encoding
+
+    def response(self) -> HttpResponse:
+        response = self._socket.end_poll(self._accept_encoding)
+        if self._server.cors.origins.origins is not None:
+            self._server.add_cors_headers(response, self._request)
+        return response
+
+    def abandon(self) -> None:
+        self._socket.abandon_poll()
 
 
 Handler = Callable[..., Any]
@@ -620,7 +692,8 @@ class EngineServer(Route):
     def _precheck(
         self, request: HandshakeRequest, transport: Transport | None
     ) -> HttpResponse | None:
-        if not self.cors.allows(request, self.proxies.host(request)):
+        origin = request.headers.get("Origin")  # none: not a browser, allowed (no Host needed)
+        if origin is not None and not self.cors.origins.allows(origin, self.proxies.host(request)):
             self._origin_refused(request)
             return self._refuse(ErrorCode.FORBIDDEN, "origin")
         if request.query.get("EIO") != "4":
@@ -669,65 +742,98 @@ class EngineServer(Route):
             verdict = await verdict
         return bool(verdict)
 
+    def answer_now(
+        self, request: HandshakeRequest, body: bytes | None
+    ) -> HttpResponse | PendingResponse | None:
+        """``handle_http``'s answer without a task (hosts that have the body call this
+        first): a long-polling GET's answer or the answer to wait for, a POST whose body is
+        read, a handshake (without ``allow_request``), a refusal. None for what has to wait
+        in a task: ``allow_request``, a session another process holds, a body to read."""
+        answer = self._answer_now(request, body)
+        if type(answer) is HttpResponse and self.cors.origins.origins is not None:
+            self.add_cors_headers(answer, request)
+        return answer
+
     async def handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:
         """Answer a plain HTTP request under ``path`` (long-polling, preflight)."""
-        response = await self._handle_http(request, read_body)
-        response.headers.update(self.cors.headers_for(request))
-        return response
+        answer = self._answer_now(request, None)
+        if answer is None:
+            answer = await self._answer_later(request, read_body)
+        if isinstance(answer, PendingResponse):
+            return await answer.wait()  # its CORS headers are in
+        self.add_cors_headers(answer, request)
+        return answer
 
-    async def _handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:
-        if request.method == "OPTIONS":
+    def add_cors_headers(self, response: HttpResponse, request: HandshakeRequest) -> None:
+        """Add the CORS headers that answer ``request`` (none for a same-origin page)."""
+        headers = self.cors.headers_for(request)
+        if headers:
+            response.headers.update(headers)
+
+    def _answer_now(
+        self, request: HandshakeRequest, body: bytes | None
+    ) -> HttpResponse | PendingResponse | None:
+        method, query = request.method, request.query
+        if method == "OPTIONS":
             return self.cors.preflight(request)
-        transport = _transport_of(request)
+        transport = _TRANSPORTS.get(query.get("transport", ""))
         if (error := self._precheck(request, transport)) is not None:
             return error
-        if transport is not Transport.POLLING:
+        if transport is not _POLLING:
             return error_response(ErrorCode.BAD_REQUEST)
+        sid = query.get("sid")
+        if sid is None:
+            if method != "GET":
+                return self._refuse(ErrorCode.BAD_HANDSHAKE_METHOD, "handshake method")
+            if self.allow_request is not None:
+                return None  # a hook that may wait: in a task
+            return self._over_limits(request) or self._open_polling(request)
+        socket = self.sockets.get(sid)
+        if socket is None:
+            return None if self.router is not None else error_response(ErrorCode.UNKNOWN_SID)
+        if socket.transport != "polling":
+            return error_response(ErrorCode.BAD_REQUEST)
+        if method == "GET":
+            return self._poll(socket, request)
+        if method == "POST":
+            return None if body is None else socket.receive_post(body)
+        return error_response(ErrorCode.BAD_REQUEST)
+
+    async def _answer_later(
+        self, request: HandshakeRequest, read_body: ReadBody
+    ) -> HttpResponse | PendingResponse:
+        """What ``_answer_now`` leaves to a task: a handshake with ``allow_request``, a
+        session that another process may hold, a POST's body to read."""
         sid = request.query.get("sid")
         if sid is None:
-            if request.method != "GET":
-                return self._refuse(ErrorCode.BAD_HANDSHAKE_METHOD, "handshake method")
             if (refusal := self._over_limits(request)) is not None:
                 return refusal
             if not await self._allowed(request):
                 return self._refuse(ErrorCode.FORBIDDEN, "allow_request")
-            socket = self._open(request, Transport.POLLING)
-            self.dispatch("connection", socket)
-            socket.start_heartbeat()
-            return await socket.handle_poll(request.headers.get("Accept-Encoding"))
-        socket_ = self.sockets.get(sid)
-        if socket_ is None:
+            return self._open_polling(request)
+        socket = self.sockets.get(sid)
+        if socket is None:
             if self.router is not None:
                 routed = await self.router.forward_http(request, read_body)
                 if routed is not None:
                     return routed
             return error_response(ErrorCode.UNKNOWN_SID)
-        if socket_.transport != Transport.POLLING:
-            return error_response(ErrorCode.BAD_REQUEST)
-        if request.method == "GET":
-            return await socket_.handle_poll(request.headers.get("Accept-Encoding"))
-        if request.method == "POST":
-            return await socket_.handle_post(read_body)
-        return error_response(ErrorCode.BAD_REQUEST)
+        return await socket.handle_post(read_body)
 
-    def answer_now(self, request: HandshakeRequest, body: bytes | None) -> HttpResponse | None:
-        """``handle_http``'s answer when it needs no waiting: a polling POST whose body is
-        read (hosts that have it call this first, without a task); None for anything else."""
-        if request.method != "POST" or body is None:
-            return None
-        socket = self.sockets.get(request.query.get("sid", ""))
-        transport = _transport_of(request)
-        if (
-            socket is None
-            or socket._posting
-            or socket.transport != "polling"
-            or transport is not Transport.POLLING
-            or self._precheck(request, transport) is not None
-        ):
-            return None
-        response = socket.receive_post(body)
-        response.headers.update(self.cors.headers_for(request))
-        return response
+    def _open_polling(self, request: HandshakeRequest) -> HttpResponse | PendingResponse:
+        socket = self._open(request, Transport.POLLING)
+        self.dispatch("connection", socket)
+        socket.start_heartbeat()
+        return self._poll(socket, request)
+
+    def _poll(
+        self, socket: EngineSocket, request: HandshakeRequest
+    ) -> HttpResponse | PendingResponse:
+        accept_encoding = request.headers.get("Accept-Encoding")
+        answer = socket.start_poll(accept_encoding)
+        if isinstance(answer, HttpResponse):
+            return answer
+        return _PendingPoll(answer, self, socket, request, accept_encoding)
 
     def websocket_waits(self, request: HandshakeRequest) -> bool:
         """Whether accepting this WebSocket waits for a hook (``allow_request``) or for the
@@ -816,7 +922,4 @@ class EngineServer(Route):
 
 
 def _transport_of(request: HandshakeRequest) -> Transport | None:
-    try:
-        return Transport(request.query.get("transport", ""))
-    except ValueError:
-        return None
+    return _TRANSPORTS.get(request.query.get("transport", ""))

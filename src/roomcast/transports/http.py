@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,37 @@ class HttpResponse:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     undelivered: Callable[[], None] | None = None
+
+
+class PendingResponse:
+    """An answer that is not ready yet (a long-polling GET waiting for data).
+
+    A host that can wait without a task adds a callback to ``ready``; once it is done, it
+    calls ``response()`` and sends that. If the client goes away first, the host cancels
+    ``ready`` and calls ``abandon()`` instead. Hosts that serve each request in a task
+    ``await wait()``.
+    """
+
+    __slots__ = ("ready",)
+
+    def __init__(self, ready: asyncio.Future[None]) -> None:
+        self.ready = ready
+
+    def response(self) -> HttpResponse:
+        """The answer, once ``ready`` is done (and not cancelled)."""
+        raise NotImplementedError
+
+    def abandon(self) -> None:
+        """The client went away before the answer was ready: nothing will be sent."""
+
+    async def wait(self) -> HttpResponse:
+        """Wait for the answer (in the task serving the request) and make it."""
+        try:
+            await self.ready
+        except asyncio.CancelledError:  # the host saw the client go away
+            self.abandon()
+            raise
+        return self.response()
 
 
 class ErrorCode(IntEnum):
@@ -94,15 +126,12 @@ class CorsPolicy:
     def from_option(cls, option: OriginsOption, credentials: bool) -> CorsPolicy:
         return cls(OriginPolicy.from_option(option), credentials)
 
-    def allows(self, request: HandshakeRequest, host: str | None) -> bool:
-        """Whether ``request``, sent to ``host`` (its ``Host``, or the one a trusted proxy
-        forwarded), may go on (no ``Origin`` header: not a browser, it may)."""
-        return self.origins.allows(request.headers.get("Origin"), host)
-
     def headers_for(self, request: HandshakeRequest) -> dict[str, str]:
-        origin = request.headers.get("Origin")
         origins = self.origins.origins
-        if origins is None or origin is None or not ("*" in origins or origin in origins):
+        if origins is None:  # same origin only: no CORS headers
+            return {}
+        origin = request.headers.get("Origin")
+        if origin is None or not ("*" in origins or origin in origins):
             return {}
         headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
         if self.credentials:

@@ -36,7 +36,7 @@ from .frames import (
     parse_close,
 )
 from .handshake import accept_headers, handshake_error
-from .http import HandshakeRequest, HttpResponse, make_headers
+from .http import HandshakeRequest, HttpResponse, PendingResponse, make_headers
 from .routes import ByteMeter, Receiver, Route, RouteTable, not_found
 from .websocket import CorkedLink, Outgoing, encoded_frame
 
@@ -54,6 +54,14 @@ FRAMES_PER_TURN: Final = 16
 as fast as it can gets its share of the loop, no more (``HttpProtocol._websocket_data``)."""
 _BACKLOG: Final = 1  # reading paused: frames read wait for their turn
 _HELD: Final = 2  # reading paused: the link is held (its handlers' work piles up)
+
+MAX_HEAD_BYTES: Final = 16 * 1024
+"""A request head (its line and headers) still incomplete past this many bytes is answered
+431 and the connection closed (Node's default ``--max-http-header-size``): what a client
+sends without ending its head is not kept without bound."""
+
+_RequestKey = tuple[bytes, bytes, list[tuple[bytes, bytes]]]
+"""What a request is built from: its method, target and raw headers."""
 
 
 class NativeLink(CorkedLink):
@@ -151,11 +159,13 @@ class HttpProtocol(asyncio.Protocol):
         "_body_size",
         "_early",
         "_frames",
+        "_head_bytes",
         "_headers",
         "_link",
         "_parser",
         "_paused",
         "_pipe",
+        "_previous",
         "_registry",
         "_requests",
         "_serving",
@@ -173,12 +183,16 @@ class HttpProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self._url = b""
-        self._headers: list[tuple[str, str]] | None = None  # of the request being parsed
+        self._headers: list[tuple[bytes, bytes]] | None = None  # of the request being parsed
+        # the last request built, by what it was built from (the same comes again and again)
+        self._previous: tuple[_RequestKey, HandshakeRequest] | None = None
         self._body: list[bytes] | None = None
         self._body_size = 0
         self._too_large = False
         # requests waiting for an answer (keep-alive, pipelining); none on a WebSocket
-        self._requests: deque[tuple[HandshakeRequest | None, bytes | None, bool]] | None = None
+        self._requests: deque[tuple[HandshakeRequest | HttpResponse, bytes | None, bool]] | None
+        self._requests = None
+        self._head_bytes = 0  # bytes of a request head still coming; -1: not in a head
         self._serving = False
         self._task: asyncio.Future[Any] | None = None
         self._frames: FrameParser | None = None
@@ -223,7 +237,17 @@ class HttpProtocol(asyncio.Protocol):
             self._upgrade(data[upgrade.args[0] :])
         except httptools.HttpParserError:
             self._parser = None  # answered 400 after the requests before it, then closed
-            self._queue((None, None, False))
+            self._queue((_refusal(400, b"Bad Request"), None, False))
+        else:
+            head = self._head_bytes
+            if head > 0:  # a head that goes on over reads: bounded
+                head += len(data)
+                if head > MAX_HEAD_BYTES:
+                    self._parser = None
+                    self._queue((_refusal(431, b"Request Header Fields Too Large"), None, False))
+                self._head_bytes = head
+            elif head == 0 and self._parser is not None:  # (counted from the next read)
+                self._head_bytes = 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._registry is not None:
@@ -260,15 +284,17 @@ class HttpProtocol(asyncio.Protocol):
         self._body = []
         self._body_size = 0
         self._too_large = False
+        self._head_bytes = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self._headers is not None  # on_message_begin came first
-        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self._head_bytes = -1
         if self._timer is not None:
             self._stop_waiting()
 
@@ -286,9 +312,13 @@ class HttpProtocol(asyncio.Protocol):
             return
         request = self._request(parser)
         body = None if self._too_large or self._body is None else b"".join(self._body)
-        self._queue((request, body, parser.should_keep_alive()))
+        requests = self._requests
+        if requests is None:
+            requests = self._requests = deque()
+        requests.append((request, body, parser.should_keep_alive()))
+        self._serve_next()
 
-    def _queue(self, item: tuple[HandshakeRequest | None, bytes | None, bool]) -> None:
+    def _queue(self, item: tuple[HandshakeRequest | HttpResponse, bytes | None, bool]) -> None:
         if self._requests is None:
             self._requests = deque()
         self._requests.append(item)
@@ -300,7 +330,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         while requests:  # answers that need no waiting (polling POSTs), without a task
             request, body, keep_alive = requests[0]
-            if request is None:
+            if isinstance(request, HttpResponse):  # a refusal: answered in order, below
                 break
             route = routes.find(request.path)
             if route is None or (body is not None and len(body) > route.max_message_size):
@@ -309,6 +339,14 @@ class HttpProtocol(asyncio.Protocol):
             if response is None:
                 break
             requests.popleft()
+            if isinstance(response, PendingResponse):  # a long-poll: waits without a task
+                self._serving = True
+                self._task = response.ready  # cancelled if the client goes away
+                response.ready.add_done_callback(
+                    functools.partial(self._answer_ready, response, keep_alive)
+                )
+                routes.keep(response.ready)  # closing waits until it is answered
+                return
             if not self._reply(response, keep_alive) and response.undelivered is not None:
                 response.undelivered()
             if not keep_alive:
@@ -318,32 +356,59 @@ class HttpProtocol(asyncio.Protocol):
             self._serving = True
             self._task = routes.spawn(self._serve_requests())
 
+    def _answer_ready(
+        self, pending: PendingResponse, keep_alive: bool, ready: asyncio.Future[None]
+    ) -> None:
+        self._serving = False
+        self._task = None
+        if ready.cancelled():  # the connection was lost
+            pending.abandon()
+            return
+        response = pending.response()
+        if not self._reply(response, keep_alive) and response.undelivered is not None:
+            response.undelivered()
+        if not keep_alive:
+            self.close()
+            return
+        self._serve_next()  # the requests that came meanwhile (pipelining)
+
     # -- HTTP ----------------------------------------------------------------------------
 
     def _request(self, parser: httptools.HttpRequestParser) -> HandshakeRequest:
+        """The request parsed; the previous one again when it came byte for byte the same
+        (a polling client's requests do: a ``HandshakeRequest`` cannot change)."""
+        key = (parser.get_method(), self._url, self._headers or [])
+        previous = self._previous
+        if previous is not None and previous[0] == key:
+            return previous[1]
         path, query = _target(self._url)
         transport = self._transport
         peer = transport.get_extra_info("peername") if transport is not None else None
-        return HandshakeRequest(
-            method=parser.get_method().decode("ascii"),
+        request = HandshakeRequest(
+            method=key[0].decode("ascii"),
             path=path,
             query=dict(query),
-            headers=make_headers(self._headers or ()),
+            headers=make_headers([(n.decode("latin-1"), v.decode("latin-1")) for n, v in key[2]]),
             address=str(peer[0]) if peer else "",
             secure=transport is not None and transport.get_extra_info("sslcontext") is not None,
             url=self._url.decode("latin-1"),
         )
+        self._previous = (key, request)
+        return request
 
     async def _serve_requests(self) -> None:
         try:
             while self._requests:
                 request, body, keep_alive = self._requests.popleft()  # (not None: truthy)
-                if request is None:  # bytes httptools could not parse
-                    response = HttpResponse(400, b"Bad Request", {"Content-Type": "text/plain"})
+                if isinstance(request, HttpResponse):  # refused: bad bytes, too long a head
+                    response = request
                 else:
                     response = await self._respond(request, body)
                 if not self._reply(response, keep_alive) and response.undelivered is not None:
                     response.undelivered()
+                if isinstance(request, HttpResponse):
+                    self._linger()
+                    return
                 if not keep_alive:
                     self.close()
                     return
@@ -370,14 +435,12 @@ class HttpProtocol(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return False
-        lines = [_status_line(response.status)]
-        lines.extend(f"{name}: {value}" for name, value in response.headers.items())
-        if response.status not in (204, 304):
-            lines.append(f"Content-Length: {len(response.body)}")
-        if not keep_alive:
-            lines.append("Connection: close")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        transport.write(head + response.body)
+        body = response.body
+        head = _head(response.status, tuple(response.headers.items()), keep_alive)
+        if response.status in (204, 304):
+            transport.write(head + b"\r\n" + body)
+        else:
+            transport.write(b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body))
         if keep_alive and not self._requests and self._timer is None:
             self._wait(idle=True)
         return True
@@ -421,8 +484,18 @@ class HttpProtocol(asyncio.Protocol):
             return
         body = b"Request Timeout: the request head took too long"
         self._reply(HttpResponse(408, body, {"Content-Type": "text/plain"}), False)
-        # the client may still be sending: closing now would reset the connection and the
-        # 408 could be lost; end the stream for writing, drop what comes, close soon after
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close after a refusal the client may still be sending into: closing now would
+        reset the connection and the answer could be lost; end the stream for writing,
+        drop what comes (nothing is parsed any more), abort ``LINGER`` seconds later."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if not transport.can_write_eof():
+            transport.close()
+            return
         transport.write_eof()
         asyncio.get_running_loop().call_later(LINGER, transport.abort)
 
@@ -435,10 +508,11 @@ class HttpProtocol(asyncio.Protocol):
             request = self._request(parser)
         except httptools.HttpParserError:  # a target that is no URL: CONNECT host:port
             self._parser = None
-            self._queue((None, None, False))  # 400, then closed
+            self._queue((_refusal(400, b"Bad Request"), None, False))  # 400, then closed
             return
         self._parser = None  # nothing more to parse as HTTP
         self._headers = self._body = None  # kept in ``request``; not needed twice
+        self._previous = None  # nor its raw headers, for the life of the WebSocket
         self._early = bytearray(rest)
         route = self.routes.find(request.path)
         error = handshake_error(request)
@@ -621,10 +695,26 @@ def _extensions(request: HandshakeRequest) -> list[str]:
 
 
 @functools.lru_cache(maxsize=64)
+def _refusal(status: int, reason: bytes) -> HttpResponse:
+    """What bytes that are no acceptable request get, before the connection closes."""
+    return HttpResponse(status, reason, {"Content-Type": "text/plain"})
+
+
 def _status_line(status: int) -> str:
     with contextlib.suppress(ValueError):
         return f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"
     return f"HTTP/1.1 {status} Unknown"
+
+
+@functools.lru_cache(maxsize=256)
+def _head(status: int, headers: tuple[tuple[str, str], ...], keep_alive: bool) -> bytes:
+    """A response's status line and headers, each ending with CRLF, without Content-Length
+    and the blank line: formatted once per distinct set (a polling answer's are the same
+    every time)."""
+    lines = [_status_line(status), *(f"{name}: {value}" for name, value in headers)]
+    if not keep_alive:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n").encode("latin-1")
 
 
 @functools.lru_cache(maxsize=4096)

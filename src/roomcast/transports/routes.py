@@ -5,7 +5,7 @@ plain WebSocket endpoints, the client bundle's static files, and later metrics, 
 user routes. The native server, the aiohttp mount and the ASGI app all look routes up here,
 so a path means the same on each host.
 
-A route answers HTTP requests (``answer_now`` without waiting, else ``handle_http``) and,
+A route answers HTTP requests (``answer_now`` without a task, else ``handle_http``) and,
 when ``accepts_websocket`` is true, WebSocket upgrades: ``precheck_websocket`` (sync) or
 ``check_websocket`` (async, when ``websocket_waits``), then ``accept_websocket`` binds the
 accepted link to the receiver that gets its messages (an Engine.IO socket, a plain client).
@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from .deflate import Deflation
-from .http import HandshakeRequest, HttpResponse, ReadBody
+from .http import HandshakeRequest, HttpResponse, PendingResponse, ReadBody
 from .tasks import Tasks
 from .timers import TimerWheel, resolution_for
 from .websocket import Cork, WebSocketLink
@@ -69,8 +69,11 @@ class Route:
         """Path prefixes served (everything under them)."""
         return ()
 
-    def answer_now(self, request: HandshakeRequest, body: bytes | None) -> HttpResponse | None:
-        """The answer when it needs no waiting (hosts try it first, without a task)."""
+    def answer_now(
+        self, request: HandshakeRequest, body: bytes | None
+    ) -> HttpResponse | PendingResponse | None:
+        """The answer when it needs no task (hosts try it first): the response, or one to
+        wait for with a callback (a long-poll); None: ``handle_http`` answers."""
         return None
 
     async def handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:
@@ -229,6 +232,11 @@ class RouteTable:
     def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
         """Run ``awaitable`` as a task the table keeps (and waits for in ``aclose``)."""
         return self._tasks.spawn(awaitable)
+
+    def keep(self, future: asyncio.Future[Any]) -> None:
+        """Wait for ``future`` in ``aclose`` as for a task: a pending answer's, whose
+        done-callback (added first) writes the answer."""
+        self._tasks.keep(future)
 
     async def aclose(self, timeout: float = 2.0) -> None:
         """Close every route, then give the requests being served ``timeout`` seconds."""

@@ -22,9 +22,13 @@ class Tasks:
     def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
         """Run ``awaitable`` as a task kept until it ends."""
         task = asyncio.ensure_future(awaitable)
-        self._running.add(task)
-        task.add_done_callback(self._done)
+        self.keep(task)
         return task
+
+    def keep(self, future: asyncio.Future[Any]) -> None:
+        """Wait for ``future`` too (something answered from its done-callbacks)."""
+        self._running.add(future)
+        future.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Future[Any]) -> None:
         self._running.discard(task)
