@@ -15,12 +15,12 @@ $(STAMP): pyproject.toml package.json
 
 setup: $(STAMP)
 
-## Start the example chat server on http://127.0.0.1:$(PORT) (embedded defaults, no other
-## service): `make demo`, `make demo PORT=8080`, `make demo PORT=8080 WORKERS=4`.
+## Start the chat service on http://127.0.0.1:$(PORT) (embedded defaults, no other service;
+## data in ./roomcast-data): `make demo`, `make demo PORT=8080`, `make demo WORKERS=4`.
 PORT ?= 3000
 WORKERS ?= 1
 demo: setup
-	$(BIN)/roomcast serve examples/chat/server.py:io --port $(PORT) --workers $(WORKERS)
+	$(BIN)/roomcast chat --port $(PORT) --workers $(WORKERS)
 
 style: setup
 	$(BIN)/ruff check src tests examples bench fuzz

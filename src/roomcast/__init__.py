@@ -28,6 +28,7 @@ from .exceptions import (
 )
 from .server import BroadcastOperator, EngineServer, Handshake, Namespace, Server, Socket
 from .server.health import Health
+from .server.http_routes import HttpRequest, json_response
 from .server.limits import RateLimit
 from .server.recovery import HistoryEntry, Recovery
 from .socketio.parsers import Parser
@@ -36,7 +37,7 @@ from .store import from_url as store_from_url
 from .transports.compression import HttpCompression
 from .transports.deflate import PerMessageDeflate
 from .transports.engine import EngineSocket
-from .transports.http import HandshakeRequest
+from .transports.http import HandshakeRequest, HttpResponse
 from .transports.limits import Limits
 from .websocket import WebSocket, WebSocketEndpoint
 
@@ -87,6 +88,8 @@ __all__ = [
     "Health",
     "HistoryEntry",
     "HttpCompression",
+    "HttpRequest",
+    "HttpResponse",
     "InvalidState",
     "JwtAuth",
     "Limits",
@@ -116,6 +119,7 @@ __all__ = [
     "WebSocket",
     "WebSocketEndpoint",
     "WebSocketRefused",
+    "json_response",
     "jwt_auth",
     "serve",
     "store_from_url",

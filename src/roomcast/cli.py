@@ -5,6 +5,7 @@ roomcast serve TARGET [--workers N] [--host H] [--port P] [--redis URL] [--store
                       [--certfile FILE --keyfile FILE] [--log-level L] [--log-format F]
                       [--reload] ...
 roomcast schema TARGET [--format asyncapi|jsonschema] [--title TITLE]
+roomcast chat [--port P] [--data DIR] [--notify-token TOKEN] [--workers N] [--redis URL]
 roomcast --version
 ```
 
@@ -26,6 +27,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from .apps.chat import command as chat_command
 from .cluster import AppError, ServeError, serve
 from .cluster.options import load_target, make_server
 from .cluster.reload import RELOAD_ENV, Reloader, watched_folders
@@ -231,6 +233,7 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "--format", choices=["asyncapi", "jsonschema"], default="asyncapi", help="(asyncapi)"
     )
     schema.add_argument("--title", default=None, help="the document's title (the app's name)")
+    chat_command.add_parser(commands, env)
     return parser
 
 
@@ -242,6 +245,9 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     args = parser.parse_args(argv)
     if args.command == "schema":
         return _schema(args.app, args.format, args.title)
+    if args.command == "chat":
+        configure(args.log_level, args.log_format)
+        return chat_command.run(args)
     for option in SERVE_OPTIONS:
         value = getattr(args, option.dest)
         if option.choices is not None and value not in option.choices:

@@ -166,11 +166,18 @@ def test_a_missing_file_is_refused(capsys: pytest.CaptureFixture[str], tmp_path:
     assert "no such file" in capsys.readouterr().err
 
 
-async def test_make_demo_on_a_port(start: Start) -> None:
+async def test_make_demo_on_a_port(start: Start, tmp_path: Path) -> None:
     port = free_port()
-    served = await start("make", "-s", "demo", f"PORT={port}", cwd=ROOT)
+    env = {"ROOMCAST_CHAT_DATA": str(tmp_path / "data")}  # not the checkout's ./roomcast-data
+    served = await start("make", "-s", "demo", f"PORT={port}", cwd=ROOT, env=env)
     assert served.port == port
-    await assert_chat_page(port)
+    base = f"http://127.0.0.1:{port}"  # the chat service (roomcast chat)
+    status, page = await fetch(base + "/")
+    assert status == 200
+    assert "/chat.js" in page
+    for path in ("/chat.js", "/chat.css", "/socket.io/socket.io.js", "/readyz"):
+        assert (await fetch(base + path))[0] == 200, path
+    assert (tmp_path / "data" / "chat.db").is_file()
 
 
 def test_the_drain_must_end_before_the_graceful_timeout(

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import signal
 import ssl as _ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -24,6 +24,8 @@ from ..transports.routes import HEADER_TIMEOUT, KEEP_ALIVE_TIMEOUT, Route, Route
 from ..websocket import WebSocketEndpoint, WebSocketHandler
 from .files import StaticFiles
 from .health import Health, HealthRoute, Readiness
+from .http_routes import HttpHandler, HttpRoute
+from .limits import RateLimit
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -207,6 +209,36 @@ class Hosting:
         """Serve the files of ``folder`` under ``prefix`` (``"/"``: a web page beside the
         server, on every host; ``index`` for paths ending with ``/``)."""
         return self.mount(StaticFiles(prefix, folder, index))
+
+    def route(
+        self,
+        path: str,
+        handler: HttpHandler | None = None,
+        *,
+        methods: Iterable[str] = ("GET",),
+        max_body: int = 64 * 1024,
+        rate: RateLimit | str | float | None = None,
+        burst: int | None = None,
+    ) -> Any:
+        """Answer plain HTTP requests to ``path`` with ``handler`` (an async function of a
+        ``roomcast.HttpRequest`` returning a ``roomcast.HttpResponse``, e.g.
+        ``roomcast.json_response(value)``); also a decorator::
+
+            @io.route("/api/notify", methods=["POST"])
+            async def notify(request): ...
+
+        Other methods get 405, bodies over ``max_body`` bytes 413, requests over ``rate``
+        (per client address: ``"10/min"``, ``burst``) 429 (see ``http_routes``).
+        """
+
+        def add(handler: HttpHandler) -> HttpHandler:
+            route = HttpRoute(
+                path, handler, methods=methods, max_body=max_body, rate=rate, burst=burst
+            )
+            self.mount(route)
+            return handler
+
+        return add if handler is None else add(handler)
 
     def websocket(
         self, path: str, handler: WebSocketHandler | None = None, **options: Any

@@ -1,0 +1,1 @@
+"""Services built on roomcast's public API (``roomcast chat``)."""
