@@ -81,7 +81,7 @@ class SessionRouter(Protocol):
         ...
 
 
-_EVENTS: Final = ("connection", "message", "close")
+_EVENTS: Final = ("connection", "message", "upgrade", "close")
 MAX_PENDING: Final = 256
 """Unfinished handler tasks of one client past which its messages are not read."""
 _CLOSED: Final = State.CLOSED  # a module constant: an Enum class attribute costs ~55 ns
@@ -458,6 +458,7 @@ class EngineSocket:
             self._end_probe()
             link.on_overflow = self._on_overflow
             self._link = link
+            self._server.dispatch("upgrade", self)
         self._pump()
 
     def _end_probe(self) -> None:
@@ -614,7 +615,8 @@ class EngineServer(Route):
     # -- handlers -------------------------------------------------------------------------
 
     def on(self, event: str, handler: Handler | None = None) -> Any:
-        """Register a handler for ``connection``, ``message`` or ``close`` (or decorate one)."""
+        """Register a handler for ``connection``, ``message``, ``upgrade`` (a polling
+        session moved to WebSocket) or ``close`` (or decorate one)."""
         if event not in self._handlers:
             raise ValueError(f"unknown Engine.IO event {event!r}; expected one of {_EVENTS}")
 
