@@ -343,11 +343,11 @@ class HttpProtocol(asyncio.Protocol):
                 self._serving = True
                 self._task = response.ready  # cancelled if the client goes away
                 response.ready.add_done_callback(
-                    functools.partial(self._answer_ready, response, keep_alive)
+                    functools.partial(self._answer_ready, response, keep_alive, request)
                 )
                 routes.keep(response.ready)  # closing waits until it is answered
                 return
-            if not self._reply(response, keep_alive) and response.undelivered is not None:
+            if not self._reply(response, keep_alive, request) and response.undelivered is not None:
                 response.undelivered()
             if not keep_alive:
                 self.close()
@@ -357,7 +357,11 @@ class HttpProtocol(asyncio.Protocol):
             self._task = routes.spawn(self._serve_requests())
 
     def _answer_ready(
-        self, pending: PendingResponse, keep_alive: bool, ready: asyncio.Future[None]
+        self,
+        pending: PendingResponse,
+        keep_alive: bool,
+        request: HandshakeRequest,
+        ready: asyncio.Future[None],
     ) -> None:
         self._serving = False
         self._task = None
@@ -365,7 +369,7 @@ class HttpProtocol(asyncio.Protocol):
             pending.abandon()
             return
         response = pending.response()
-        if not self._reply(response, keep_alive) and response.undelivered is not None:
+        if not self._reply(response, keep_alive, request) and response.undelivered is not None:
             response.undelivered()
         if not keep_alive:
             self.close()
@@ -383,28 +387,36 @@ class HttpProtocol(asyncio.Protocol):
             return previous[1]
         path, query = _target(self._url)
         transport = self._transport
-        peer = transport.get_extra_info("peername") if transport is not None else None
         request = HandshakeRequest(
             method=key[0].decode("ascii"),
             path=path,
             query=dict(query),
             headers=make_headers([(n.decode("latin-1"), v.decode("latin-1")) for n, v in key[2]]),
-            address=str(peer[0]) if peer else "",
+            address=self._peer(),
             secure=transport is not None and transport.get_extra_info("sslcontext") is not None,
             url=self._url.decode("latin-1"),
         )
         self._previous = (key, request)
         return request
 
+    def _peer(self) -> str:
+        """The client's address ("" on a unix socket: another worker of this node)."""
+        transport = self._transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        return str(peer[0]) if peer else ""
+
     async def _serve_requests(self) -> None:
         try:
             while self._requests:
                 request, body, keep_alive = self._requests.popleft()  # (not None: truthy)
                 if isinstance(request, HttpResponse):  # refused: bad bytes, too long a head
-                    response = request
+                    response, asked = request, None
                 else:
-                    response = await self._respond(request, body)
-                if not self._reply(response, keep_alive) and response.undelivered is not None:
+                    response, asked = await self._respond(request, body), request
+                if (
+                    not self._reply(response, keep_alive, asked)
+                    and response.undelivered is not None
+                ):
                     response.undelivered()
                 if isinstance(request, HttpResponse):
                     self._linger()
@@ -430,8 +442,11 @@ class HttpProtocol(asyncio.Protocol):
 
         return await route.handle_http(request, read_body)
 
-    def _reply(self, response: HttpResponse, keep_alive: bool) -> bool:
-        """Write ``response``; False when the connection is already gone."""
+    def _reply(
+        self, response: HttpResponse, keep_alive: bool, request: HandshakeRequest | None = None
+    ) -> bool:
+        """Write ``response`` (to ``request``, when it could be read); False when the
+        connection is already gone."""
         transport = self._transport
         if transport is None or transport.is_closing():
             return False
@@ -441,6 +456,9 @@ class HttpProtocol(asyncio.Protocol):
             transport.write(head + b"\r\n" + body)
         else:
             transport.write(b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body))
+        access_log = self.routes.access_log
+        if access_log is not None:
+            access_log(request, self._peer(), response.status, len(body))
         if keep_alive and not self._requests and self._timer is None:
             self._wait(idle=True)
         return True
@@ -538,9 +556,12 @@ class HttpProtocol(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         if error is not None or route is None:
-            self._reply(error or not_found(), False)
+            self._reply(error or not_found(), False, request)
             self.close()
             return
+        access_log = self.routes.access_log
+        if access_log is not None:
+            access_log(request, request.address, 101, 0)
         head = ["HTTP/1.1 101 Switching Protocols"]
         head.extend(f"{k}: {v}" for k, v in accept_headers(request, route.subprotocol(request)))
         deflation, agreement = route.deflation, None
