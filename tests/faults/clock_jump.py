@@ -14,7 +14,6 @@ Used by ``test_faults_clock.py`` (short) and ``bench/faults.py clock-*`` (long).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +63,8 @@ class ClockJump:
     missed: list[int] = field(default_factory=list)
     """What that client did not get of the broadcasts made while it was away."""
     sent: int = 0
+    output: str = ""
+    """What the server printed."""
 
 
 def _step(shift: Path, hours: float) -> None:
@@ -88,13 +89,18 @@ async def jump_clock(
         "FAKETIME_DONT_FAKE_MONOTONIC": "1",
     }
     server = ServerProcess(APP, tmp, env)
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(server.stop)
+    try:
         await server.start()
         node = await NodeClient.start(server.url)
-        stack.push_async_callback(node.aclose)
-        return await _run(hours, shift, node, before, after, pings)
-    raise AssertionError("unreachable")  # pragma: no cover - for the type checker
+        try:
+            result = await _run(hours, shift, node, before, after, pings)
+        finally:
+            await node.aclose()
+    except BaseException:
+        print(await server.stop())  # shown with the failure
+        raise
+    result.output = await server.stop()
+    return result
 
 
 async def _run(
