@@ -165,7 +165,7 @@ async def store_fails(
     duration: float = 1.0,
     after: int = 50,
     pace: float = 0.005,
-    size: int = 4 << 20,
+    size: int = 16 << 20,
 ) -> StoreFault:
     """Broadcast ``n`` to the room every ``pace`` s; after ``before``, the store fails for
     ``duration`` s (at least until it refused one broadcast), then ``after`` more."""
