@@ -22,6 +22,13 @@ WATCHERS = 5
 async def test_a_storm_of_connections_leaves_the_others_whole(net: Net, serve: Any) -> None:
     io = roomcast.Server()
 
+    left = asyncio.Event()
+
+    @io.on("disconnect")
+    def gone(socket: roomcast.Socket, reason: str) -> None:
+        if len(io.sockets.sockets) == WATCHERS:
+            left.set()
+
     @io.on("join")
     def join(socket: roomcast.Socket, room: str) -> str:
         socket.join(room)
@@ -74,6 +81,5 @@ async def test_a_storm_of_connections_leaves_the_others_whole(net: Net, serve: A
             assert event == "tick"
             got.append(n)
         assert got == list(range(1, len(sent) + 1))
-    async with asyncio.timeout(WAIT):  # the storm's sockets are gone, the watchers stay
-        while len(io.sockets.sockets) != WATCHERS:
-            await asyncio.sleep(0.01)
+    await asyncio.wait_for(left.wait(), WAIT)  # the storm's sockets are gone, the watchers stay
+    assert len(io.sockets.sockets) == WATCHERS

@@ -50,7 +50,7 @@ from .proxies import TrustedProxies
 from .routes import Route
 from .tasks import Tasks
 from .timers import TimerWheel, resolution_for
-from .websocket import Cork, Outgoing, WebSocketLink
+from .websocket import MESSAGES_PER_TURN, Cork, Outgoing, WebSocketLink
 
 logger = logging.getLogger("roomcast.engine")
 
@@ -475,12 +475,23 @@ class EngineSocket:
         self._server.spawn(link.aclose())
 
     async def serve_link(self, link: WebSocketLink) -> None:
-        """Pull messages from ``link`` until it closes (for hosts with a receive() API)."""
+        """Pull messages from ``link`` until it closes (for hosts with a receive() API):
+        ``MESSAGES_PER_TURN`` at most per loop turn (a host hands over what it has read
+        without yielding, so a client sending as fast as it can would keep the loop), and
+        none while the link is held (its handlers' work piles up: ``spawn``)."""
+        turn = 0
         try:
             while (data := await link.receive()) is not None:
                 self.websocket_message(link, data)
                 if link is not self._link and link is not self._probe:
                     return
+                turn += 1
+                if turn == MESSAGES_PER_TURN:
+                    turn = 0
+                    await asyncio.sleep(0)
+                held = link.held
+                if held is not None:
+                    await held.wait()
         except asyncio.CancelledError:  # the host saw the client go away
             self.websocket_closed(link)
             raise

@@ -38,7 +38,7 @@ from .frames import (
 from .handshake import accept_headers, handshake_error
 from .http import HandshakeRequest, HttpResponse, PendingResponse, make_headers
 from .routes import ByteMeter, Receiver, Route, RouteTable, not_found
-from .websocket import CorkedLink, Outgoing, encoded_frame
+from .websocket import MESSAGES_PER_TURN, CorkedLink, Outgoing, encoded_frame
 
 logger = logging.getLogger("roomcast.native")
 
@@ -49,7 +49,7 @@ LINGER: Final = 2.0
 """Seconds a connection answered 408 is still read (and what comes dropped) before it is
 closed, so that the answer is not lost to a reset while the client is still sending."""
 
-FRAMES_PER_TURN: Final = 16
+FRAMES_PER_TURN: Final = MESSAGES_PER_TURN
 """WebSocket frames of one connection dispatched per loop turn at most: a client sending
 as fast as it can gets its share of the loop, no more (``HttpProtocol._websocket_data``)."""
 _BACKLOG: Final = 1  # reading paused: frames read wait for their turn
