@@ -122,7 +122,8 @@ SERVE_OPTIONS = (
     _Option(
         ("--header-timeout",),
         ("ROOMCAST_HEADER_TIMEOUT",),
-        "seconds a client has to send a request head whole, else 408 and close (0: no limit)",
+        "seconds a client has to send a request whole (head and body), else 408 and close "
+        "(0: no limit)",
         "10",
         type=float,
         metavar="SECONDS",

@@ -54,7 +54,7 @@ class ServeOptions:
         certfile: serve TLS on the public port (``wss://``, ``https://``): the certificate
             chain (PEM), with ``keyfile`` its key (or the key in the same file).
         keyfile: the private key of ``certfile``.
-        header_timeout: seconds a client has to send a request head whole (None: no limit).
+        header_timeout: seconds a client has to send a request whole (None: no limit).
         keep_alive_timeout: seconds an idle keep-alive connection is kept (None: no limit).
         metrics: Prometheus metrics, unless the app has its own ``Metrics``: ``"off"``,
             ``"on"`` (``/metrics`` on the public port) or a port of their own (as a

@@ -97,7 +97,7 @@ def serve(
             recovery and history, replacing the app's own (``Server.use_store``).
         certfile: serve TLS (``wss://``, ``https://``) with this certificate chain (PEM);
             ``keyfile``: its key. Both are loaded once before any worker starts.
-        header_timeout: seconds a client has to send a request head whole (else 408 and
+        header_timeout: seconds a client has to send a request whole, body included (408 and
             close; slowloris); None: no limit.
         keep_alive_timeout: seconds an idle keep-alive connection is kept; None: no limit.
         metrics: Prometheus metrics when the app has no ``Metrics`` of its own: ``"off"``,

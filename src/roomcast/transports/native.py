@@ -294,9 +294,7 @@ class HttpProtocol(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self._head_bytes = -1
-        if self._timer is not None:
-            self._stop_waiting()
+        self._head_bytes = -1  # the deadline runs on: the body, if any, must come in time too
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
@@ -307,6 +305,8 @@ class HttpProtocol(asyncio.Protocol):
             self._body.append(body)
 
     def on_message_complete(self) -> None:
+        if self._timer is not None:
+            self._stop_waiting()
         parser = self._parser
         if parser is None or parser.should_upgrade():
             return
@@ -471,8 +471,8 @@ class HttpProtocol(asyncio.Protocol):
     # -- timeouts ------------------------------------------------------------------------
 
     def _wait(self, idle: bool) -> None:
-        """Time the request head that is coming (``HEADER_TIMEOUT``) or, ``idle``, the wait
-        for another request on a kept-alive connection (``KEEP_ALIVE_TIMEOUT``)."""
+        """Time the request that is coming, head and body (``HEADER_TIMEOUT``) or, ``idle``,
+        the wait for another request on a kept-alive connection (``KEEP_ALIVE_TIMEOUT``)."""
         routes = self.routes
         timeout = routes.keep_alive_timeout if idle else routes.header_timeout
         if self._timer is not None:
@@ -489,9 +489,10 @@ class HttpProtocol(asyncio.Protocol):
             self.routes.deadlines().discard(self, timer[0])
 
     def expired(self) -> None:
-        """A timeout passed: an idle connection is closed; one whose request head did not
-        come whole in time is answered 408 Request Timeout (RFC 9110 section 15.5.9) and
-        closed, or just closed while an earlier request is still being answered."""
+        """A timeout passed: an idle connection is closed; one whose request (head and
+        body) did not come whole in time is answered 408 Request Timeout (RFC 9110 section
+        15.5.9) and closed, or just closed while an earlier request is still being
+        answered."""
         timer, self._timer = self._timer, None
         transport = self._transport
         if timer is None or transport is None or transport.is_closing():
@@ -500,7 +501,7 @@ class HttpProtocol(asyncio.Protocol):
         if timer[1] or self._serving or self._requests or not transport.can_write_eof():
             transport.close()
             return
-        body = b"Request Timeout: the request head took too long"
+        body = b"Request Timeout: the request took too long to come whole"
         self._reply(HttpResponse(408, body, {"Content-Type": "text/plain"}), False)
         self._linger()
 
@@ -520,6 +521,8 @@ class HttpProtocol(asyncio.Protocol):
     # -- WebSocket -------------------------------------------------------------------------
 
     def _upgrade(self, rest: bytes) -> None:
+        if self._timer is not None:
+            self._stop_waiting()
         parser = self._parser
         assert parser is not None
         try:
