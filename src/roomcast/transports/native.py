@@ -157,10 +157,12 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_body",
         "_body_size",
+        "_due",
         "_early",
         "_frames",
         "_head_bytes",
         "_headers",
+        "_idle",
         "_link",
         "_parser",
         "_paused",
@@ -169,8 +171,8 @@ class HttpProtocol(asyncio.Protocol):
         "_registry",
         "_requests",
         "_serving",
+        "_slot",
         "_task",
-        "_timer",
         "_too_large",
         "_transport",
         "_url",
@@ -200,7 +202,9 @@ class HttpProtocol(asyncio.Protocol):
         self._link: NativeLink | None = None
         self._pipe: asyncio.Transport | None = None
         self._paused = 0  # why reading is paused: _BACKLOG, _HELD (bits)
-        self._timer: tuple[int, bool] | None = None  # (slot, idle) of a pending timeout
+        self._due: float | None = None  # when the pending timeout falls (loop time)
+        self._idle = False  # whether it is the keep-alive wait (else a request's)
+        self._slot: int | None = None  # the deadline wheel's slot this connection is in
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -252,8 +256,10 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._registry is not None:
             self._registry.discard(self)
-        if self._timer is not None:
-            self._stop_waiting()
+        self._due = None
+        if self._slot is not None:
+            self.routes.deadlines().discard(self, self._slot)
+            self._slot = None
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()  # a pending long-poll learns that its client is gone
@@ -276,8 +282,7 @@ class HttpProtocol(asyncio.Protocol):
     # -- httptools callbacks ----------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        timer = self._timer
-        if timer is None or timer[1]:  # idle until now: the head has its own time
+        if self._due is None or self._idle:  # idle until now: the request has its own time
             self._wait(idle=False)
         self._url = b""
         self._headers = []
@@ -305,8 +310,7 @@ class HttpProtocol(asyncio.Protocol):
             self._body.append(body)
 
     def on_message_complete(self) -> None:
-        if self._timer is not None:
-            self._stop_waiting()
+        self._due = None
         parser = self._parser
         if parser is None or parser.should_upgrade():
             return
@@ -459,7 +463,7 @@ class HttpProtocol(asyncio.Protocol):
         access_log = self.routes.access_log
         if access_log is not None:
             access_log(request, self._peer(), response.status, len(body))
-        if keep_alive and not self._requests and self._timer is None:
+        if keep_alive and not self._requests and self._due is None:
             self._wait(idle=True)
         return True
 
@@ -472,33 +476,45 @@ class HttpProtocol(asyncio.Protocol):
 
     def _wait(self, idle: bool) -> None:
         """Time the request that is coming, head and body (``HEADER_TIMEOUT``) or, ``idle``,
-        the wait for another request on a kept-alive connection (``KEEP_ALIVE_TIMEOUT``)."""
+        the wait for another request on a kept-alive connection (``KEEP_ALIVE_TIMEOUT``).
+
+        Lazily: the connection stays in the deadline wheel's slot it is in as long as that
+        slot falls before the new deadline (``expired`` puts it back for what is left when
+        the slot comes early), so a request costs a clock read, not wheel operations; it
+        moves only to a sooner slot (a request's deadline after a keep-alive wait)."""
         routes = self.routes
         timeout = routes.keep_alive_timeout if idle else routes.header_timeout
-        if self._timer is not None:
-            self._stop_waiting()
-        if timeout:
-            wheel = routes.deadlines()
-            slot = wheel.slot_of(asyncio.get_running_loop().time() + timeout)
+        if not timeout:
+            self._due = None
+            return
+        wheel = routes.deadlines()
+        due = wheel.now() + timeout
+        self._due, self._idle = due, idle
+        slot = self._slot
+        if slot is None or wheel.time_of(slot) > due:
+            if slot is not None:
+                wheel.discard(self, slot)
+            self._slot = slot = wheel.slot_of(due)
             wheel.add(self, slot)
-            self._timer = (slot, idle)
-
-    def _stop_waiting(self) -> None:
-        timer, self._timer = self._timer, None
-        if timer is not None:
-            self.routes.deadlines().discard(self, timer[0])
 
     def expired(self) -> None:
-        """A timeout passed: an idle connection is closed; one whose request (head and
-        body) did not come whole in time is answered 408 Request Timeout (RFC 9110 section
-        15.5.9) and closed, or just closed while an earlier request is still being
-        answered."""
-        timer, self._timer = self._timer, None
+        """The wheel's slot came: if the pending timeout fell, an idle connection is
+        closed; one whose request (head and body) did not come whole in time is answered
+        408 Request Timeout (RFC 9110 section 15.5.9) and closed, or just closed while an
+        earlier request is still being answered. A timeout that moved on waits again."""
+        self._slot = None
+        due = self._due
         transport = self._transport
-        if timer is None or transport is None or transport.is_closing():
+        if due is None or transport is None or transport.is_closing():
             return
+        wheel = self.routes.deadlines()
+        if wheel.now() < due:
+            self._slot = slot = wheel.slot_of(due)
+            wheel.add(self, slot)
+            return
+        self._due = None
         self._parser = None  # what else comes is not read as a request
-        if timer[1] or self._serving or self._requests or not transport.can_write_eof():
+        if self._idle or self._serving or self._requests or not transport.can_write_eof():
             transport.close()
             return
         body = b"Request Timeout: the request took too long to come whole"
@@ -521,8 +537,7 @@ class HttpProtocol(asyncio.Protocol):
     # -- WebSocket -------------------------------------------------------------------------
 
     def _upgrade(self, rest: bytes) -> None:
-        if self._timer is not None:
-            self._stop_waiting()
+        self._due = None
         parser = self._parser
         assert parser is not None
         try:
