@@ -471,8 +471,11 @@ class EngineSocket:
         if link is not self._probe:
             return
         self._end_probe()
+        upgrading = self._session.upgrading
         self._session.cancel_upgrade()
         self._server.spawn(link.aclose())
+        if upgrading:  # a close asked while it was upgrading happens now
+            self._pump()
 
     async def serve_link(self, link: WebSocketLink) -> None:
         """Pull messages from ``link`` until it closes (for hosts with a receive() API):
