@@ -39,6 +39,31 @@ async def test_polling_requests_are_served_by_the_owner(serve_app: ServeApp) -> 
         await client.aclose()
 
 
+async def test_a_browsers_routed_requests_keep_their_host_for_the_origin_check(
+    serve_app: ServeApp,
+) -> None:
+    """A page's requests carry ``Origin``; the owner checks it against the ``Host`` the
+    browser sent, which a routed request must keep (not the router's own)."""
+    served = await serve_app(workers=2)
+    host = f"127.0.0.1:{served.port}"
+    client = PollingClient({"Host": host, "Origin": f"http://{host}"})
+    owner, other = served.worker_socket(0), served.worker_socket(1)
+    try:
+        await client.handshake(owner)
+        assert await client.request(other, "POST", "40") == "ok"
+        connected = await client.request(other)
+        assert connected.startswith("40{"), connected
+        foreign = PollingClient({"Host": host, "Origin": "http://elsewhere.example"})
+        foreign.sid = client.sid
+        try:
+            status, _ = await foreign.status_of(other, "POST")
+            assert status == 403  # the owner still refuses another origin
+        finally:
+            await foreign.aclose()
+    finally:
+        await client.aclose()
+
+
 async def test_unknown_and_forged_sessions_are_unknown_everywhere(serve_app: ServeApp) -> None:
     served = await serve_app(workers=2)
     client = PollingClient()

@@ -238,8 +238,10 @@ class PollingClient:
     """A raw Engine.IO v4 / Socket.IO v5 long-polling client that opens a new connection for
     every request, to any address: a TCP URL or a worker's unix socket."""
 
-    def __init__(self) -> None:
+    def __init__(self, headers: dict[str, str] | None = None) -> None:
         self.sid = ""
+        self.headers = headers or {}
+        """Sent with every request (a browser's ``Origin`` and ``Host``)."""
         self._sessions: list[aiohttp.ClientSession] = []
 
     def _session(self, via: str) -> tuple[aiohttp.ClientSession, str]:
@@ -248,7 +250,7 @@ class PollingClient:
             connector, base = aiohttp.TCPConnector(force_close=True), via
         else:
             connector, base = aiohttp.UnixConnector(via, force_close=True), "http://worker"
-        session = aiohttp.ClientSession(connector=connector)
+        session = aiohttp.ClientSession(connector=connector, headers=self.headers)
         self._sessions.append(session)
         return session, base
 

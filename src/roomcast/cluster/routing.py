@@ -47,8 +47,10 @@ _NODE: Final = re.compile(r"[A-Za-z0-9]{1,32}")
 _TAG: Final = re.compile(r"([A-Za-z0-9]{1,32})-(\d{1,4})")
 _NOT_FORWARDED: Final = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding"}
-    | {"upgrade", "content-length", "host", ROUTED_HEADER.lower()}
+    | {"upgrade", "content-length", ROUTED_HEADER.lower()}
 )
+"""Hop-by-hop headers (and ours). ``Host`` goes on as the client sent it: the owner checks
+a browser's ``Origin`` against it."""
 _NOT_RETURNED: Final = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"}
 )
