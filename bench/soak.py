@@ -457,6 +457,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     samples: list[dict[str, Any]] = []
     traces: list[Any] = []
     marked = False
+    idle: dict[str, Any] | None = None
     started = time.monotonic()
     try:
         async with aiohttp.ClientSession() as http:
@@ -487,6 +488,9 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                     file=sys.stderr,
                     flush=True,
                 )
+            if args.idle:  # every timer a connection left behind has fired by then
+                await asyncio.sleep(args.idle)
+                idle = await sample(http, server, done, started, 0)
             if args.trace:
                 async with http.get(f"{server.url}/soak/trace") as r:
                     traces = await r.json()
@@ -510,6 +514,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         "loadavg": os.getloadavg(),
         "verdict": verdict(samples, warmup),
         "samples": samples,
+        "after_idle": idle,
         "top_types_at_end": types,
         "tracemalloc_growth_since_warmup": traces,
     }
@@ -527,6 +532,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=4000)
     parser.add_argument("--node", type=float, default=0.1, help="share of cycles from node")
     parser.add_argument("--settle", type=float, default=6.0, help="seconds idle before a sample")
+    parser.add_argument(
+        "--idle", type=float, default=80.0, help="seconds idle before a last sample"
+    )
     parser.add_argument("--trace", action="store_true", help="tracemalloc in the server")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -540,7 +548,7 @@ def main() -> None:
         result = asyncio.run(soak(args))
     else:
         result = uvloop.run(soak(args))
-    print(table(result["samples"]))
+    print(table(result["samples"] + ([result["after_idle"]] if result["after_idle"] else [])))
     print(
         json.dumps(
             {k: result[k] for k in ("cycles", "seconds", "done", "errors", "verdict")}, indent=1

@@ -34,7 +34,6 @@ import roomcast
 from integration.support import WAIT, seconds
 
 from .wire import (
-    OP_BINARY,
     OP_TEXT,
     POLLING,
     WEBSOCKET,
@@ -593,16 +592,6 @@ async def unknown_opcode(stage: Stage) -> None:
     await ws.sio_connect()
     await ws.send(frame(b"x", 0x3))
     assert await ws.close_frame() == Closed(1002, "unknown opcode")
-
-
-@case("binary-engineio-garbage")
-async def binary_engineio_garbage(stage: Stage) -> None:
-    """A binary frame while no attachment is awaited: a Socket.IO parse error."""
-    ws = await stage.websocket()
-    sid = await ws.sio_connect()
-    await ws.send(frame(b"\x00\xff", OP_BINARY))
-    await assert_closed_after_close_packet(ws)
-    assert await stage.reason(sid) == "parse error"
 
 
 HANDSHAKE_ERRORS = {
