@@ -2,7 +2,7 @@
 sampled as they go. Does anything grow with the number of connections served?
 
     .venv/bin/python bench/soak.py                      # 10,000 cycles
-    .venv/bin/python bench/soak.py --seconds 3600       # the hour form: cycles until then
+    .venv/bin/python bench/soak.py --seconds 3600 --every 5000   # the hour form
     .venv/bin/python bench/soak.py --cycles 2000 --every 100 --concurrency 16
     .venv/bin/python bench/soak.py --trace              # + tracemalloc's growth by line
 
@@ -16,10 +16,13 @@ time.
 
 The server runs in its own process (``--serve``: a ``roomcast.Server`` listening with
 ``io.listen`` on uvloop, as ``io.run`` serves). Every ``--every`` cycles the clients stop,
-the bench waits until the server holds no session, and samples the server: RSS
-(``/proc/PID/status`` VmRSS, after a ``gc.collect()`` in the server), open file
-descriptors (``/proc/PID/fd``), asyncio tasks and gc's counts (an HTTP route of the
-bench's server app, ``/soak/stats``). The first ``--warmup`` cycles fill what is filled
+the bench waits until the server holds no session (and ``--settle`` seconds more), and
+samples the server: RSS (``/proc/PID/status`` VmRSS, after a ``gc.collect()`` in the
+server), open file descriptors (``/proc/PID/fd``), and, through an HTTP route of the
+bench's server app (``/soak/stats``): asyncio tasks, objects tracked by gc, objects of
+each roomcast class, the native server's URL cache and the loop's ``TimerHandle``s. A last
+sample comes after ``--idle`` seconds without clients (80: past the 75 s keep-alive wait,
+the longest timer a connection leaves). The first ``--warmup`` cycles fill what is filled
 once (allocator arenas, bounded caches); the verdict compares every later sample with the
 one after them.
 
