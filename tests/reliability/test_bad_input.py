@@ -475,6 +475,24 @@ async def poll_after_upgrade(stage: Stage) -> None:
     assert await ws.recv() == '432["still upgraded"]'
 
 
+@case("overlapping-polls")
+async def overlapping_polls(stage: Stage) -> None:
+    """Two GETs at once on one polling session (a client must have one at most): one is
+    answered 400 Bad request, the other gets the CLOSE packet; the session is gone."""
+    sid, socket_id = await stage.polling_session()
+    target = f"{POLLING}&sid={sid}"
+    answers = await asyncio.gather(
+        stage.exchange(http_request("GET", target)), stage.exchange(http_request("GET", target))
+    )
+    assert sorted((a.status, a.text) for a in answers) == [
+        (200, "1"),
+        (400, json.dumps(BAD_REQUEST, separators=(",", ":"))),
+    ]
+    assert await stage.reason(socket_id) == "transport error"
+    gone = await stage.get(sid)
+    assert (gone.status, gone.json()) == (400, SESSION_UNKNOWN)
+
+
 @case("slowloris-head")
 async def slowloris_head(stage: Stage) -> None:
     """A request head a byte at a time: 408 once ``header_timeout`` has passed."""
