@@ -516,6 +516,62 @@ def recovery_md(run: dict[str, Any]) -> list[str]:
     return out
 
 
+# -- Prometheus metrics on vs off (issue 14) ---------------------------------------------
+
+METRICS_ON = "roomcast+metrics"
+METRICS_COST: list[tuple[Metric, Metric]] = [
+    (
+        Metric("fan-out N=1000: deliveries/s", "metrics-fanout1000", _at("saturation", "per_s")),
+        Metric(
+            "  server CPU µs per delivery",
+            "metrics-fanout1000",
+            _at("saturation", "server_cpu_us_per_msg"),
+            "{:.3f}",
+            False,
+        ),
+    ),
+    (
+        Metric("echo, 50 clients: acks/s", "metrics-echo", _at("per_s")),
+        Metric(
+            "  server CPU µs per ack", "metrics-echo", _at("server_cpu_us_per_msg"), "{:.2f}", False
+        ),
+    ),
+]
+
+
+def metrics_md(run: dict[str, Any]) -> list[str]:
+    """Fan-out and echo with metrics off and on: the cost of counting, beside Node."""
+    if not any(run.get("results", {}).get(rate.scenario) for rate, _ in METRICS_COST):
+        return []
+    peers = ["roomcast", METRICS_ON, "socket.io"]
+    out = [
+        "### Prometheus metrics on vs off (issue 14)",
+        "",
+        "`roomcast+metrics` serves `Metrics(io)` at `/metrics` (counts kept where the server "
+        "parses and encodes; nobody scrapes during the run). The cost is the server CPU per "
+        f"message with metrics on over off, minus one; goal ≤ 3%. Median of {run['reps']}.",
+        "",
+        "| figure | " + " | ".join(peers) + " | metrics' cost |",
+        "|---|" + "---:|" * (len(peers) + 1),
+    ]
+    for rate, cpu in METRICS_COST:
+        for metric in (rate, cpu):
+            values = [median(run, metric, p) for p in peers]
+            off, on = values[0], values[1]
+            cost = "—"
+            if off and on:
+                change = (on / off - 1) if not metric.higher_is_better else (off / on - 1)
+                cost = f"{change * 100:+.1f}%"
+            arrow = "" if metric.higher_is_better else " ↓"
+            out.append(
+                f"| {metric.label}{arrow} | "
+                + " | ".join(_fmt(metric, v) for v in values)
+                + f" | {cost} |"
+            )
+    out.append("")
+    return out
+
+
 # -- plain endpoints, long-polling echo, permessage-deflate (issue 12) ---------------------
 
 WS, RC_ITER, RC_TAKEOVER = "ws", "roomcast-iter", "roomcast-takeover"
@@ -1009,6 +1065,7 @@ def render(runs: list[dict[str, Any]]) -> str:
                 out.append(f"| {what} | {mark} | {shown} |")
             out.append("")
         out += recovery_md(run)
+        out += metrics_md(run)
         out += issue12_md(run)
         out += storm_md(run)
         profs = run.get("profiles") or {}

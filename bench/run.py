@@ -94,6 +94,14 @@ DEFLATE_PEERS = (
     Peer("socket.io", (*NODE, "--deflate"), False),
 )
 
+# Prometheus metrics on vs off (issue 14: the cost of ``Metrics(io)``, goal <= 3%), beside
+# Node's socket.io (which has no built-in metrics).
+METRICS_PEERS = (
+    Peer("roomcast", ROOMCAST, True),
+    Peer("roomcast+metrics", (*ROOMCAST, "--metrics"), True),
+    Peer("socket.io", NODE, False),
+)
+
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 Driver = Callable[[int, int], dict[str, Any]]
@@ -181,6 +189,15 @@ def scenarios(quick: bool) -> list[Scenario]:
             ("slow", "--n", "1000", "--size", "1000", "--measure", m, "--slow", slow),
             240,
         ),
+        # issue 14: fan-out and echo with Prometheus metrics off and on (the same loads as
+        # fanout1000 and echo, beside Node)
+        Scenario(
+            "metrics-fanout1000",
+            ("fanout", "--n", "1000", "--measure", m, "--latency", "2" if quick else "5"),
+            180,
+            peers=METRICS_PEERS,
+        ),
+        Scenario("metrics-echo", ("echo", "--n", "50", "--measure", m), 90, peers=METRICS_PEERS),
         # fanout1000 with recovery off / each store, beside Node with and without; a shorter
         # fixed-rate phase (5 s: 50 broadcasts of 1000) keeps six servers per repetition short
         Scenario(

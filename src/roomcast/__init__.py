@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from .adapters.redis import RedisAdapter
     from .auth.jwt import JwtAuth, jwt_auth
     from .emitter import Emitter
+    from .observe.admin import AdminUI, BasicAuth, instrument
+    from .observe.metrics import Metrics
     from .store.redis import RedisStore
 
 _LAZY = {
@@ -53,12 +55,17 @@ _LAZY = {
     "RedisStore": ".store.redis",
     "JwtAuth": ".auth.jwt",
     "jwt_auth": ".auth.jwt",
+    "AdminUI": ".observe.admin",
+    "BasicAuth": ".observe.admin",
+    "instrument": ".observe.admin",
+    "Metrics": ".observe.metrics",
 }
 
 
 def __getattr__(name: str) -> Any:
     """``Emitter``, ``RedisAdapter`` and ``RedisStore`` need the redis extra, ``jwt_auth``
-    and ``JwtAuth`` the jwt extra: imported on first use."""
+    and ``JwtAuth`` the jwt extra, ``Metrics`` the metrics extra, ``instrument`` (the admin
+    UI) and its ``BasicAuth`` the admin extra: imported on first use."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'roomcast' has no attribute {name!r}")
@@ -73,6 +80,8 @@ __all__ = [
     "AckTimeout",
     "Adapter",
     "AdapterError",
+    "AdminUI",
+    "BasicAuth",
     "BroadcastOperator",
     "BroadcastOptions",
     "Client",
@@ -96,6 +105,7 @@ __all__ = [
     "LocalProtocolError",
     "MemoryAdapter",
     "MemoryStore",
+    "Metrics",
     "Namespace",
     "NamespaceNotFound",
     "Parser",
@@ -119,6 +129,7 @@ __all__ = [
     "WebSocket",
     "WebSocketEndpoint",
     "WebSocketRefused",
+    "instrument",
     "json_response",
     "jwt_auth",
     "serve",

@@ -35,6 +35,7 @@ from .observe.logs import configure
 from .server import Server
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+ACCESS_LOG_ENV = "ROOMCAST_ACCESS_LOG"
 LOG_FORMATS = ("text", "json")
 
 
@@ -121,7 +122,8 @@ SERVE_OPTIONS = (
     _Option(
         ("--header-timeout",),
         ("ROOMCAST_HEADER_TIMEOUT",),
-        "seconds a client has to send a request head whole, else 408 and close (0: no limit)",
+        "seconds a client has to send a request whole (head and body), else 408 and close "
+        "(0: no limit)",
         "10",
         type=float,
         metavar="SECONDS",
@@ -133,6 +135,14 @@ SERVE_OPTIONS = (
         "75",
         type=float,
         metavar="SECONDS",
+    ),
+    _Option(
+        ("--metrics",),
+        ("ROOMCAST_METRICS",),
+        "Prometheus metrics, unless the app has its own: off, on (GET /metrics on the "
+        "public port) or a port of their own; one scrape sums every worker's figures",
+        "off",
+        metavar="off|on|PORT",
     ),
     _Option(("--log-level",), ("ROOMCAST_LOG_LEVEL",), "logging level", "info", choices=LOG_LEVELS),
     _Option(
@@ -187,6 +197,7 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
             "environment variables:\n"
             + "\n".join(f"  {', '.join(o.env):<33} {o.flags[0]}" for o in SERVE_OPTIONS)
             + f"\n  {'ROOMCAST_RELOAD':<33} --reload (1, true, yes, on)"
+            + f"\n  {ACCESS_LOG_ENV:<33} --access-log (1, true, yes, on)"
             + f"\n  {'ROOMCAST_APP':<33} TARGET\n\n"
             "health: GET /healthz (alive) and /readyz (accepting, adapter and store\n"
             "reachable; 503 otherwise and while stopping).\n"
@@ -199,6 +210,13 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=env.get(RELOAD_ENV, "").lower() in ("1", "true", "yes", "on"),
         help="development: serve in a child process and start it again when a *.py file "
         "under the app's folder (or the working directory) changes [$ROOMCAST_RELOAD=1]",
+    )
+    run.add_argument(
+        "--access-log",
+        action="store_true",
+        default=env.get(ACCESS_LOG_ENV, "").lower() in ("1", "true", "yes", "on"),
+        help="log each HTTP request's answer (logger roomcast.access: client, method, URL, "
+        "status, bytes; WebSocket upgrades as 101) [$ROOMCAST_ACCESS_LOG=1]",
     )
     run.add_argument(
         "app",
@@ -277,6 +295,8 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
             keyfile=args.keyfile,
             header_timeout=args.header_timeout or None,
             keep_alive_timeout=args.keep_alive_timeout or None,
+            metrics=args.metrics,
+            access_log=args.access_log,
         )
     except (AppError, ValueError) as exc:
         print(f"roomcast: error: {exc}", file=sys.stderr)

@@ -466,14 +466,37 @@ def test_probe_refused_when_closed() -> None:
     assert session.receive_probe(decode_packet("2probe")) is None
 
 
-def test_upgrade_refused_when_closed_while_probing() -> None:
+def test_a_close_while_upgrading_waits_for_the_switch() -> None:
+    """After ``3probe`` the client polls no more until it has switched: a CLOSE queued for
+    polling would never reach it. The close happens once it has, over the WebSocket."""
+    session = probing(open_session())
+    session.close(CloseReason.SERVER_SHUTTING_DOWN)
+    assert session.upgrading
+    assert session.packets_to_send() == []
+    assert session.events_received() == []
+    assert session.receive_probe(decode_packet("5")) == []
+    assert where(session) == (State.CLOSED, Transport.WEBSOCKET)
+    assert session.packets_to_send() == [Packet(PacketType.CLOSE)]
+    assert session.events_received() == [Upgraded(), Closed(CloseReason.SERVER_SHUTTING_DOWN)]
+
+
+def test_a_close_while_upgrading_happens_when_the_probe_fails() -> None:
     session = probing(open_session())
     session.close()
-    assert not session.upgrading
-    session.events_received()
-    assert session.receive_probe(decode_packet("5")) is None
+    session.close(CloseReason.TRANSPORT_ERROR)  # the first reason stays
+    session.cancel_upgrade()
     assert where(session) == (State.CLOSED, Transport.POLLING)
-    assert session.events_received() == []
+    assert session.packets_to_send() == [Packet(PacketType.CLOSE)]
+    assert session.events_received() == [Closed(CloseReason.FORCED_CLOSE)]
+    assert session.receive_probe(decode_packet("5")) is None
+
+
+def test_a_failure_while_upgrading_closes_at_once() -> None:
+    session = probing(open_session())
+    session.fail(CloseReason.TRANSPORT_ERROR)
+    assert where(session) == (State.CLOSED, Transport.POLLING)
+    assert session.events_received() == [Closed(CloseReason.TRANSPORT_ERROR)]
+    assert session.receive_probe(decode_packet("5")) is None
 
 
 def test_upgrade_without_probe_is_refused() -> None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 import roomcast
-from roomcast.observe.metrics import Metrics
+from roomcast.observe.metrics import Metrics, MetricsRoute
 from roomcast.socketio import Packet, PacketType
+from roomcast.transports.http import HandshakeRequest, make_headers
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -57,7 +58,24 @@ def test_the_route_is_on_the_servers_table() -> None:
     assert Metrics(roomcast.Server(serve_client=False), sent_bytes=True).meter is not None
     elsewhere = roomcast.Server(serve_client=False)
     Metrics(elsewhere, port=9100)
-    assert elsewhere.routes().find("/metrics") is None
+    # on a port of their own, the server's table answers only the node's other workers
+    # (over a unix socket: no address), for them to add the figures up
+    private = elsewhere.routes().find("/metrics")
+    assert isinstance(private, MetricsRoute)
+    assert private.siblings_only
+    for address, status in (("10.0.0.7", 404), ("", 200)):
+        request = HandshakeRequest(
+            method="GET",
+            path="/metrics",
+            query={},
+            headers=make_headers([]),
+            address=address,
+            secure=False,
+            url="/metrics",
+        )
+        answer = private.answer_now(request, None)
+        assert answer is not None
+        assert answer.status == status
 
 
 def test_workers_figures_merge_into_one_servers() -> None:

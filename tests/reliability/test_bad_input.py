@@ -511,7 +511,7 @@ async def slowloris_head(stage: Stage) -> None:
     finally:
         trickling.cancel()
     assert answer.status == 408
-    assert answer.body == b"Request Timeout: the request head took too long"
+    assert answer.body.startswith(b"Request Timeout")
     assert answer.headers["connection"] == "close"
 
 

@@ -372,11 +372,18 @@ class RawWebSocket:
         return cls(reader, writer)
 
     async def send_text(self, text: str) -> None:
-        payload = text.encode()
-        assert len(payload) < 126
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.writer.write(struct.pack("!BB", 0x81, 0x80 | len(payload)) + mask + masked)
+        await self.send_texts([text])
+
+    async def send_texts(self, texts: list[str]) -> None:
+        """Each of ``texts`` in a frame of its own, all in one write."""
+        frames = []
+        for text in texts:
+            payload = text.encode()
+            assert len(payload) < 126
+            mask = os.urandom(4)
+            masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            frames.append(struct.pack("!BB", 0x81, 0x80 | len(payload)) + mask + masked)
+        self.writer.write(b"".join(frames))
         await self.writer.drain()
 
     async def recv_text(self) -> str:

@@ -10,10 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import pytest
 from server_wire import EIO_PATH, Changes, Net, Serve
 
 import roomcast
+from roomcast.engineio import CloseReason
 
 
 async def call(method: Callable[..., Any], *args: Any) -> None:
@@ -138,6 +140,27 @@ async def test_upgrade_from_polling_to_websocket_then_echo(net: Net, engine: Ech
         await ws.send_str("4upgraded")
         assert (await asyncio.wait_for(ws.receive(), 10)).data == "4upgraded"
     assert await engine.log.close_reason(client.sid) == "transport close"
+
+
+async def test_a_close_during_an_upgrade_reaches_the_client_over_the_websocket(
+    net: Net, engine: EchoEngine
+) -> None:
+    """The server closes a session (a drain) after answering ``3probe``: the client polls no
+    more until it has switched, so the CLOSE must wait for its ``5`` and go over the
+    WebSocket; a CLOSE left for a poll would never be fetched and the client would hang
+    until its ping timeout."""
+    client = await net.polling(engine.url, EIO_PATH)
+    ws_params = {"EIO": "4", "transport": "websocket", "sid": client.sid}
+    pending = asyncio.create_task(client.get())
+    async with net.http.ws_connect(engine.url + EIO_PATH, params=ws_params) as ws:
+        await ws.send_str("2probe")
+        assert (await asyncio.wait_for(ws.receive(), 10)).data == "3probe"
+        assert await pending == ["6"]  # the client's polling pauses here
+        engine.eio.sockets[client.sid].close(CloseReason.SERVER_SHUTTING_DOWN)
+        await ws.send_str("5")
+        assert (await asyncio.wait_for(ws.receive(), 10)).data == "1"
+        assert (await asyncio.wait_for(ws.receive(), 10)).type is aiohttp.WSMsgType.CLOSE
+    assert await engine.log.close_reason(client.sid) == "server shutting down"
 
 
 async def test_client_close_packet_reports_transport_close(net: Net, engine: EchoEngine) -> None:

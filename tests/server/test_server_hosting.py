@@ -22,6 +22,8 @@ from server_wire import (
 )
 
 import roomcast
+from roomcast.transports.engine import MAX_PENDING
+from roomcast.transports.websocket import MESSAGES_PER_TURN
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -212,3 +214,105 @@ async def test_asgi_app_without_another_app(net: Net) -> None:
         assert status == 404
         await exercise_socketio(net, base_url)
         await net.aclose()
+
+
+# -- a flooding client takes turns with the others on every host -------------------------
+
+
+def flood_app() -> tuple[roomcast.Server, list[int], asyncio.Event]:
+    """``noise`` counts, ``hello`` answers how many noises came before it."""
+    io = roomcast.Server()
+    noise: list[int] = []
+    started = asyncio.Event()
+
+    @io.on("noise")
+    def on_noise(socket: roomcast.Socket) -> None:
+        noise.append(1)
+        started.set()
+
+    @io.on("hello")
+    def hello(socket: roomcast.Socket) -> int:
+        return len(noise)
+
+    return io, noise, started
+
+
+async def flood_against(net: Net, base_url: str, noise: list[int], started: asyncio.Event) -> None:
+    """One client writes 5000 events at once; another's event, sent once the server has
+    started on them, is answered long before they are all handled; the 5000 all come."""
+    host, port = base_url.removeprefix("http://").split(":")
+    target = SIO_PATH + "?EIO=4&transport=websocket"
+    flooder = await net.raw_websocket(host, int(port), target)
+    other = await net.raw_websocket(host, int(port), target)
+    for client in (flooder, other):
+        assert (await client.recv_text()).startswith("0{")
+        await client.send_text("40")
+        assert (await client.recv_text()).startswith("40{")
+    await flooder.send_texts(['42["noise"]'] * 5000)
+    await asyncio.wait_for(started.wait(), WAIT)
+    await other.send_text('421["hello"]')
+    answer = await other.recv_text()
+    assert answer.startswith("431["), answer
+    assert int(answer[4:-1]) < 2500, answer
+    await flooder.send_text('422["hello"]')
+    assert await flooder.recv_text() == "432[5000]"
+    assert len(noise) == 5000
+
+
+async def test_a_flooding_client_takes_turns_under_aiohttp(
+    net: Net, aiohttp_site: Callable[[web.Application], Awaitable[str]]
+) -> None:
+    io, noise, started = flood_app()
+    app = web.Application()
+    io.attach(app)
+    await flood_against(net, await aiohttp_site(app), noise, started)
+
+
+async def test_a_flooding_client_takes_turns_under_uvicorn(net: Net) -> None:
+    io, noise, started = flood_app()
+    async with uvicorn_serving(io.asgi_app()) as base_url:
+        await flood_against(net, base_url, noise, started)
+
+
+async def test_a_client_whose_handlers_pile_up_is_held_under_aiohttp(
+    net: Net, aiohttp_site: Callable[[web.Application], Awaitable[str]]
+) -> None:
+    """Past ``MAX_PENDING`` unfinished handlers of one client, its messages are not pulled
+    from aiohttp until half of them are done; the others are served meanwhile, and nothing
+    of the held client's is lost."""
+    io = roomcast.Server()
+    install_echo(io, ServerLog())
+    release = asyncio.Event()
+    started: list[int] = []
+    held, all_started = asyncio.Event(), asyncio.Event()
+
+    @io.on("slow")
+    async def slow(socket: roomcast.Socket, n: int) -> None:
+        started.append(n)
+        if len(started) == MAX_PENDING:
+            held.set()
+        if len(started) == 2000:
+            all_started.set()
+        await release.wait()
+
+    app = web.Application()
+    io.attach(app)
+    base_url = await aiohttp_site(app)
+    bystander = await net.websocket(base_url)
+    await bystander.sio_connect()
+    host, port = base_url.removeprefix("http://").split(":")
+    raw = await net.raw_websocket(host, int(port), SIO_PATH + "?EIO=4&transport=websocket")
+    assert (await raw.recv_text()).startswith("0{")
+    await raw.send_text("40")
+    assert (await raw.recv_text()).startswith("40{")
+
+    await raw.send_texts([f'42["slow",{n}]' for n in range(2000)])
+    await asyncio.wait_for(held.wait(), WAIT)
+    for _ in range(10):  # many loop turns: the held client's messages stay unread
+        await bystander.assert_echo()
+    assert MAX_PENDING <= len(started) < MAX_PENDING + MESSAGES_PER_TURN
+
+    release.set()
+    await asyncio.wait_for(all_started.wait(), WAIT)
+    assert started == list(range(2000))
+    await bystander.assert_echo()

@@ -14,6 +14,8 @@ from typing import Any
 from server_wire import WAIT, Net
 
 import roomcast
+from roomcast.adapters.base import BroadcastOptions
+from roomcast.socketio import Packet, PacketType
 from roomcast.store import MemoryStore, StreamEntry
 
 Serve = Callable[[Any], Awaitable[Any]]
@@ -166,3 +168,39 @@ async def test_a_client_that_got_no_event_recovers_from_where_its_session_began(
     assert event_of(await again.recv()) == ["m", "missed", missed]
     assert json.loads((await again.recv_text())[2:])["sid"] == answer["sid"]
     assert before is not None
+
+
+async def test_a_broadcast_replayed_then_delivered_live_comes_once(serve: Serve, net: Net) -> None:
+    """Another worker's broadcast reaches the store before the bus: replayed from the
+    store during the recovery, it must not be written again when it comes live."""
+    store = MemoryStore()
+    gone = Gone()
+    io = build(store, gone)
+    listener = await serve(io)
+    url = f"http://127.0.0.1:{listener.port}"
+
+    first = await net.websocket(url)
+    await first.send("40")
+    answer = json.loads((await first.recv_text())[2:])
+    sid, pid = answer["sid"], answer["pid"]
+    await first.send('420["join","room"]')
+    assert await first.recv_text() == "430[]"
+    offset = await io.to("room").emit("m", "seen")
+    assert event_of(await first.recv()) == ["m", "seen", offset]
+    await first.aclose()
+    await gone.wait(sid)
+
+    # written to the store by "another worker", its live copy still on the bus
+    elsewhere = await store.append("/", ["m", "elsewhere"], rooms=["room"])
+    again = await net.websocket(url)
+    await again.send("40" + json.dumps({"pid": pid, "offset": offset}))
+    assert event_of(await again.recv()) == ["m", "elsewhere", elsewhere]
+    assert json.loads((await again.recv_text())[2:]) == {"sid": sid, "pid": pid}
+
+    adapter = io.of("/").adapter  # the bus brings it now, as the cluster adapter delivers
+    live = Packet(PacketType.EVENT, "/", ["m", "elsewhere", elsewhere])
+    adapter.deliver(live, BroadcastOptions(rooms=frozenset({"room"})))
+    await again.send('421["whoami"]')  # an ack right after the dropped copy still comes
+    assert (await again.recv_text()).startswith('431[{"id":')
+    after = await io.to("room").emit("m", "after")
+    assert event_of(await again.recv()) == ["m", "after", after]

@@ -707,6 +707,34 @@ async def test_request_heads_sent_a_byte_at_a_time_get_408_and_are_closed(
         await asyncio.wait_for(listener.aclose(), WAIT)
 
 
+async def test_a_request_body_sent_slowly_gets_408_and_is_closed(
+    serve: Serve, raw: Connect
+) -> None:
+    """A polling POST whose head comes at once but whose body trickles in: the request
+    must come whole within ``header_timeout``, body included; answered 408, closed, and
+    the session it posted to is not fed half a body. A whole POST is still answered."""
+    served = await serve()
+    listener = await served.io.listen(host="127.0.0.1", port=0, header_timeout=seconds(0.3))
+    try:
+        sid = await handshake(await raw(listener.port))
+        slow = await raw(listener.port)
+        body = b"4" + b"x" * 100
+        post = request("POST", f"{POLLING}&sid={sid}", body=body)
+        head, _, _ = post.partition(b"\r\n\r\n")
+        await slow.send(head + b"\r\n\r\n")
+        trickling = asyncio.ensure_future(trickle(slow, body, 0.02))
+        response = await slow.response()
+        assert response.status == 408, response
+        assert await slow.at_eof()
+        await asyncio.wait_for(trickling, WAIT)
+        poster = await raw(listener.port)
+        await poster.send(request("POST", f"{POLLING}&sid={sid}", body=b"4whole"))
+        assert (await poster.response()).text == "ok"
+    finally:
+        await collect_polling_sessions(served.io, listener.port)
+        await asyncio.wait_for(listener.aclose(), WAIT)
+
+
 async def test_an_idle_keep_alive_connection_is_closed(serve: Serve, raw: Connect) -> None:
     """After a response, a kept-alive connection that sends nothing more is closed after
     ``keep_alive_timeout`` (no response: nothing was asked); a pending long-poll is not

@@ -4,6 +4,8 @@ answers it, gives the whole server's figures (the sum of each worker's own, whic
 
 from __future__ import annotations
 
+import re
+import socket
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -89,3 +91,52 @@ async def test_one_scrape_gives_every_workers_figures(
         assert value(whole, name, **labels) == pytest.approx(
             sum(value(samples, name, **labels) for samples in own)
         )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def status_of(url: str) -> int:
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        return response.status
+
+
+async def test_metrics_on_a_port_of_their_own_and_access_logs(
+    serve_app: ServeApp, node_client: NodeClientFactory
+) -> None:
+    """``--metrics PORT``: an app without metrics gets them, on a port the workers share;
+    a scrape there sums both workers (they still ask each other over their unix sockets,
+    where the figures are served to no one else). ``--access-log``: a line per answer."""
+    port = free_port()
+    served = await serve_app(extra=("--metrics", str(port), "--access-log"))
+    assert served.lines(rf"metrics: port {port}")
+    node = await node_client(served.url)
+    for i in range(6):
+        await node.connect(f"c{i}")  # polling, then upgraded
+        assert await node.call(f"c{i}", "echo", i) == [i]
+
+    samples, workers = await scrape(f"http://127.0.0.1:{port}", "/metrics")
+    assert workers == "2/2"
+    assert value(samples, "roomcast_events_received_total", event="echo") == 6
+    assert value(samples, "roomcast_connections", namespace="/", transport="websocket") == 6
+    assert await status_of(served.url + "/metrics") == 404  # not on the public port
+
+    await served.log.wait(text=lambda t: '"GET /socket.io/?EIO=4&transport=websocket' in t)
+    polls = served.lines(
+        r'roomcast\.access: 127\.0\.0\.1 - "GET /socket\.io/\?EIO=4&transport=polling'
+    )
+    assert polls
+    assert all(re.search(r'HTTP/1\.1" 200 \d+$', line) for line in polls)
+    assert served.lines(r'"GET /socket\.io/\?EIO=4&transport=websocket&sid=\S+ HTTP/1\.1" 101 0$')
+
+
+async def test_metrics_on_the_public_port(serve_app: ServeApp) -> None:
+    served = await serve_app(extra=("--metrics", "on"))
+    samples, workers = await scrape(served.url, "/metrics")
+    assert workers == "2/2"
+    assert ("roomcast_event_loop_lag_seconds_count", ()) in samples
+    assert not served.lines("roomcast.access")  # access logs are off by default

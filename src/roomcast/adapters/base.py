@@ -81,30 +81,40 @@ class Adapter(ABC):
     def add_all(self, sid: str, rooms: Iterable[str]) -> None:
         """Put socket ``sid`` in each of ``rooms``."""
         mine = self.sids.setdefault(sid, set())
+        watcher = self.namespace.server.watcher
         for room in rooms:
             if room not in mine:
                 mine.add(room)
                 self.rooms.setdefault(room, set()).add(sid)
+                if watcher is not None:
+                    watcher.room_joined(self.namespace, room, sid)
 
     def discard(self, sid: str, room: str) -> None:
         """Take socket ``sid`` out of ``room`` (Socket.IO's ``del``); empty rooms are freed."""
         mine = self.sids.get(sid)
-        if mine is not None:
-            mine.discard(room)
+        if mine is None or room not in mine:
+            return
+        mine.discard(room)
         members = self.rooms.get(room)
         if members is not None:
             members.discard(sid)
             if not members:
                 del self.rooms[room]
+        watcher = self.namespace.server.watcher
+        if watcher is not None:
+            watcher.room_left(self.namespace, room, sid)
 
     def discard_all(self, sid: str) -> None:
         """Take socket ``sid`` out of every room (Socket.IO's ``delAll``)."""
+        watcher = self.namespace.server.watcher
         for room in self.sids.pop(sid, ()):
             members = self.rooms.get(room)
             if members is not None:
                 members.discard(sid)
                 if not members:
                     del self.rooms[room]
+            if watcher is not None:
+                watcher.room_left(self.namespace, room, sid)
 
     def socket_rooms(self, sid: str) -> set[str] | None:
         return self.sids.get(sid)

@@ -54,8 +54,12 @@ class ServeOptions:
         certfile: serve TLS on the public port (``wss://``, ``https://``): the certificate
             chain (PEM), with ``keyfile`` its key (or the key in the same file).
         keyfile: the private key of ``certfile``.
-        header_timeout: seconds a client has to send a request head whole (None: no limit).
+        header_timeout: seconds a client has to send a request whole (None: no limit).
         keep_alive_timeout: seconds an idle keep-alive connection is kept (None: no limit).
+        metrics: Prometheus metrics, unless the app has its own ``Metrics``: ``"off"``,
+            ``"on"`` (``/metrics`` on the public port) or a port of their own (as a
+            string); either way one scrape gives every worker's figures.
+        access_log: log each HTTP answer (``roomcast.access``).
     """
 
     workers: int = 1
@@ -73,6 +77,8 @@ class ServeOptions:
     keyfile: str | None = None
     header_timeout: float | None = HEADER_TIMEOUT
     keep_alive_timeout: float | None = KEEP_ALIVE_TIMEOUT
+    metrics: str = "off"
+    access_log: bool = False
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -83,6 +89,17 @@ class ServeOptions:
             raise ValueError("--drain-seconds must be at least 0 and under --graceful-timeout")
         if self.keyfile is not None and self.certfile is None:
             raise ValueError("--keyfile needs --certfile")
+        if self.metrics not in ("off", "on") and not (
+            self.metrics.isdigit() and 0 < int(self.metrics) < 65536
+        ):
+            raise ValueError(f"--metrics is off, on or a port, not {self.metrics!r}")
+        if self.metrics.isdigit() and int(self.metrics) == self.port:
+            raise ValueError("--metrics: a port of their own, not the public port (use on)")
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The metrics' own port, if they have one."""
+        return int(self.metrics) if self.metrics.isdigit() else None
 
     def tls(self) -> ssl.SSLContext | None:
         """The TLS context of the public port (None: plain TCP).

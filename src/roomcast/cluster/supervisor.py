@@ -67,6 +67,8 @@ def serve(
     keyfile: str | None = None,
     header_timeout: float | None = HEADER_TIMEOUT,
     keep_alive_timeout: float | None = KEEP_ALIVE_TIMEOUT,
+    metrics: str | int = "off",
+    access_log: bool = False,
 ) -> None:
     """Serve ``app`` with ``workers`` processes on one port until SIGINT or SIGTERM; SIGHUP
     restarts the workers one at a time (each drains, its successor serves, then the next).
@@ -95,9 +97,13 @@ def serve(
             recovery and history, replacing the app's own (``Server.use_store``).
         certfile: serve TLS (``wss://``, ``https://``) with this certificate chain (PEM);
             ``keyfile``: its key. Both are loaded once before any worker starts.
-        header_timeout: seconds a client has to send a request head whole (else 408 and
+        header_timeout: seconds a client has to send a request whole, body included (408 and
             close; slowloris); None: no limit.
         keep_alive_timeout: seconds an idle keep-alive connection is kept; None: no limit.
+        metrics: Prometheus metrics when the app has no ``Metrics`` of its own: ``"off"``,
+            ``"on"`` (``/metrics`` on the public port) or a port of their own; one scrape
+            gives every worker's figures. Needs the metrics extra.
+        access_log: log each HTTP answer on the ``roomcast.access`` logger.
 
     Raises:
         ServeError: the workers could not be started.
@@ -121,6 +127,8 @@ def serve(
         keyfile=keyfile,
         header_timeout=header_timeout,
         keep_alive_timeout=keep_alive_timeout,
+        metrics=str(metrics),
+        access_log=access_log,
     )
     options.tls()  # a certificate or key that cannot be loaded fails here, with its reason
     Supervisor(load_target(app) if isinstance(app, str) else app, options).run()
@@ -211,6 +219,8 @@ class Supervisor:
         options = self.options
         if options.port:
             _check_free(options.host, options.port)
+        if options.metrics_port is not None:
+            _check_free(options.host, options.metrics_port)
         port = options.port
         public: list[socket.socket] = []
         for _ in range(options.workers):
@@ -395,7 +405,7 @@ class Supervisor:
                 self._serving = True
                 logger.info(
                     "roomcast: %d worker%s serving %s://%s:%d (node %s, supervisor pid %d)"
-                    "; adapter: %s; store: %s; TLS: %s",
+                    "; adapter: %s; store: %s; TLS: %s; metrics: %s",
                     self.options.workers,
                     "" if self.options.workers == 1 else "s",
                     self.options.scheme,
@@ -479,8 +489,8 @@ class Supervisor:
             _signal(child.pid, signal.SIGKILL)
 
 
-def describe(target: AppTarget, options: ServeOptions) -> tuple[str, str, str]:
-    """The adapter, the store and TLS of the start-up line (no password shown)."""
+def describe(target: AppTarget, options: ServeOptions) -> tuple[str, str, str, str]:
+    """The adapter, the store, TLS and metrics of the start-up line (no password shown)."""
     io = target if isinstance(target, Server) else None
     if io is not None and io.adapter_factory is not MemoryAdapter:
         adapter = "the app's own"
@@ -498,7 +508,13 @@ def describe(target: AppTarget, options: ServeOptions) -> tuple[str, str, str]:
     else:
         store = "the app's"
     tls = "off" if options.certfile is None else f"on ({options.certfile})"
-    return adapter, store, tls
+    if io is not None and any(type(s).__name__ == "Metrics" for s in io.services):
+        metrics = "the app's"
+    elif options.metrics_port is not None:
+        metrics = f"port {options.metrics_port}"
+    else:
+        metrics = "/metrics" if options.metrics == "on" else "off"
+    return adapter, store, tls, metrics
 
 
 def redact(url: str) -> str:

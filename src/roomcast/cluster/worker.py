@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..adapters.memory import MemoryAdapter
+from ..observe.logs import access_log
 from ..server import Server
 from ..server.hosting import drain
 from ..transports.native import HttpProtocol
@@ -128,9 +129,13 @@ async def _serve(
         for nsp in namespaces_of(io):
             await nsp.adapter.init()
 
+    if isinstance(io, Server):
+        await _observe(io, options)
     routes = io.routes()
     routes.header_timeout = options.header_timeout
     routes.keep_alive_timeout = options.keep_alive_timeout
+    if options.access_log:
+        access_log(routes)
 
     def protocol() -> HttpProtocol:
         return HttpProtocol(routes)
@@ -163,6 +168,20 @@ async def _serve(
         with contextlib.suppress(Exception):
             await asyncio.wait_for(adapters.aclose(), options.shutdown_timeout)
     return 0
+
+
+async def _observe(io: Server, options: ServeOptions) -> None:
+    """Metrics as ``--metrics`` says (unless the app made its own), then start what is
+    served beside the app (metrics on their own port: shared by the workers)."""
+    if options.metrics != "off":
+        from ..observe.metrics import Metrics  # the metrics extra, only when asked for
+
+        if not any(isinstance(service, Metrics) for service in io.services):
+            Metrics(io, port=options.metrics_port, host=options.host)
+    for service in io.services:
+        if hasattr(service, "reuse_port"):  # a port of its own, shared by the workers
+            service.reuse_port = True
+        await service.start()
 
 
 async def _drain(io: AnyServer, seconds: float) -> None:

@@ -15,7 +15,10 @@ tenths of ``ping_timeout`` to answer: the deadline never falls closer than that 
 
 Upgrade: packets that arrive over the probing WebSocket go to ``receive_probe()``:
 ``2probe`` is answered ``3probe`` on that WebSocket (the I/O layer then answers any pending
-or new poll with a NOOP); ``5`` switches the session to WebSocket.
+or new poll with a NOOP); ``5`` switches the session to WebSocket. Once ``3probe`` is sent
+the client stops polling until it has switched: a ``close()`` meanwhile waits for the
+switch (the CLOSE packet then goes over the WebSocket) or for the probe to fail, so that
+the client learns of it rather than waiting, its polling paused, for a ping timeout.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class EngineSession:
     """Sans-IO state of one Engine.IO v4 session (server side)."""
 
     __slots__ = (
+        "_closing",
         "_events",
         "_next_ping",
         "_outbox",
@@ -93,6 +97,8 @@ class EngineSession:
         self._outbox: list[Packet] = [Packet(PacketType.OPEN, self._handshake())]
         self._next_ping = now + config.ping_interval
         self._pong_deadline: float | None = None
+        self._closing: CloseReason | None = None
+        """A ``close()`` asked while upgrading: done once the upgrade ends either way."""
 
     def _handshake(self) -> str:
         upgrades = (
@@ -154,6 +160,7 @@ class EngineSession:
             self.transport = Transport.WEBSOCKET
             self.state = _OPEN
             self._events.append(Upgraded())
+            self._close_if_asked()
             return []
         return None
 
@@ -170,9 +177,16 @@ class EngineSession:
         )
 
     def cancel_upgrade(self) -> None:
-        """The probing WebSocket went away before completing the upgrade."""
+        """The probing WebSocket went away before completing the upgrade (a close asked
+        meanwhile happens now: see ``events_received``)."""
         if self.state is _UPGRADING:
             self.state = _OPEN
+            self._close_if_asked()
+
+    def _close_if_asked(self) -> None:
+        reason, self._closing = self._closing, None
+        if reason is not None:
+            self._close(reason, notify_peer=True)
 
     # -- sending ------------------------------------------------------------------------
 
@@ -182,7 +196,13 @@ class EngineSession:
             self._outbox.append(Packet(_MESSAGE, data))
 
     def close(self, reason: CloseReason = CloseReason.FORCED_CLOSE) -> None:
-        """Close the session from this side: a CLOSE packet is queued for the peer."""
+        """Close the session from this side: a CLOSE packet is queued for the peer. While
+        an upgrade is under way (``3probe`` sent), once it ends: the client polls no more
+        until it has switched, so a CLOSE queued for polling would never reach it."""
+        if self.state is _UPGRADING:
+            if self._closing is None:
+                self._closing = reason
+            return
         self._close(reason, notify_peer=True)
 
     def fail(self, reason: CloseReason) -> None:

@@ -38,7 +38,7 @@ from prometheus_client.registry import Collector
 from ..server.hosting import listen
 from ..server.observer import Traffic
 from ..transports.http import HandshakeRequest, HttpResponse, ReadBody
-from ..transports.routes import ByteMeter, GetRoute, RouteTable
+from ..transports.routes import ByteMeter, GetRoute, RouteTable, not_found
 
 if TYPE_CHECKING:
     from ..server.server import Server
@@ -91,6 +91,9 @@ class Metrics(Collector):
         self.lag_interval = lag_interval
         self._lag: asyncio.TimerHandle | None = None
         self._port, self._host = port, host
+        self.reuse_port = False
+        """Listen on ``port`` with ``SO_REUSEPORT`` (the workers of ``roomcast serve``
+        share it; any of them answers for all)."""
         self._listener: Any = None
         self._listening = False
         self._watch(server)
@@ -101,8 +104,11 @@ class Metrics(Collector):
         if self.meter is not None:
             server.routes().meter = self.meter
         server.services.append(self)
-        if self._port is None:
-            server.mount(self.route)
+        # on a port of their own, the figures are still served on the server's routes to
+        # the other workers of the node (unix sockets) that add them up, to no one else
+        server.mount(
+            self.route if self._port is None else MetricsRoute(self, self.route.path, True)
+        )
 
     # -- serving --------------------------------------------------------------------------
 
@@ -115,7 +121,9 @@ class Metrics(Collector):
         loop = asyncio.get_running_loop()
         self._lag = loop.call_later(self.lag_interval, self._sample, loop, loop.time())
         if self._port is not None:
-            self._listener = await listen(RouteTable([self.route]), self._host, self._port)
+            self._listener = await listen(
+                RouteTable([self.route]), self._host, self._port, reuse_port=self.reuse_port
+            )
 
     @property
     def port(self) -> int | None:
@@ -375,10 +383,12 @@ class MetricsRoute(GetRoute):
 
     max_message_size = 0
 
-    def __init__(self, metrics: Metrics, path: str) -> None:
+    def __init__(self, metrics: Metrics, path: str, siblings_only: bool = False) -> None:
         super().__init__()
         self.metrics = metrics
         self.path = path
+        self.siblings_only = siblings_only
+        """Answer only the node's other workers (requests over a unix socket)."""
 
     def exact_paths(self) -> tuple[str, ...]:
         return (self.path,)
@@ -390,6 +400,8 @@ class MetricsRoute(GetRoute):
         return router
 
     def answer_now(self, request: HandshakeRequest, body: bytes | None) -> HttpResponse | None:
+        if self.siblings_only:
+            return self.answer(request) if request.address == "" else not_found()
         return None if self._siblings(request) is not None else self.answer(request)
 
     async def handle_http(self, request: HandshakeRequest, read_body: ReadBody) -> HttpResponse:

@@ -91,8 +91,8 @@ async def listen(
     """Serve ``routes`` on ``host:port`` in the running loop; port 0 picks a free port.
 
     The listen backlog is ``BACKLOG`` unless ``backlog`` is given: a thousand clients that
-    reconnect at once after a restart must not wait for a SYN retry. A request head must
-    come whole within ``header_timeout`` seconds (else 408 and close), an idle keep-alive
+    reconnect at once after a restart must not wait for a SYN retry. A request (head and
+    body) must come whole within ``header_timeout`` seconds (else 408 and close), an idle keep-alive
     connection is closed after ``keep_alive_timeout`` (None: no limit)."""
     options.setdefault("backlog", BACKLOG)
     routes.header_timeout = header_timeout
@@ -273,8 +273,8 @@ class Hosting:
         """Serve until SIGTERM or SIGINT, then close cleanly: no new connections, clients
         told (spread over ``drain_seconds``, else at once), the store written (the native
         server; uvloop when installed). ``ssl``, or ``certfile`` and ``keyfile``, serve TLS
-        (``wss://``, ``https://``); host None listens on every interface. A request head
-        must come whole within ``header_timeout`` seconds (else 408 Request Timeout), an
+        (``wss://``, ``https://``); host None listens on every interface. A request (head
+        and body) must come whole within ``header_timeout`` seconds (else 408 Request Timeout), an
         idle keep-alive connection is closed after ``keep_alive_timeout`` (None: never)."""
         options: dict[str, Any] = _tls_options(ssl, certfile, keyfile)  # a bad key fails now
         options.update(header_timeout=header_timeout, keep_alive_timeout=keep_alive_timeout)

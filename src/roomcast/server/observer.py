@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..socketio import Packet, PacketType
+
+if TYPE_CHECKING:
+    from .namespace import Namespace
 
 OTHER: Final = "other"
 """The name counted for the events past the first ``top_events`` names, and for events
@@ -128,6 +131,24 @@ def _tally(names: list[Any]) -> Iterable[tuple[Any, int]]:
     if len(distinct) > _FEW:
         return Counter(names).items()
     return [(name, names.count(name)) for name in distinct]
+
+
+class Watcher(Protocol):
+    """What watches the server's namespaces and rooms (``Server.watcher``, the admin UI):
+    told where the membership changes (the adapters) and where namespaces are made, so that
+    nothing is called when no one watches."""
+
+    def namespace_created(self, nsp: Namespace) -> None:
+        """``nsp`` was just made (by ``Server.of``, or a dynamic namespace's match)."""
+        ...
+
+    def room_joined(self, nsp: Namespace, room: str, sid: str) -> None:
+        """Socket ``sid`` (local) joined ``room`` of ``nsp``."""
+        ...
+
+    def room_left(self, nsp: Namespace, room: str, sid: str) -> None:
+        """Socket ``sid`` (local) left ``room`` of ``nsp`` (its own room too, as it goes)."""
+        ...
 
 
 class Service(Protocol):

@@ -33,7 +33,7 @@ from .health import HealthOption, Readiness, adapter_state, health_of, store_sta
 from .hosting import Hosting
 from .limits import RateLimits
 from .namespace import Handler, Middleware, Namespace
-from .observer import Service, Traffic
+from .observer import Service, Traffic, Watcher
 from .recovery import Durability, Recovery
 from .socket import Handshake, Socket
 from .static import ClientBundle
@@ -179,6 +179,8 @@ class Server(Hosting):
         on the way of a message."""
         self.connect_refusals: Counter[str] = Counter()
         """Namespace CONNECTs refused, by reason (``invalid namespace``, ``middleware``)."""
+        self.watcher: Watcher | None = None
+        """What watches namespaces and rooms (the admin UI), if anything."""
         self.services: list[Service] = []
         """What is served beside the server (metrics on their own port): started when it
         listens, closed when it is released."""
@@ -234,12 +236,16 @@ class Server(Hosting):
             nsp = self._namespaces.get(name)
             if nsp is None:
                 nsp = self._namespaces[name] = Namespace(self, name)
+                if self.watcher is not None:
+                    self.watcher.namespace_created(nsp)
             return nsp
         for matcher, parent in self._parents:
             if matcher is name:
                 return parent
         parent = Namespace(self, f"<dynamic {getattr(name, 'pattern', name)!s}>")
         self._parents.append((name, parent))
+        if self.watcher is not None:
+            self.watcher.namespace_created(parent)
         return parent
 
     def is_parent(self, nsp: Namespace) -> bool:
@@ -265,6 +271,8 @@ class Server(Hosting):
                 nsp = self._namespaces.get(name)  # created meanwhile?
                 if nsp is None:
                     nsp = self._namespaces[name] = Namespace(self, name, parent)
+                    if self.watcher is not None:
+                        self.watcher.namespace_created(nsp)
                 return nsp
         return None
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..engineio import CloseReason
 from ..exceptions import AckTimeout, ConnectionClosed, EventRejected
@@ -104,6 +104,10 @@ class Holding:
             self._groups.append((None, []))
         return self._groups[-1][1]
 
+    def offsets(self) -> set[Any]:
+        """The offsets of the broadcasts kept."""
+        return {offset for offset, _ in self._groups}
+
     def release(self, to: EngineSocket, skip: set[str]) -> None:
         """Write what was kept to ``to``, but the packets whose offset is in ``skip``."""
         for offset, messages in self._groups:
@@ -115,6 +119,41 @@ class Holding:
                 else:
                     to.send(message)
         self._groups.clear()
+
+
+REPLAYED_WINDOW: Final = 10.0
+"""Seconds a socket just recovered drops a broadcast that comes live after its replay."""
+
+
+class Replayed:
+    """Stands in for the connection of a socket just recovered, for ``REPLAYED_WINDOW``
+    seconds: a broadcast made on another worker or node reaches the store before the bus,
+    so it can be replayed from the store and then come live; the live one is dropped.
+
+    ``mark`` (an outgoing listener) runs for each EVENT delivered, whose one message
+    follows; other packets (acks, binary events) call no listener and always pass."""
+
+    __slots__ = ("_engine", "_skip", "offsets")
+
+    def __init__(self, engine: Sink, offsets: set[str]) -> None:
+        self._engine = engine
+        self._skip = False
+        self.offsets = offsets
+
+    def mark(self, *data: Any) -> None:
+        offset = data[-1] if data else None
+        self._skip = type(offset) is str and offset in self.offsets
+        if self._skip:
+            self.offsets.discard(offset)
+
+    def send(self, data: str | bytes) -> None:
+        self._engine.send(data)
+
+    def send_outgoing(self, message: Outgoing) -> None:
+        if self._skip:  # the one message of the EVENT just marked: already replayed
+            self._skip = False
+            return
+        self._engine.send_outgoing(message)
 
 
 class Socket:
@@ -256,7 +295,19 @@ class Socket:
         for offset, data in missed:
             replayed.add(offset)
             self.send_packet(Packet(PacketType.EVENT, self.nsp.name, stamp_offset(data, offset)))
+        came_live = holding.offsets()
         holding.release(self._engine, replayed)
+        replayed.difference_update(came_live)
+        if replayed:  # those that came live meanwhile are left out; the others may come
+            guard = Replayed(self._engine, replayed)
+            self._sink = guard
+            self._any_outgoing = (guard.mark, *self._any_outgoing)
+            asyncio.get_running_loop().call_later(REPLAYED_WINDOW, self._end_replayed, guard)
+
+    def _end_replayed(self, guard: Replayed) -> None:
+        if self._sink is guard:
+            self._sink = self._engine
+        self._any_outgoing = tuple(h for h in self._any_outgoing if h != guard.mark)
 
     # -- emitting -------------------------------------------------------------------------
 

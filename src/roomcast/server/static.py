@@ -39,18 +39,27 @@ MISSING: Final = (
 
 
 def find_client_dir() -> Path | None:
-    configured = os.environ.get("ROOMCAST_CLIENT_DIR")
+    return find_npm_folder("socket.io-client/dist", "socket.io.js", "ROOMCAST_CLIENT_DIR", PACKAGED)
+
+
+def find_npm_folder(
+    folder: str, marker: str, variable: str, packaged: Path | None = None
+) -> Path | None:
+    """Where npm put ``folder`` of a package (``socket.io-client/dist``): ``$variable``, then
+    ``node_modules/<folder>`` holding ``marker`` under the working directory or a parent of
+    it, then ``packaged`` (what a wheel carries), then a source checkout's node_modules."""
+    configured = os.environ.get(variable)
     if configured:
         return Path(configured)
-    for folder in (Path.cwd(), *Path.cwd().parents):
-        candidate = folder / "node_modules" / "socket.io-client" / "dist"
-        if (candidate / "socket.io.js").is_file():
+    for parent in (Path.cwd(), *Path.cwd().parents):
+        candidate = parent / "node_modules" / folder
+        if (candidate / marker).is_file():
             return candidate
-    if (PACKAGED / "socket.io.js").is_file():
-        return PACKAGED
-    for folder in Path(__file__).resolve().parents:  # a source checkout's node_modules
-        candidate = folder / "node_modules" / "socket.io-client" / "dist"
-        if (candidate / "socket.io.js").is_file():
+    if packaged is not None and (packaged / marker).is_file():
+        return packaged
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "node_modules" / folder
+        if (candidate / marker).is_file():
             return candidate
     return None
 

@@ -255,7 +255,7 @@ class RedisStore(Store):
             pipe.xadd(stream, fields, maxlen=limit, approximate=self.approximate)  # type: ignore[arg-type]
         now = self.clock()
         minid = self._minid()
-        if minid is not None and now - self._last_trim >= self.trim_interval:
+        if minid is not None and not 0 <= now - self._last_trim < self.trim_interval:
             self._last_trim = now
             pipe.xtrim(self.stream, minid=minid, approximate=True)
         try:

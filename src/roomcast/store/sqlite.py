@@ -319,7 +319,7 @@ class SqliteStore(Store):
                 conn.execute("UPDATE meta SET value = max(value, ?) WHERE key = 'floor'", (cut,))
                 self._floor = cut
         now = self.clock()
-        if now - self._last_sweep >= self.trim_interval:
+        if not 0 <= now - self._last_sweep < self.trim_interval:  # due, or the clock stepped back
             self._last_sweep = now
             conn.execute("DELETE FROM entries WHERE expires <= ?", (now,))
             conn.execute("DELETE FROM sessions WHERE expires <= ?", (now,))

@@ -50,7 +50,7 @@ from .proxies import TrustedProxies
 from .routes import Route
 from .tasks import Tasks
 from .timers import TimerWheel, resolution_for
-from .websocket import Cork, Outgoing, WebSocketLink
+from .websocket import MESSAGES_PER_TURN, Cork, Outgoing, WebSocketLink
 
 logger = logging.getLogger("roomcast.engine")
 
@@ -81,7 +81,7 @@ class SessionRouter(Protocol):
         ...
 
 
-_EVENTS: Final = ("connection", "message", "close")
+_EVENTS: Final = ("connection", "message", "upgrade", "close")
 MAX_PENDING: Final = 256
 """Unfinished handler tasks of one client past which its messages are not read."""
 _CLOSED: Final = State.CLOSED  # a module constant: an Enum class attribute costs ~55 ns
@@ -458,6 +458,7 @@ class EngineSocket:
             self._end_probe()
             link.on_overflow = self._on_overflow
             self._link = link
+            self._server.dispatch("upgrade", self)
         self._pump()
 
     def _end_probe(self) -> None:
@@ -470,16 +471,30 @@ class EngineSocket:
         if link is not self._probe:
             return
         self._end_probe()
+        upgrading = self._session.upgrading
         self._session.cancel_upgrade()
         self._server.spawn(link.aclose())
+        if upgrading:  # a close asked while it was upgrading happens now
+            self._pump()
 
     async def serve_link(self, link: WebSocketLink) -> None:
-        """Pull messages from ``link`` until it closes (for hosts with a receive() API)."""
+        """Pull messages from ``link`` until it closes (for hosts with a receive() API):
+        ``MESSAGES_PER_TURN`` at most per loop turn (a host hands over what it has read
+        without yielding, so a client sending as fast as it can would keep the loop), and
+        none while the link is held (its handlers' work piles up: ``spawn``)."""
+        turn = 0
         try:
             while (data := await link.receive()) is not None:
                 self.websocket_message(link, data)
                 if link is not self._link and link is not self._probe:
                     return
+                turn += 1
+                if turn == MESSAGES_PER_TURN:
+                    turn = 0
+                    await asyncio.sleep(0)
+                held = link.held
+                if held is not None:
+                    await held.wait()
         except asyncio.CancelledError:  # the host saw the client go away
             self.websocket_closed(link)
             raise
@@ -614,7 +629,8 @@ class EngineServer(Route):
     # -- handlers -------------------------------------------------------------------------
 
     def on(self, event: str, handler: Handler | None = None) -> Any:
-        """Register a handler for ``connection``, ``message`` or ``close`` (or decorate one)."""
+        """Register a handler for ``connection``, ``message``, ``upgrade`` (a polling
+        session moved to WebSocket) or ``close`` (or decorate one)."""
         if event not in self._handlers:
             raise ValueError(f"unknown Engine.IO event {event!r}; expected one of {_EVENTS}")
 

@@ -38,7 +38,7 @@ from .frames import (
 from .handshake import accept_headers, handshake_error
 from .http import HandshakeRequest, HttpResponse, PendingResponse, make_headers
 from .routes import ByteMeter, Receiver, Route, RouteTable, not_found
-from .websocket import CorkedLink, Outgoing, encoded_frame
+from .websocket import MESSAGES_PER_TURN, CorkedLink, Outgoing, encoded_frame
 
 logger = logging.getLogger("roomcast.native")
 
@@ -49,7 +49,7 @@ LINGER: Final = 2.0
 """Seconds a connection answered 408 is still read (and what comes dropped) before it is
 closed, so that the answer is not lost to a reset while the client is still sending."""
 
-FRAMES_PER_TURN: Final = 16
+FRAMES_PER_TURN: Final = MESSAGES_PER_TURN
 """WebSocket frames of one connection dispatched per loop turn at most: a client sending
 as fast as it can gets its share of the loop, no more (``HttpProtocol._websocket_data``)."""
 _BACKLOG: Final = 1  # reading paused: frames read wait for their turn
@@ -157,10 +157,12 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_body",
         "_body_size",
+        "_due",
         "_early",
         "_frames",
         "_head_bytes",
         "_headers",
+        "_idle",
         "_link",
         "_parser",
         "_paused",
@@ -169,8 +171,8 @@ class HttpProtocol(asyncio.Protocol):
         "_registry",
         "_requests",
         "_serving",
+        "_slot",
         "_task",
-        "_timer",
         "_too_large",
         "_transport",
         "_url",
@@ -200,7 +202,9 @@ class HttpProtocol(asyncio.Protocol):
         self._link: NativeLink | None = None
         self._pipe: asyncio.Transport | None = None
         self._paused = 0  # why reading is paused: _BACKLOG, _HELD (bits)
-        self._timer: tuple[int, bool] | None = None  # (slot, idle) of a pending timeout
+        self._due: float | None = None  # when the pending timeout falls (loop time)
+        self._idle = False  # whether it is the keep-alive wait (else a request's)
+        self._slot: int | None = None  # the deadline wheel's slot this connection is in
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -252,8 +256,10 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._registry is not None:
             self._registry.discard(self)
-        if self._timer is not None:
-            self._stop_waiting()
+        self._due = None
+        if self._slot is not None:
+            self.routes.deadlines().discard(self, self._slot)
+            self._slot = None
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()  # a pending long-poll learns that its client is gone
@@ -276,8 +282,7 @@ class HttpProtocol(asyncio.Protocol):
     # -- httptools callbacks ----------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        timer = self._timer
-        if timer is None or timer[1]:  # idle until now: the head has its own time
+        if self._due is None or self._idle:  # idle until now: the request has its own time
             self._wait(idle=False)
         self._url = b""
         self._headers = []
@@ -294,9 +299,7 @@ class HttpProtocol(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self._head_bytes = -1
-        if self._timer is not None:
-            self._stop_waiting()
+        self._head_bytes = -1  # the deadline runs on: the body, if any, must come in time too
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
@@ -307,6 +310,7 @@ class HttpProtocol(asyncio.Protocol):
             self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._due = None
         parser = self._parser
         if parser is None or parser.should_upgrade():
             return
@@ -343,11 +347,11 @@ class HttpProtocol(asyncio.Protocol):
                 self._serving = True
                 self._task = response.ready  # cancelled if the client goes away
                 response.ready.add_done_callback(
-                    functools.partial(self._answer_ready, response, keep_alive)
+                    functools.partial(self._answer_ready, response, keep_alive, request)
                 )
                 routes.keep(response.ready)  # closing waits until it is answered
                 return
-            if not self._reply(response, keep_alive) and response.undelivered is not None:
+            if not self._reply(response, keep_alive, request) and response.undelivered is not None:
                 response.undelivered()
             if not keep_alive:
                 self.close()
@@ -357,7 +361,11 @@ class HttpProtocol(asyncio.Protocol):
             self._task = routes.spawn(self._serve_requests())
 
     def _answer_ready(
-        self, pending: PendingResponse, keep_alive: bool, ready: asyncio.Future[None]
+        self,
+        pending: PendingResponse,
+        keep_alive: bool,
+        request: HandshakeRequest,
+        ready: asyncio.Future[None],
     ) -> None:
         self._serving = False
         self._task = None
@@ -365,7 +373,7 @@ class HttpProtocol(asyncio.Protocol):
             pending.abandon()
             return
         response = pending.response()
-        if not self._reply(response, keep_alive) and response.undelivered is not None:
+        if not self._reply(response, keep_alive, request) and response.undelivered is not None:
             response.undelivered()
         if not keep_alive:
             self.close()
@@ -383,28 +391,36 @@ class HttpProtocol(asyncio.Protocol):
             return previous[1]
         path, query = _target(self._url)
         transport = self._transport
-        peer = transport.get_extra_info("peername") if transport is not None else None
         request = HandshakeRequest(
             method=key[0].decode("ascii"),
             path=path,
             query=dict(query),
             headers=make_headers([(n.decode("latin-1"), v.decode("latin-1")) for n, v in key[2]]),
-            address=str(peer[0]) if peer else "",
+            address=self._peer(),
             secure=transport is not None and transport.get_extra_info("sslcontext") is not None,
             url=self._url.decode("latin-1"),
         )
         self._previous = (key, request)
         return request
 
+    def _peer(self) -> str:
+        """The client's address ("" on a unix socket: another worker of this node)."""
+        transport = self._transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        return str(peer[0]) if peer else ""
+
     async def _serve_requests(self) -> None:
         try:
             while self._requests:
                 request, body, keep_alive = self._requests.popleft()  # (not None: truthy)
                 if isinstance(request, HttpResponse):  # refused: bad bytes, too long a head
-                    response = request
+                    response, asked = request, None
                 else:
-                    response = await self._respond(request, body)
-                if not self._reply(response, keep_alive) and response.undelivered is not None:
+                    response, asked = await self._respond(request, body), request
+                if (
+                    not self._reply(response, keep_alive, asked)
+                    and response.undelivered is not None
+                ):
                     response.undelivered()
                 if isinstance(request, HttpResponse):
                     self._linger()
@@ -430,8 +446,11 @@ class HttpProtocol(asyncio.Protocol):
 
         return await route.handle_http(request, read_body)
 
-    def _reply(self, response: HttpResponse, keep_alive: bool) -> bool:
-        """Write ``response``; False when the connection is already gone."""
+    def _reply(
+        self, response: HttpResponse, keep_alive: bool, request: HandshakeRequest | None = None
+    ) -> bool:
+        """Write ``response`` (to ``request``, when it could be read); False when the
+        connection is already gone."""
         transport = self._transport
         if transport is None or transport.is_closing():
             return False
@@ -441,7 +460,10 @@ class HttpProtocol(asyncio.Protocol):
             transport.write(head + b"\r\n" + body)
         else:
             transport.write(b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body))
-        if keep_alive and not self._requests and self._timer is None:
+        access_log = self.routes.access_log
+        if access_log is not None:
+            access_log(request, self._peer(), response.status, len(body))
+        if keep_alive and not self._requests and self._due is None:
             self._wait(idle=True)
         return True
 
@@ -453,36 +475,49 @@ class HttpProtocol(asyncio.Protocol):
     # -- timeouts ------------------------------------------------------------------------
 
     def _wait(self, idle: bool) -> None:
-        """Time the request head that is coming (``HEADER_TIMEOUT``) or, ``idle``, the wait
-        for another request on a kept-alive connection (``KEEP_ALIVE_TIMEOUT``)."""
+        """Time the request that is coming, head and body (``HEADER_TIMEOUT``) or, ``idle``,
+        the wait for another request on a kept-alive connection (``KEEP_ALIVE_TIMEOUT``).
+
+        Lazily: the connection stays in the deadline wheel's slot it is in as long as that
+        slot falls before the new deadline (``expired`` puts it back for what is left when
+        the slot comes early), so a request costs a clock read, not wheel operations; it
+        moves only to a sooner slot (a request's deadline after a keep-alive wait)."""
         routes = self.routes
         timeout = routes.keep_alive_timeout if idle else routes.header_timeout
-        if self._timer is not None:
-            self._stop_waiting()
-        if timeout:
-            wheel = routes.deadlines()
-            slot = wheel.slot_of(asyncio.get_running_loop().time() + timeout)
+        if not timeout:
+            self._due = None
+            return
+        wheel = routes.deadlines()
+        due = wheel.now() + timeout
+        self._due, self._idle = due, idle
+        slot = self._slot
+        if slot is None or wheel.time_of(slot) > due:
+            if slot is not None:
+                wheel.discard(self, slot)
+            self._slot = slot = wheel.slot_of(due)
             wheel.add(self, slot)
-            self._timer = (slot, idle)
-
-    def _stop_waiting(self) -> None:
-        timer, self._timer = self._timer, None
-        if timer is not None:
-            self.routes.deadlines().discard(self, timer[0])
 
     def expired(self) -> None:
-        """A timeout passed: an idle connection is closed; one whose request head did not
-        come whole in time is answered 408 Request Timeout (RFC 9110 section 15.5.9) and
-        closed, or just closed while an earlier request is still being answered."""
-        timer, self._timer = self._timer, None
+        """The wheel's slot came: if the pending timeout fell, an idle connection is
+        closed; one whose request (head and body) did not come whole in time is answered
+        408 Request Timeout (RFC 9110 section 15.5.9) and closed, or just closed while an
+        earlier request is still being answered. A timeout that moved on waits again."""
+        self._slot = None
+        due = self._due
         transport = self._transport
-        if timer is None or transport is None or transport.is_closing():
+        if due is None or transport is None or transport.is_closing():
             return
+        wheel = self.routes.deadlines()
+        if wheel.now() < due:
+            self._slot = slot = wheel.slot_of(due)
+            wheel.add(self, slot)
+            return
+        self._due = None
         self._parser = None  # what else comes is not read as a request
-        if timer[1] or self._serving or self._requests or not transport.can_write_eof():
+        if self._idle or self._serving or self._requests or not transport.can_write_eof():
             transport.close()
             return
-        body = b"Request Timeout: the request head took too long"
+        body = b"Request Timeout: the request took too long to come whole"
         self._reply(HttpResponse(408, body, {"Content-Type": "text/plain"}), False)
         self._linger()
 
@@ -502,6 +537,7 @@ class HttpProtocol(asyncio.Protocol):
     # -- WebSocket -------------------------------------------------------------------------
 
     def _upgrade(self, rest: bytes) -> None:
+        self._due = None
         parser = self._parser
         assert parser is not None
         try:
@@ -538,9 +574,12 @@ class HttpProtocol(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         if error is not None or route is None:
-            self._reply(error or not_found(), False)
+            self._reply(error or not_found(), False, request)
             self.close()
             return
+        access_log = self.routes.access_log
+        if access_log is not None:
+            access_log(request, request.address, 101, 0)
         head = ["HTTP/1.1 101 Switching Protocols"]
         head.extend(f"{k}: {v}" for k, v in accept_headers(request, route.subprotocol(request)))
         deflation, agreement = route.deflation, None

@@ -126,6 +126,11 @@ class Route:
         """Close what this route serves (the host is shutting down)."""
 
 
+AccessLog = Callable[[HandshakeRequest | None, str, int, int], None]
+"""``access_log(request, address, status, size)``: an answer the native server wrote
+(``request`` is None when the bytes were no request it could read; ``size``: the body's)."""
+
+
 class ByteMeter:
     """Bytes written to clients' connections (the native server counts them when a table
     has one: metrics on)."""
@@ -181,6 +186,8 @@ class RouteTable:
     def __init__(self, routes: Iterable[Route] = ()) -> None:
         self.meter: ByteMeter | None = None
         """Counts the bytes the native server writes, when set (before serving)."""
+        self.access_log: AccessLog | None = None
+        """Called with each answer the native server writes, when set (access logs)."""
         self.header_timeout: float | None = HEADER_TIMEOUT
         """The native server's ``HEADER_TIMEOUT`` (None: none); set before serving."""
         self.keep_alive_timeout: float | None = KEEP_ALIVE_TIMEOUT

@@ -50,6 +50,14 @@ class TimerWheel(Generic[T]):
         self._resolution = resolution
         self._slots: dict[int, dict[T, None]] = {}
 
+    def now(self) -> float:
+        """The loop's time."""
+        return self._loop().time()
+
+    def time_of(self, slot: int) -> float:
+        """When ``slot`` comes (loop time)."""
+        return slot * self._resolution
+
     def slot_of(self, deadline: float) -> int:
         """The slot a deadline (loop time) falls in: its time is at or after the deadline."""
         return math.ceil(deadline / self._resolution)

@@ -14,6 +14,7 @@ import socket
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 from .deflate import MessageCompressor, SharedDeflater
 from .frames import SMALL_TEXT_HEADERS, Opcode, build_frame, compressed_frame, text_frame
@@ -92,6 +93,12 @@ class RawOutgoing(Outgoing):
         return self.data
 
 
+MESSAGES_PER_TURN: Final = 16
+"""WebSocket messages of one connection handled per loop turn at most: a client sending as
+fast as it can gets its share of the loop, no more (the native server reads frames in such
+turns; ``EngineSocket.serve_link`` pulls messages from other hosts' links in such turns)."""
+
+
 class WebSocketLink(ABC):
     """One accepted WebSocket as the Engine.IO socket sees it."""
 
@@ -119,9 +126,19 @@ class WebSocketLink(ABC):
     def buffered_amount(self) -> int:
         """Bytes accepted but not yet handed to the kernel."""
 
+    held: asyncio.Event | None = None
+    """Set while reading is held: what pulls messages (``receive``) waits for it first."""
+
     def hold_reading(self, held: bool) -> None:
         """Stop (True) or go on (False) reading the client's messages: backpressure while
-        the work of its earlier messages piles up. Links that cannot pause ignore it."""
+        the work of its earlier messages piles up. A link whose messages are pulled
+        (``receive``) is held by whoever pulls them, waiting on ``held``."""
+        if held:
+            if self.held is None:
+                self.held = asyncio.Event()
+        elif self.held is not None:
+            self.held.set()
+            self.held = None
 
     failure: str | None = None
     """Why receive() returned None, when the cause was an error (e.g. message too big)."""
