@@ -176,6 +176,22 @@ def looks_like_error() -> EventRejected:
     return EventRejected(Code.HANDLER_ERROR, "the handler returned a reserved value")
 
 
+def unencodable(exc: Exception, socket: Socket, event: str) -> EventRejected:
+    """A handler's result that the parser cannot encode: data nested deeper than the
+    encoder goes (JSON a client sent, read up to 1,024 levels deep, echoed back: orjson
+    writes 254 at most), or a value JSON has no form for. One line in the log, no
+    traceback: the value may well be the client's own."""
+    logger.warning(
+        "the ack of %r on %s could not be encoded (%s: %s): answered handler_error",
+        event,
+        socket,
+        type(exc).__name__,
+        exc,
+        extra=socket.log_extra,
+    )
+    return EventRejected(Code.HANDLER_ERROR, "the handler's result could not be encoded")
+
+
 def guarded(
     spec: HandlerSpec, bounds: Bounds, guard: Guard, *, first: bool
 ) -> tuple[Handler, bool]:

@@ -21,7 +21,7 @@ from ..transports.http import HandshakeRequest
 from ..transports.websocket import Outgoing
 from .broadcast import BroadcastOperator
 from .connection import Connection
-from .guard import failure, looks_like_error
+from .guard import failure, looks_like_error, unencodable
 from .limits import take_all
 
 if TYPE_CHECKING:
@@ -34,6 +34,9 @@ _NO_ROOMS: frozenset[str] = frozenset()
 _ONE_ACK_ARG = frozenset({str, int, float, bool, list, dict})  # ack_args(x) == [x], in one step
 # what the dispatch acks at once; a dict goes through _send_ack, which refuses the error key
 _PLAIN_ACK = frozenset({str, int, float, bool, list})
+_UNENCODABLE = (TypeError, ValueError, RecursionError)
+"""What encoding a result that JSON cannot write raises (too deep: orjson's TypeError, the
+standard library's RecursionError; NaN with a strict encoder: ValueError)."""
 _CONNECTED = State.CONNECTED  # a module constant: an Enum class attribute costs ~55 ns a read
 
 
@@ -515,8 +518,13 @@ class Socket:
                 if ack_id is None or type(result) not in _PLAIN_ACK:
                     self._answer(result, ack_id, event)
                 else:  # a plain result: its ack as _send_ack makes it, sooner
+                    try:
+                        parts = session.send_ack(ack_id, [result])
+                    except _UNENCODABLE as exc:
+                        self._reject(event, unencodable(exc, self, event), ack_id)
+                        return
                     engine = self._engine
-                    for part in session.send_ack(ack_id, [result]):
+                    for part in parts:
                         engine.send(part)
                 return
         args = data[1:]
@@ -676,7 +684,12 @@ class Socket:
             return
         engine = self._engine
         session = self._session
-        for part in session.send_ack(ack_id, args):
+        try:
+            parts = session.send_ack(ack_id, args)
+        except _UNENCODABLE as exc:
+            self._reject(event, unencodable(exc, self, event), ack_id)
+            return
+        for part in parts:
             engine.send(part)
         if not self.connected and session.answers is not None:  # answered after it left
             durability = self.nsp.server.durability
