@@ -2,8 +2,8 @@
 against ``roomcast chat`` run as a user runs it: on each store, with one worker and with
 ``--workers 2`` (the two users' pages then on different workers).
 
-Every test takes its screenshots; set ROOMCAST_SCREENSHOTS=docs/screenshots to keep them
-where the README shows them (docs/screenshots/chat-*.png), else they go to the test's
+The scenarios take screenshots on the way; with ROOMCAST_SCREENSHOTS=docs/screenshots they
+are kept where the README shows them (docs/screenshots/chat-*.png), else in the test's
 temporary folder.
 """
 
