@@ -283,8 +283,8 @@ async def test_a_message_whose_answer_was_lost_is_sent_once(
     await bob.get_by_role("button", name="# lobby").click()
     await expect(bob.locator("#messages li.pending")).to_have_count(0)  # sent, answered
     await send(ada, "and then")
-    for page in (ada, bob):
-        await expect(shown_texts(page)).to_have_text(["only once", "and then"])
+    for name, page in (("ada", ada), ("bob", bob)):
+        await expect(shown_texts(page), name).to_have_text(["only once", "and then"])
     assert errors == []
 
 

@@ -137,8 +137,8 @@ async def sent_offset(io: roomcast.Server, message: Message, *, page: int = 100)
             if message_id == message.id:
                 return entry.offset
             older = older or (message_id is not None and message_id < message.id)
-        if older or len(entries) < page:  # (a page read to its end: sends overtake)
-            return None
+        if older or len(entries) < page:  # (the page read to its end: a message sent at
+            return None  # the same moment may have come in the history just before it)
         cursor = entries[0].offset
 
 

@@ -25,6 +25,7 @@ const state = {
   notes: [],
   unreadNotes: 0,
   editing: null, // {id, back: "composer" | "button"}: the message edited in place
+  opening: null, // {room, early: [Message]}: a room asked for, its messages meanwhile
 };
 
 // ---------------------------------------------------------------- small helpers
@@ -256,9 +257,13 @@ function renderRooms() {
 
 async function openRoom(id) {
   $("side-error").textContent = "";
+  const opening = { room: id, early: [] };
+  state.opening = opening;
   const answer = await call("join-room", { room: id });
+  if (state.opening === opening) state.opening = null;
   if (isError(answer)) {
     $("side-error").textContent = errorText(answer);
+    opening.early.forEach(onMessage);
     return;
   }
   const room = answer.room;
@@ -278,6 +283,7 @@ async function openRoom(id) {
   $("send").disabled = false;
   $("sidebar").classList.remove("open");
   $("menu").setAttribute("aria-expanded", "false");
+  opening.early.forEach(onMessage); // sent while the history was read: shown once, by id
   renderRooms();
   renderOutbox();
   markRead();
@@ -358,6 +364,7 @@ async function loadOlder() {
 }
 
 function onMessage(message) {
+  if (message.room === state.opening?.room) return state.opening.early.push(message);
   const mine = state.user && message.author.id === state.user.id;
   if (message.room === state.current) {
     if (state.shown.has(message.id)) return; // already in the history page
