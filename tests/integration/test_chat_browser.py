@@ -1,7 +1,7 @@
 """The example chat (examples/chat) in real headless Chromium pages, driven by Playwright.
 
-The server runs as a subprocess, exactly as a user starts it. Chromium is Debian's
-(``.ci/ensure-chromium`` installs it); Playwright never downloads a browser here.
+The server runs as a subprocess, exactly as a user starts it; ``browser`` (tests/conftest.py)
+is Debian's Chromium.
 Set ROOMCAST_CHAT_SCREENSHOT=/tmp/chat.png to keep a picture of Alice's page.
 """
 
@@ -13,21 +13,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .support import ROOT, seconds
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.is_file():
-    pytest.skip(
-        "needs Debian's chromium at /usr/bin/chromium (run .ci/ensure-chromium)",
-        allow_module_level=True,
-    )
 try:
-    from playwright.async_api import Browser, Page, async_playwright, expect
+    from playwright.async_api import Browser, Page, expect
 except ImportError:
     pytest.skip(
         "needs Playwright for Python (.venv/bin/pip install playwright; no browser download)",
@@ -35,16 +29,6 @@ except ImportError:
     )
 
 SERVER = ROOT / "examples" / "chat" / "server.py"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WAIT = seconds(10.0)
 WAIT_MS = WAIT * 1000
 expect.set_options(timeout=WAIT_MS)
@@ -97,18 +81,6 @@ def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.kill()
             proc.wait()
     assert "Traceback" not in log.read_text(), log.read_text()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=WAIT_MS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 # ------------------------------------------------------------------------------- helpers

@@ -1,5 +1,5 @@
-"""The plain endpoints of ``examples/plain_ws.py`` in headless Chromium (Debian's, driven by
-Playwright; ``.ci/ensure-chromium`` installs it): a page served by the app opens
+"""The plain endpoints of ``examples/plain_ws.py`` in headless Chromium (``browser``, from
+tests/conftest.py: Debian's, driven by Playwright): a page served by the app opens
 ``new WebSocket(...)`` to ``/echo`` and ``/chat``, exchanges text and binary (with
 permessage-deflate, which Chromium offers and the example agrees to), and sees a broadcast
 sent from a second page."""
@@ -7,7 +7,6 @@ sent from a second page."""
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,28 +17,12 @@ import roomcast
 from roomcast.transports.http import HandshakeRequest, HttpResponse
 from roomcast.transports.routes import Route
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.is_file():
-    pytest.skip(
-        "needs Debian's chromium at /usr/bin/chromium (run .ci/ensure-chromium)",
-        allow_module_level=True,
-    )
 try:
-    from playwright.async_api import Browser, Page, async_playwright
+    from playwright.async_api import Browser, Page
 except ImportError:
     pytest.skip("needs Playwright for Python (no browser download)", allow_module_level=True)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "plain_ws.py"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WAIT_MS = WAIT * 1000
 PAGE = b"""<!doctype html>
 <html><head><meta charset="utf-8"><title>plain WebSocket</title></head>
@@ -85,18 +68,6 @@ def example_app() -> roomcast.Server:
     io: roomcast.Server = module.build()
     io.mount(PageRoute())
     return io
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=WAIT_MS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 async def open_page(browser: Browser, url: str, errors: list[str]) -> Page:

@@ -1,5 +1,6 @@
 """Fixtures of the chat service's tests: a server per test in an empty folder of its own,
-on each store (SQLite in the folder; PostgreSQL in a schema of its own)."""
+on each store (SQLite in the folder; PostgreSQL in a schema of its own). A test module
+runs its tests on several workers too by overriding ``worker_args``."""
 
 from __future__ import annotations
 
@@ -25,10 +26,19 @@ async def store_args(request: pytest.FixtureRequest) -> AsyncIterator[list[str]]
 
 
 @pytest.fixture
-async def server(tmp_path: Path, store_args: list[str]) -> AsyncIterator[ChatServer]:
+def worker_args() -> list[str]:
+    """The options that choose the worker processes (none: one)."""
+    return []
+
+
+@pytest.fixture
+async def server(
+    tmp_path: Path, store_args: list[str], worker_args: list[str]
+) -> AsyncIterator[ChatServer]:
     folder = tmp_path / "run"
     folder.mkdir()
-    chat = await ChatServer(folder, ["--notify-token", NOTIFY_TOKEN, *store_args]).start()
+    args = ["--notify-token", NOTIFY_TOKEN, *store_args, *worker_args]
+    chat = await ChatServer(folder, args).start()
     yield chat
     await chat.stop()
 

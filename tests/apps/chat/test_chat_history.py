@@ -1,11 +1,16 @@
-"""History: pages upwards through the room-history API, messages as they are now, and no
-gap or duplicate between the history and the live messages after it."""
+"""History: pages upwards through the room-history API, messages as they are now, no gap
+or duplicate between the history and the live messages after it, and a message sent again
+with its key kept once."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from .support import Api, Tabs, needs_node
+from roomcast.apps.chat.sqlite_storage import SqliteChatStorage
+from roomcast.apps.chat.storage import ChatStorage
+
+from .support import Api, ChatServer, Tabs, needs_node
 
 pytestmark = needs_node
 
@@ -89,3 +94,66 @@ async def test_a_dropped_connection_recovers_what_it_missed(api: Api, tabs: Tabs
     await tabs.event("bob", "message", id=after["id"])
     ids = [m["id"] for m in tabs.events("bob", "message")]
     assert ids == [s["id"] for s in sent] + [after["id"]]
+
+
+async def test_a_message_sent_again_with_its_key_is_kept_and_shown_once(
+    api: Api, tabs: Tabs
+) -> None:
+    ada = await api.signup("ada")
+    await tabs.open("ada", ada)
+    await tabs.open("ada-reloaded", ada)  # the page again, after its answer was lost
+    await tabs.open("bob", await api.signup("bob"))
+    room = (await tabs.ok("ada", "create-room", {"name": "lobby"}))["id"]
+    await tabs.ok("bob", "join-room", {"room": room})
+    once = {"room": room, "text": "once", "key": "3f2a9c"}
+    first = await tabs.ok("ada", "send-message", once)
+    again = await tabs.ok("ada-reloaded", "send-message", once)
+    assert again == first  # the same answer: id, offset, time
+    after = await tabs.ok("ada", "send-message", {"room": room, "text": "after"})
+    await tabs.event("bob", "message", id=after["id"])
+    assert [m["id"] for m in tabs.events("bob", "message")] == [first["id"], after["id"]]
+    history = (await tabs.ok("bob", "history", {"room": room}))["messages"]
+    assert [m["text"] for m in history] == ["once", "after"]
+
+    mine = await tabs.ok("bob", "send-message", {**once, "text": "bob's"})  # keys are per sender
+    assert mine["id"] not in (first["id"], after["id"])
+    refused = await tabs.call("bob", "send-message", {**once, "key": "not a key"})
+    assert refused["_rc_error"]["code"] == "validation_failed"
+
+
+async def test_a_keyed_message_stored_but_never_sent_is_sent_when_sent_again(
+    server: ChatServer, api: Api, tabs: Tabs
+) -> None:
+    """The server stopped between storing a message and broadcasting it: when the page
+    sends it again, it is broadcast then (once)."""
+    ada = await api.signup("ada")
+    await tabs.open("ada", ada)
+    await tabs.open("bob", await api.signup("bob"))
+    room = (await tabs.ok("ada", "create-room", {"name": "lobby"}))["id"]
+    await tabs.ok("bob", "join-room", {"room": room})
+    ada_id = (await tabs.ok("ada", "me"))["user"]["id"]
+    storage = storage_of(server)
+    try:
+        stored = await storage.post_message(room, ada_id, "stored", time.time(), key="k-9")
+    finally:
+        await storage.aclose()
+    assert stored is not None
+
+    sent = {"room": room, "text": "stored", "key": "k-9"}
+    answer = await tabs.ok("ada", "send-message", sent)
+    assert answer["id"] == stored.message.id
+    assert answer["offset"] is not None
+    await tabs.event("bob", "message", id=answer["id"])
+    assert await tabs.ok("ada", "send-message", sent) == answer  # and not broadcast again
+    after = await tabs.ok("ada", "send-message", {"room": room, "text": "after"})
+    await tabs.event("bob", "message", id=after["id"])
+    assert [m["id"] for m in tabs.events("bob", "message")] == [answer["id"], after["id"]]
+
+
+def storage_of(server: ChatServer) -> ChatStorage:
+    """The storage of a running server, opened beside it."""
+    if "--store" in server.args:
+        from roomcast.apps.chat.postgres_storage import PostgresChatStorage
+
+        return PostgresChatStorage(server.args[server.args.index("--store") + 1])
+    return SqliteChatStorage(server.folder / "roomcast-data" / "chat.db")

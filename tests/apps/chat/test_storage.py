@@ -4,14 +4,15 @@ PostgreSQL (the real server on 127.0.0.1:5432, a schema of its own per test)."""
 from __future__ import annotations
 
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from roomcast.apps.chat.sqlite_storage import SqliteChatStorage
-from roomcast.apps.chat.storage import ChatStorage, NameTaken, RoomKind, User
+from roomcast.apps.chat.sqlite_storage import MIGRATIONS, SqliteChatStorage
+from roomcast.apps.chat.storage import ChatStorage, Message, NameTaken, Posted, RoomKind, User
 
 from .support import POSTGRES, needs_postgres
 
@@ -110,17 +111,17 @@ async def test_unread_counts_follow_messages_edits_deletes_and_reads(
     ada = await storage.create_user("ada", "h")
     bob = await storage.create_user("bob", "h")
     room = await storage.create_room("lobby", RoomKind.PUBLIC, ada.id)
-    await storage.add_message(room.id, ada.id, "before bob", now=1.0)
+    await post(storage, room.id, ada.id, "before bob", now=1.0)
     await storage.add_member(room.id, bob.id)  # what came before counts as read
-    first = await storage.add_message(room.id, ada.id, "one", now=2.0)
-    second = await storage.add_message(room.id, ada.id, "two", now=3.0)
-    await storage.add_message(room.id, bob.id, "mine", now=4.0)
+    first = await post(storage, room.id, ada.id, "one", now=2.0)
+    second = await post(storage, room.id, ada.id, "two", now=3.0)
+    await post(storage, room.id, bob.id, "mine", now=4.0)
     assert first.author == User(ada.id, "ada")
     membership = await storage.membership(room.id, bob.id)
     assert membership is not None
     assert membership.unread == 0  # bob's own message moved his marker past them
     assert (await storage.membership(room.id, ada.id)).unread == 1  # type: ignore[union-attr]
-    third = await storage.add_message(room.id, ada.id, "three", now=5.0)
+    third = await post(storage, room.id, ada.id, "three", now=5.0)
     edited = await storage.edit_message(second.id, "two!", now=6.0)
     assert edited is not None
     assert (edited.text, edited.edited) == ("two!", 6.0)
@@ -157,12 +158,66 @@ async def test_the_data_outlives_the_connection(open_storage: Factory) -> None:
     await first.initialize()
     ada = await first.create_user("ada", "h")
     room = await first.create_room("lobby", RoomKind.PUBLIC, ada.id)
-    await first.add_message(room.id, ada.id, "kept", now=1.0)
+    kept = await post(first, room.id, ada.id, "kept", now=1.0)
     await first.aclose()
     again = open_storage()
     await again.initialize()  # the tables are there: nothing happens
     assert await again.user_by_name("ada") == ada
     assert [r.name for r in await again.public_rooms()] == ["lobby"]
+    assert await again.messages([kept.id]) == {kept.id: kept}
+
+
+async def test_a_keyed_message_is_stored_once_and_only_by_members(storage: ChatStorage) -> None:
+    ada = await storage.create_user("ada", "h")
+    bob = await storage.create_user("bob", "h")
+    room = await storage.create_room("lobby", RoomKind.PUBLIC, ada.id)
+    first = await storage.post_message(room.id, ada.id, "hi", now=1.0, key="k1")
+    assert first is not None
+    assert first.new
+    again = await storage.post_message(room.id, ada.id, "hi", now=2.0, key="k1")
+    assert again == Posted(first.message, new=False)  # nothing stored: the first one
+    assert await storage.post_message(room.id, bob.id, "hi", now=3.0, key="k1") is None
+    await storage.add_member(room.id, bob.id)
+    bobs = await storage.post_message(room.id, bob.id, "hi", now=4.0, key="k1")  # his own key
+    assert bobs is not None
+    assert bobs.new
+    unkeyed = [await post(storage, room.id, ada.id, "same", now=5.0) for _ in range(2)]
+    assert unkeyed[0].id != unkeyed[1].id  # without a key, each is stored
+    assert (await storage.membership(room.id, bob.id)).unread == 2  # type: ignore[union-attr]
+
+
+async def test_an_older_sqlite_file_gets_the_message_keys(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    with sqlite3.connect(path) as conn:  # a file made by the first version
+        conn.executescript(MIGRATIONS[0] + "PRAGMA user_version=1;")
+        conn.execute("INSERT INTO users (name, password, created) VALUES ('ada', 'h', 0)")
+        conn.execute("INSERT INTO rooms (name, kind, created_by) VALUES ('lobby', 'public', 1)")
+        conn.execute("INSERT INTO members (room_id, user_id) VALUES (1, 1)")
+        conn.execute(
+            "INSERT INTO messages (room_id, author_id, text, time) VALUES (1, 1, 'old', 0)"
+        )
+    conn.close()
+    storage = SqliteChatStorage(path)
+    try:
+        await storage.initialize()
+        assert [m.text for m in (await storage.messages([1])).values()] == ["old"]
+        first = await storage.post_message(1, 1, "new", now=1.0, key="k")
+        assert first is not None
+        assert await storage.post_message(1, 1, "new", now=2.0, key="k") == Posted(
+            first.message, new=False
+        )
+    finally:
+        await storage.aclose()
+
+
+async def post(
+    storage: ChatStorage, room_id: int, author_id: int, text: str, now: float
+) -> Message:
+    """Post a message of a member (no key)."""
+    posted = await storage.post_message(room_id, author_id, text, now)
+    assert posted is not None
+    assert posted.new
+    return posted.message
 
 
 async def test_a_keyed_notification_is_kept_once(storage: ChatStorage) -> None:

@@ -86,6 +86,7 @@ def create_server(config: ChatConfig) -> roomcast.Server:
         rate_limit=roomcast.RateLimit("50/s", burst=100),
         max_event_bytes=32_000,
         max_event_depth=8,
+        trusted_proxies=config.trusted_proxies,
     )
     storage = create_storage(config)
     accounts = Accounts(storage, config.secret, lifetime=config.token_lifetime)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import sys
 from collections.abc import Mapping
@@ -61,6 +62,12 @@ def add_parser(commands: Any, env: Mapping[str, str]) -> argparse.ArgumentParser
     option("--notify-token", metavar="TOKEN", default=_env(env, NOTIFY_TOKEN_ENV),
            help="the bearer token POST /api/notify requires "
                 f"[${NOTIFY_TOKEN_ENV}; default: made once, kept in DIR/notify-token]")  # fmt: skip
+    option("--trusted-proxies", metavar="LIST", default=_env(env, "ROOMCAST_TRUSTED_PROXIES"),
+           help="the reverse proxies in front (addresses or networks, comma-separated: "
+                "10.0.0.0/8,127.0.0.1) whose X-Forwarded-For names the client, so that the "
+                "limits per client address count clients, not the proxy "
+                "[$ROOMCAST_TRUSTED_PROXIES; default: none: X-Forwarded-For is ignored]"
+           )  # fmt: skip
     option("--workers", "-w", type=int, default=_env(env, "ROOMCAST_WORKERS", default="1"),
            help="worker processes [$ROOMCAST_WORKERS; default 1]")  # fmt: skip
     option("--redis", metavar="URL", default=_env(env, "ROOMCAST_REDIS"),
@@ -90,6 +97,11 @@ def run(args: argparse.Namespace) -> int:
     from ... import serve
     from .config import ChatConfig
 
+    try:
+        proxies = trusted_proxies(args.trusted_proxies)
+    except ValueError as exc:
+        print(f"roomcast: error: --trusted-proxies: {exc}", file=sys.stderr)
+        return 2
     config = ChatConfig.prepare(
         args.data,
         notify_token=args.notify_token,
@@ -97,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         store=args.store,
         redis=args.redis,
         redis_key=args.redis_key,
+        trusted_proxies=proxies,
     )
     try:
         asyncio.run(_initialize(create_storage(config)))
@@ -117,6 +130,14 @@ def run(args: argparse.Namespace) -> int:
         redis_key=args.redis_key,
     )
     return 0
+
+
+def trusted_proxies(value: str | None) -> tuple[str, ...]:
+    """The addresses and networks of a comma-separated list; ``ValueError`` names a bad one."""
+    proxies = tuple(part.strip() for part in (value or "").split(",") if part.strip())
+    for proxy in proxies:
+        ipaddress.ip_network(proxy, strict=False)
+    return proxies
 
 
 async def _initialize(storage: ChatStorage) -> None:

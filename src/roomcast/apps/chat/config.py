@@ -46,6 +46,9 @@ class ChatConfig:
     redis: str | None = None
     """The nodes' Redis: the rooms' event stream goes there (shared by every node)."""
     redis_key: str = "socket.io"
+    trusted_proxies: tuple[str, ...] = ()
+    """The reverse proxies (addresses, networks) whose ``X-Forwarded-For`` names the client:
+    the limits per client address count that one."""
     token_lifetime: float = 7 * 86400.0
     typing_ttl: float = 5.0
 
@@ -59,6 +62,7 @@ class ChatConfig:
         store: str | None = None,
         redis: str | None = None,
         redis_key: str = "socket.io",
+        trusted_proxies: tuple[str, ...] = (),
     ) -> ChatConfig:
         """Make the data folder and the secrets not given (before the workers start)."""
         folder = Path(data).resolve()
@@ -72,6 +76,7 @@ class ChatConfig:
             store=store,
             redis=redis,
             redis_key=redis_key,
+            trusted_proxies=trusted_proxies,
         )
 
     @property

@@ -6,6 +6,7 @@ Events raise ``roomcast.EventRejected(code, message)``; HTTP answers
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -18,11 +19,19 @@ UNAUTHORIZED: Final = "unauthorized"
 NAME_TAKEN: Final = "name_taken"
 BAD_CREDENTIALS: Final = "bad_credentials"
 VALIDATION_FAILED: Final = "validation_failed"
+RATE_LIMITED: Final = "rate_limited"
 
 
-def http_error(status: int, code: str, message: str, details: Any = None) -> roomcast.HttpResponse:
+def http_error(
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> roomcast.HttpResponse:
     error = {"_rc_error": {"code": code, "message": message, "details": details}}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return roomcast.json_response(error, status, headers)
 
 

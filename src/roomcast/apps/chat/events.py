@@ -38,6 +38,7 @@ from .rooms import (
     history_page,
     online,
     room_key,
+    sent_offset,
     session_key,
     user_key,
 )
@@ -255,13 +256,24 @@ class ChatEvents:
         )
 
     async def send_message(self, socket: roomcast.Socket, new: NewMessage) -> dict[str, Any]:
-        """Store, then broadcast ``message`` to the room; acked with its id and offset."""
+        """Store, then broadcast ``message`` to the room; acked with its id and offset.
+
+        A message sent again with its key is answered as the first time, and not stored
+        or broadcast again (unless the first broadcast never happened: the server stopped
+        in between)."""
         user = user_of(socket)
         text = _text(new.text)
-        await self._membership(new.room, user)
-        message = await self.storage.add_message(new.room, user.id, text, time.time())
-        await self.typing.update(new.room, user, False)
-        offset = await self.io.to(room_key(new.room)).emit("message", message_json(message))
+        posted = await self.storage.post_message(new.room, user.id, text, time.time(), key=new.key)
+        if posted is None:
+            await self._membership(new.room, user)  # not_found, or forbidden
+            raise forbidden("not a member of this room")
+        message = posted.message
+        offset = None if posted.new else await sent_offset(self.io, message)
+        if offset is None and not message.deleted:
+            await self.typing.update(message.room_id, user, False)
+            offset = await self.io.to(room_key(message.room_id)).emit(
+                "message", message_json(message)
+            )
         return {"id": message.id, "offset": offset, "time": message_json(message)["time"]}
 
     async def edit_message(self, socket: roomcast.Socket, edit: MessageEdit) -> dict[str, Any]:

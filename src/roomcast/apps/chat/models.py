@@ -21,6 +21,7 @@ RoomName = Annotated[
 ]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
 Id = Annotated[int, Field(ge=1)]
+Key = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
 class Strict(BaseModel):
@@ -72,6 +73,9 @@ class HistoryRequest(Strict):
 class NewMessage(Strict):
     room: Id
     text: Text
+    key: Key | None = None
+    """The sender's name for this message: sent again with the same key (after a lost
+    answer), it is stored and broadcast once."""
 
 
 class MessageEdit(Strict):

@@ -1,13 +1,17 @@
 """``ChatStorage`` in PostgreSQL (``roomcast chat --store postgresql://...``), with asyncpg.
 
 The same tables as the SQLite storage; every call is one transaction on a pooled
-connection. Query parameters of the URL that are not connection options become server
-settings (``?search_path=chat`` puts the tables in schema ``chat``). Names are unique
+connection, and sending a message (the busiest call) one statement: one round trip to the
+server. Connections go back to the pool as they are (the service changes no session
+setting, so asyncpg's reset query would be one more round trip for nothing). Query
+parameters of the URL that are not connection options become server settings
+(``?search_path=chat`` puts the tables in schema ``chat``). Names are unique
 case-insensitively (a unique index on ``lower(name)``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final, TypeVar
 
@@ -24,6 +28,7 @@ from .storage import (
     Message,
     NameTaken,
     Notification,
+    Posted,
     Room,
     RoomKind,
     User,
@@ -81,6 +86,9 @@ CREATE TABLE IF NOT EXISTS notifications (
     key TEXT UNIQUE
 );
 CREATE INDEX IF NOT EXISTS notifications_by_user ON notifications (user_id, id);
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS key TEXT;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_key ON messages (author_id, key)
+    WHERE key IS NOT NULL;
 """
 _LOCK: Final = 0x726F6F6D63617374  # an advisory lock: one process makes the tables
 
@@ -91,6 +99,25 @@ FROM rooms r
 _MESSAGE: Final = """
 SELECT m.id, m.room_id, m.author_id, u.name, m.text, m.time, m.edited, m.deleted
 FROM messages m JOIN users u ON u.id = m.author_id
+"""
+_POST: Final = """
+WITH member AS (
+    SELECT 1 FROM members WHERE room_id = $1 AND user_id = $2
+), inserted AS (
+    INSERT INTO messages (room_id, author_id, text, time, key)
+    SELECT $1, $2, $3, $4, $5 FROM member
+    ON CONFLICT (author_id, key) WHERE key IS NOT NULL DO NOTHING
+    RETURNING id, room_id, author_id, text, time, edited, deleted
+), marked AS (
+    UPDATE members SET last_read = inserted.id FROM inserted
+    WHERE members.room_id = $1 AND members.user_id = $2
+)
+SELECT i.id, i.room_id, i.author_id, u.name, i.text, i.time, i.edited, i.deleted, TRUE
+FROM inserted i JOIN users u ON u.id = i.author_id
+UNION ALL
+SELECT m.id, m.room_id, m.author_id, u.name, m.text, m.time, m.edited, m.deleted, FALSE
+FROM messages m JOIN users u ON u.id = m.author_id
+WHERE m.author_id = $2 AND m.key = $5::text
 """
 _NOTIFICATION: Final = "SELECT id, user_id, title, body, url, time, read FROM notifications"
 _UNREAD: Final = """
@@ -118,6 +145,7 @@ class PostgresChatStorage(ChatStorage):
         self.dsn = dsn
         self.max_connections = max_connections
         self._pool: Any = None
+        self._opening = asyncio.Lock()
 
     async def initialize(self) -> None:
         """Make the tables (once, whichever process comes first)."""
@@ -129,13 +157,26 @@ class PostgresChatStorage(ChatStorage):
         finally:
             await conn.close()
 
+    async def _connections(self) -> Any:
+        """The pool (asyncpg.Pool), made on first use."""
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self.dsn, min_size=1, max_size=self.max_connections, reset=_keep_as_is
+                )
+        return self._pool
+
     async def _run(self, work: Callable[[Connection], Awaitable[_T]]) -> _T:
-        if self._pool is None:
-            self._pool = await asyncpg.create_pool(
-                self.dsn, min_size=1, max_size=self.max_connections
-            )
-        async with self._pool.acquire() as conn, conn.transaction():
+        pool = self._pool or await self._connections()
+        async with pool.acquire() as conn, conn.transaction():
             return await work(conn)
+
+    async def _fetch(self, query: str, *args: object) -> list[Any]:
+        """The rows of one statement (a transaction by itself: no BEGIN, no COMMIT)."""
+        pool = self._pool or await self._connections()
+        async with pool.acquire() as conn:
+            rows: list[Any] = await conn.fetch(query, *args)
+            return rows
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None
@@ -310,25 +351,18 @@ class PostgresChatStorage(ChatStorage):
 
     # -- messages
 
-    async def add_message(self, room_id: int, author_id: int, text: str, now: float) -> Message:
-        async def work(conn: Connection) -> Message:
-            message_id = await conn.fetchval(
-                "INSERT INTO messages (room_id, author_id, text, time) "
-                "VALUES ($1, $2, $3, $4) RETURNING id",
-                room_id,
-                author_id,
-                text,
-                now,
+    async def post_message(
+        self, room_id: int, author_id: int, text: str, now: float, *, key: str | None = None
+    ) -> Posted | None:
+        rows = await self._fetch(_POST, room_id, author_id, text, now, key)
+        if not rows and key is not None:
+            # the same key sent at the same moment: the other statement stored it (this one
+            # waited for it, but reads what was there when it started)
+            rows = await self._fetch(
+                _MESSAGE + " WHERE m.author_id = $1 AND m.key = $2", author_id, key
             )
-            await conn.execute(
-                "UPDATE members SET last_read = $1 WHERE room_id = $2 AND user_id = $3",
-                message_id,
-                room_id,
-                author_id,
-            )
-            return _message(await conn.fetchrow(_MESSAGE + " WHERE m.id = $1", message_id))
-
-        return await self._run(work)
+            return Posted(_message(rows[0]), new=False) if rows else None
+        return Posted(_message(rows[0]), new=bool(rows[0][8])) if rows else None
 
     async def messages(self, ids: Iterable[int]) -> dict[int, Message]:
         wanted = sorted(set(ids))
@@ -441,6 +475,10 @@ class PostgresChatStorage(ChatStorage):
             return await _unread_notifications(conn, user_id)
 
         return await self._run(work)
+
+
+async def _keep_as_is(conn: Connection) -> None:
+    """A connection given back to the pool needs no reset (see the module's docstring)."""
 
 
 async def _user(conn: Connection, where: str, value: object) -> User | None:

@@ -14,7 +14,7 @@ from typing import Any
 import roomcast
 
 from .models import message_json
-from .storage import ChatStorage, User
+from .storage import ChatStorage, Message, User
 
 
 def room_key(room_id: int) -> str:
@@ -99,6 +99,7 @@ async def history_page(
     as the live ``message`` events), the content is the storage's.
     """
     found: list[tuple[str, int]] = []  # (offset, message id), newest first
+    seen: set[int] = set()
     cursor, more = before, True
     operator = io.in_(room_key(room_id))
     while more and len(found) < limit:
@@ -107,7 +108,8 @@ async def history_page(
         for entry in reversed(entries):
             cursor = entry.offset
             message_id = _message_id(entry)
-            if message_id is not None:
+            if message_id is not None and message_id not in seen:  # a message shown once
+                seen.add(message_id)
                 found.append((entry.offset, message_id))
                 if len(found) == limit:
                     break
@@ -120,6 +122,24 @@ async def history_page(
         if message_id in rows and rows[message_id].room_id == room_id
     ]
     return {"messages": messages, "before": cursor if more else None, "more": more}
+
+
+async def sent_offset(io: roomcast.Server, message: Message, *, page: int = 100) -> str | None:
+    """The offset of the ``message`` event of a stored message, looked for in the room's
+    history from the newest, down to older messages; None when it was never sent."""
+    operator = io.in_(room_key(message.room_id))
+    cursor: str | None = None
+    while True:
+        entries = await operator.history(limit=page, before=cursor)
+        older = False
+        for entry in reversed(entries):
+            message_id = _message_id(entry)
+            if message_id == message.id:
+                return entry.offset
+            older = older or (message_id is not None and message_id < message.id)
+        if older or len(entries) < page:  # (the page read to its end: a message sent at
+            return None  # the same moment may have come in the history just before it)
+        cursor = entries[0].offset
 
 
 def _message_id(entry: roomcast.HistoryEntry) -> int | None:

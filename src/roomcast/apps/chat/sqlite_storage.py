@@ -21,6 +21,7 @@ from .storage import (
     Message,
     NameTaken,
     Notification,
+    Posted,
     Room,
     RoomKind,
     User,
@@ -29,7 +30,6 @@ from .storage import (
 
 _T = TypeVar("_T")
 
-SCHEMA_VERSION: Final = 1
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -77,6 +77,13 @@ CREATE TABLE IF NOT EXISTS notifications (
 );
 CREATE INDEX IF NOT EXISTS notifications_by_user ON notifications (user_id, id);
 """
+MIGRATIONS: Final = (
+    _SCHEMA,  # to version 1
+    # 2: the senders' keys of messages (a message sent again is stored once)
+    "ALTER TABLE messages ADD COLUMN key TEXT;"
+    "CREATE UNIQUE INDEX messages_by_key ON messages (author_id, key) WHERE key IS NOT NULL;",
+)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 _UNREAD: Final = """
 SELECT count(*) FROM messages
@@ -133,9 +140,11 @@ class SqliteChatStorage(ChatStorage):
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA synchronous=NORMAL")
-        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version < SCHEMA_VERSION:
+            steps = "".join(MIGRATIONS[version:])
             conn.executescript(
-                f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
+                f"BEGIN IMMEDIATE;{steps}PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
             )
         return conn
 
@@ -329,19 +338,29 @@ class SqliteChatStorage(ChatStorage):
 
     # -- messages
 
-    async def add_message(self, room_id: int, author_id: int, text: str, now: float) -> Message:
-        def work(conn: sqlite3.Connection) -> Message:
+    async def post_message(
+        self, room_id: int, author_id: int, text: str, now: float, *, key: str | None = None
+    ) -> Posted | None:
+        def work(conn: sqlite3.Connection) -> Posted | None:
+            if key is not None:  # (the transaction holds the write lock: no other sender)
+                row = conn.execute(
+                    _MESSAGE + " WHERE m.author_id = ? AND m.key = ?", (author_id, key)
+                ).fetchone()
+                if row is not None:
+                    return Posted(_message(row), new=False)
             cursor = conn.execute(
-                "INSERT INTO messages (room_id, author_id, text, time) VALUES (?, ?, ?, ?)",
-                (room_id, author_id, text, now),
+                "INSERT INTO messages (room_id, author_id, text, time, key) "
+                "SELECT ?, ?, ?, ?, ? FROM members WHERE room_id = ? AND user_id = ?",
+                (room_id, author_id, text, now, key, room_id, author_id),
             )
-            assert cursor.lastrowid is not None
+            if cursor.rowcount != 1 or cursor.lastrowid is None:
+                return None  # not a member
             conn.execute(
                 "UPDATE members SET last_read = ? WHERE room_id = ? AND user_id = ?",
                 (cursor.lastrowid, room_id, author_id),
             )
             row = conn.execute(_MESSAGE + " WHERE m.id = ?", (cursor.lastrowid,)).fetchone()
-            return _message(row)
+            return Posted(_message(row), new=True)
 
         return await self._run(work)
 

@@ -74,6 +74,16 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class Posted:
+    """What ``post_message`` did."""
+
+    message: Message
+    new: bool
+    """False: the author had sent this key already, and ``message`` is the message stored
+    then (nothing was stored now)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Notification:
     id: int
     user_id: int
@@ -166,8 +176,14 @@ class ChatStorage(ABC):
     # -- messages
 
     @abstractmethod
-    async def add_message(self, room_id: int, author_id: int, text: str, now: float) -> Message:
-        """Store a message; the author has read everything up to it."""
+    async def post_message(
+        self, room_id: int, author_id: int, text: str, now: float, *, key: str | None = None
+    ) -> Posted | None:
+        """Store a message of a member of the room, who has read everything up to it: one
+        transaction (with PostgreSQL, one statement). None when ``author_id`` is not a
+        member. A ``key`` (the sender's name for the message) makes a send idempotent: when
+        the author sent that key before, nothing is stored and the message stored then is
+        returned (``new`` false)."""
 
     @abstractmethod
     async def messages(self, ids: Iterable[int]) -> dict[int, Message]:

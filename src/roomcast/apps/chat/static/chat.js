@@ -24,6 +24,8 @@ const state = {
   lastTypingSent: 0,
   notes: [],
   unreadNotes: 0,
+  editing: null, // {id, back: "composer" | "button"}: the message edited in place
+  opening: null, // {room, early: [Message]}: a room asked for, its messages meanwhile
 };
 
 // ---------------------------------------------------------------- small helpers
@@ -142,7 +144,8 @@ function start() {
   $("login").hidden = true;
   $("app").hidden = false;
   setConnection("connecting");
-  const socket = io({ auth: (cb) => cb({ token: state.token }) });
+  // WebSocket first (one connection, held by one worker), long-polling when it fails
+  const socket = io({ auth: (cb) => cb({ token: state.token }), transports: ["websocket", "polling"], tryAllTransports: true });
   state.socket = socket;
   socket.on("connect", async () => {
     setConnection("live");
@@ -162,10 +165,12 @@ function start() {
   socket.on("message", onMessage);
   socket.on("message-edited", (message) => {
     const li = state.shown.get(message.id);
-    if (li) li.replaceWith(renderMessage(message));
+    if (li && state.editing?.id === message.id) li._message = message; // shown when the editor closes
+    else if (li) li.replaceWith(renderMessage(message));
   });
-  socket.on("message-deleted", ({ id, room }) => {
+  socket.on("message-deleted", ({ id }) => {
     const li = state.shown.get(id);
+    if (state.editing?.id === id) state.editing = null;
     if (li) li.replaceWith(renderMessage({ ...li._message, text: "", deleted: true }));
   });
   socket.on("typing", onTyping);
@@ -252,9 +257,13 @@ function renderRooms() {
 
 async function openRoom(id) {
   $("side-error").textContent = "";
+  const opening = { room: id, early: [] };
+  state.opening = opening;
   const answer = await call("join-room", { room: id });
+  if (state.opening === opening) state.opening = null;
   if (isError(answer)) {
     $("side-error").textContent = errorText(answer);
+    opening.early.forEach(onMessage);
     return;
   }
   const room = answer.room;
@@ -262,6 +271,7 @@ async function openRoom(id) {
   state.current = room.id;
   sessionStorage.setItem("room", String(room.id));
   state.shown.clear();
+  state.editing = null;
   clearTyping();
   $("messages").replaceChildren();
   showPage(answer.history, { older: false });
@@ -273,6 +283,7 @@ async function openRoom(id) {
   $("send").disabled = false;
   $("sidebar").classList.remove("open");
   $("menu").setAttribute("aria-expanded", "false");
+  opening.early.forEach(onMessage); // sent while the history was read: shown once, by id
   renderRooms();
   renderOutbox();
   markRead();
@@ -283,6 +294,7 @@ function closeRoom() {
   state.current = null;
   sessionStorage.removeItem("room");
   state.shown.clear();
+  state.editing = null;
   $("messages").replaceChildren();
   $("title").textContent = "roomcast chat";
   $("online").textContent = "";
@@ -308,7 +320,7 @@ function renderMessage(message) {
     message.edited && !message.deleted ? el("span", { text: "(edited)" }) : null);
   if (mine && !message.deleted) {
     meta.append(el("span", { class: "actions" },
-      el("button", { type: "button", text: "edit", "aria-label": "edit this message", onclick: () => editMessage(message) }),
+      el("button", { type: "button", text: "edit", "aria-label": "edit this message", onclick: () => startEdit(message.id, "button") }),
       el("button", { type: "button", text: "delete", "aria-label": "delete this message", onclick: () => deleteMessage(message) })));
   }
   const text = el("div", { class: "text" });
@@ -352,6 +364,7 @@ async function loadOlder() {
 }
 
 function onMessage(message) {
+  if (message.room === state.opening?.room) return state.opening.early.push(message);
   const mine = state.user && message.author.id === state.user.id;
   if (message.room === state.current) {
     if (state.shown.has(message.id)) return; // already in the history page
@@ -378,11 +391,80 @@ function markRead() {
   call("mark-read", { room: state.current, id: newest });
 }
 
-async function editMessage(message) {
-  const text = window.prompt("Edit the message", state.shown.get(message.id)?._message.text ?? message.text);
-  if (text === null || !text.trim()) return;
-  const answer = await call("edit-message", { id: message.id, text });
-  if (isError(answer)) window.alert(errorText(answer));
+// Editing in place: the message's text becomes a text box; Enter saves (Shift+Enter: a new
+// line), Escape cancels, and the focus goes back where it came from (the message's edit
+// button, or the composer for Arrow Up).
+function startEdit(id, back) {
+  const li = state.shown.get(id);
+  if (!li || li._message.deleted) return;
+  if (state.editing) endEdit();
+  const box = el("textarea", { class: "edit-text", rows: "1", maxlength: "4000", "aria-label": "Edit the message" });
+  box.value = li._message.text;
+  const error = el("p", { class: "error", role: "alert" });
+  const form = el("form", { class: "edit" }, box,
+    el("div", { class: "edit-actions" },
+      el("span", { class: "hint", text: "Enter to save, Escape to cancel" }),
+      el("button", { type: "button", text: "Cancel", onclick: () => endEdit() }),
+      el("button", { type: "submit", text: "Save" })),
+    error);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    saveEdit(id, box.value, error);
+  });
+  box.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      endEdit();
+    }
+  });
+  box.addEventListener("input", () => fitHeight(box));
+  state.editing = { id, back };
+  li.classList.add("editing");
+  li.querySelector(".text").replaceWith(form);
+  fitHeight(box);
+  box.focus();
+  box.setSelectionRange(box.value.length, box.value.length);
+}
+
+// Close the editor: the message shown as it is now (`message`, when the server answered).
+function endEdit(message) {
+  const editing = state.editing;
+  if (!editing) return;
+  state.editing = null;
+  const li = state.shown.get(editing.id);
+  if (!li) return;
+  const fresh = renderMessage(message ?? li._message);
+  li.replaceWith(fresh);
+  if (editing.back === "composer") $("text").focus();
+  else fresh.querySelector(".actions button")?.focus();
+}
+
+async function saveEdit(id, text, error) {
+  const li = state.shown.get(id);
+  if (!li) return;
+  if (text.trim() === li._message.text) return endEdit();
+  if (!text.trim()) {
+    error.textContent = "a message cannot be empty (delete it instead)";
+    return;
+  }
+  const answer = await call("edit-message", { id, text });
+  if (state.editing?.id !== id) return; // closed meanwhile
+  if (isError(answer)) error.textContent = errorText(answer);
+  else endEdit(answer);
+}
+
+function lastOwnMessage() {
+  const mine = [...state.shown.values()].filter((li) => li._message.author.id === state.user?.id && !li._message.deleted);
+  return mine.length ? mine.reduce((a, b) => (a._message.id > b._message.id ? a : b))._message.id : null;
+}
+
+function fitHeight(box) {
+  box.style.height = "auto";
+  box.style.height = `${box.scrollHeight}px`;
 }
 
 async function deleteMessage(message) {
@@ -394,7 +476,13 @@ async function deleteMessage(message) {
 // ---------------------------------------------------------------- sending, and the outbox
 
 // Messages written while offline wait in localStorage, shown greyed, and go out in order
-// once the connection is live again.
+// once the connection is live again. Each has a key made here: a message sent again (its
+// answer was lost with the connection) is stored once, the server knowing the key.
+function newKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16)); // (randomUUID needs https)
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 function outbox() {
   return JSON.parse(localStorage.getItem("outbox") || "[]");
 }
@@ -421,14 +509,19 @@ async function flushOutbox() {
   flushing = true;
   try {
     let items = outbox();
+    if (items.some((item) => !item.key)) {
+      items = items.map((item) => (item.key ? item : { ...item, key: newKey() }));
+      saveOutbox(items);
+    }
     while (items.length && state.socket?.connected) {
-      const answer = await call("send-message", items[0]);
+      const item = items[0];
+      const answer = await call("send-message", item);
       if (isError(answer) && ["offline", "timeout"].includes(answer._rc_error.code)) break;
       if (isError(answer) && answer._rc_error.code === "rate_limited") {
         await new Promise((resolve) => setTimeout(resolve, 1000 * (answer._rc_error.details?.retry_after ?? 1)));
         continue;
       }
-      items = outbox().slice(1);
+      items = outbox().filter((other) => other.key !== item.key);
       saveOutbox(items);
     }
   } finally {
@@ -441,16 +534,19 @@ async function send(text) {
   const room = state.current;
   if (room === null || !text.trim()) return;
   stopTyping();
-  if (!state.socket?.connected) {
-    saveOutbox([...outbox(), { room, text }]);
+  const item = { room, text, key: newKey() };
+  if (!state.socket?.connected || outbox().length) { // after those waiting, in order
+    saveOutbox([...outbox(), item]);
     renderOutbox();
+    if (state.socket?.connected) flushOutbox();
     return;
   }
-  const answer = await call("send-message", { room, text });
+  const answer = await call("send-message", item);
   if (isError(answer)) {
     if (["offline", "timeout"].includes(answer._rc_error.code)) {
-      saveOutbox([...outbox(), { room, text }]);
+      saveOutbox([...outbox(), item]);
       renderOutbox();
+      if (state.socket?.connected) flushOutbox(); // timed out, still connected: try again
     } else {
       window.alert(errorText(answer));
     }
@@ -593,6 +689,9 @@ $("text").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
     $("composer").requestSubmit();
+  } else if (event.key === "ArrowUp" && !$("text").value && lastOwnMessage() !== null) {
+    event.preventDefault(); // like other chats: edit one's last message
+    startEdit(lastOwnMessage(), "composer");
   }
 });
 $("text").addEventListener("input", onInput);
