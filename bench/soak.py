@@ -72,7 +72,7 @@ WAIT = 20.0  # seconds any one step of a cycle may take
 def serve(trace: bool) -> None:
     """The server process: prints its port, serves until its stdin closes."""
     import roomcast
-    from roomcast.transports.native import _target  # the URL cache, to watch it fill
+    from roomcast.transports.native import _cached_target  # the URL cache, to watch it fill
 
     if trace:
         tracemalloc.start(12)
@@ -93,7 +93,7 @@ def serve(trace: bool) -> None:
             "engine_sessions": len(io.engine.sockets),
             "sockets": len(io.of("/").sockets),
             "rooms": len(io.of("/").adapter.rooms),
-            "url_cache": _target.cache_info().currsize,
+            "url_cache": _cached_target.cache_info().currsize,
         }
         if request.query.get("collect") == "1":
             gc.collect()

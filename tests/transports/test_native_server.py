@@ -30,6 +30,7 @@ from websockets.frames import Frame
 from websockets.frames import Opcode as WsOpcode
 
 import roomcast
+from roomcast.transports.native import _cached_target, _target
 
 FACTOR = float(os.environ.get("ROOMCAST_TEST_TIMEOUT_FACTOR", "1"))
 
@@ -1152,3 +1153,26 @@ async def test_close_reason_with_invalid_utf8_is_1007(serve: Serve, raw: Connect
 
     assert await ws.close_code() == 1007
     await assert_serves_another(served)
+
+
+def test_urls_with_a_cache_buster_do_not_fill_the_url_cache() -> None:
+    """socket.io-client's polling URLs carry a new ``t=`` each time: parsed, not cached
+    (the cache would only fill with URLs never seen again); the same URL again is."""
+    _cached_target.cache_clear()
+    busted = b"/socket.io/?EIO=4&transport=polling&t=PZq1&sid=abc"
+    assert _target(busted) == (
+        "/socket.io/",
+        (("EIO", "4"), ("transport", "polling"), ("t", "PZq1"), ("sid", "abc")),
+    )
+    assert _cached_target.cache_info().currsize == 0
+    steady = b"/socket.io/?EIO=4&transport=polling&sid=abc"
+    assert (
+        _target(steady)
+        == _target(steady)
+        == (
+            "/socket.io/",
+            (("EIO", "4"), ("transport", "polling"), ("sid", "abc")),
+        )
+    )
+    info = _cached_target.cache_info()
+    assert (info.currsize, info.hits) == (1, 1)

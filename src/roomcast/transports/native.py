@@ -756,10 +756,22 @@ def _head(status: int, headers: tuple[tuple[str, str], ...], keep_alive: bool) -
     return ("\r\n".join(lines) + "\r\n").encode("latin-1")
 
 
-@functools.lru_cache(maxsize=4096)
-def _target(url: bytes) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """A request target's path and query pairs, parsed once per distinct URL (a polling
-    client sends the same one with every request)."""
+def _parse_target(url: bytes) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A request target's path and query pairs."""
     parsed = httptools.parse_url(url)
     query = (parsed.query or b"").decode("latin-1")
     return parsed.path.decode("latin-1"), tuple(parse_qsl(query, keep_blank_values=True))
+
+
+_cached_target = functools.lru_cache(maxsize=4096)(_parse_target)
+"""Parsed once per distinct URL: a polling client that sends the same one with every
+request (roomcast's client, most non-browser clients) is served from here."""
+
+
+def _target(url: bytes) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A request target's path and query pairs. A URL with a cache-buster (``&t=``, which
+    socket.io-client's long-polling sends, new each time) is never seen again: it is parsed
+    without filling the cache with it."""
+    if b"&t=" in url:
+        return _parse_target(url)
+    return _cached_target(url)
