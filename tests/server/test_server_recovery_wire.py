@@ -77,15 +77,11 @@ def event_of(frame: str | bytes) -> list[Any]:
     return data
 
 
-async def test_events_broadcast_while_the_store_is_read_come_once_after_the_missed_ones(
-    serve: Serve, net: Net
-) -> None:
-    store = PausedReads()
-    gone = Gone()
-    io = build(store, gone)
-    listener = await serve(io)
-    url = f"http://127.0.0.1:{listener.port}"
-
+async def seen_then_gone(
+    io: roomcast.Server, gone: Gone, net: Net, url: str
+) -> tuple[str, str, str | None]:
+    """A client joins "room", gets one broadcast and leaves: its sid, pid and the offset it
+    saw (what a recovering CONNECT presents)."""
     first = await net.websocket(url)
     await first.send("40")
     answer = json.loads((await first.recv_text())[2:])
@@ -96,6 +92,19 @@ async def test_events_broadcast_while_the_store_is_read_come_once_after_the_miss
     assert event_of(await first.recv()) == ["m", "seen", offset]
     await first.aclose()
     await gone.wait(sid)
+    return sid, pid, offset
+
+
+async def test_events_broadcast_while_the_store_is_read_come_once_after_the_missed_ones(
+    serve: Serve, net: Net
+) -> None:
+    store = PausedReads()
+    gone = Gone()
+    io = build(store, gone)
+    listener = await serve(io)
+    url = f"http://127.0.0.1:{listener.port}"
+
+    sid, pid, offset = await seen_then_gone(io, gone, net, url)
 
     missed = [await io.to("room").emit("m", f"missed {i}") for i in range(3)]
     again = await net.websocket(url)
@@ -179,16 +188,7 @@ async def test_a_broadcast_replayed_then_delivered_live_comes_once(serve: Serve,
     listener = await serve(io)
     url = f"http://127.0.0.1:{listener.port}"
 
-    first = await net.websocket(url)
-    await first.send("40")
-    answer = json.loads((await first.recv_text())[2:])
-    sid, pid = answer["sid"], answer["pid"]
-    await first.send('420["join","room"]')
-    assert await first.recv_text() == "430[]"
-    offset = await io.to("room").emit("m", "seen")
-    assert event_of(await first.recv()) == ["m", "seen", offset]
-    await first.aclose()
-    await gone.wait(sid)
+    sid, pid, offset = await seen_then_gone(io, gone, net, url)
 
     # written to the store by "another worker", its live copy still on the bus
     elsewhere = await store.append("/", ["m", "elsewhere"], rooms=["room"])
