@@ -189,6 +189,17 @@ def make_server(target: AppTarget) -> AnyServer:
     return server
 
 
+def has_own_metrics(io: AnyServer) -> bool:
+    """Whether the app made its own ``Metrics`` (the metrics extra is not imported to
+    find out: an app that has none did not import it)."""
+    module = sys.modules.get("roomcast.observe.metrics")
+    return (
+        module is not None
+        and isinstance(io, Server)
+        and any(isinstance(service, module.Metrics) for service in io.services)
+    )
+
+
 def namespaces_of(io: Server) -> list[Namespace]:
     """Every namespace of ``io``, the parents of dynamic ones included."""
     return io.namespaces()

@@ -36,7 +36,7 @@ from ..adapters.memory import MemoryAdapter
 from ..exceptions import RoomcastError
 from ..server import Server
 from ..transports.routes import HEADER_TIMEOUT, KEEP_ALIVE_TIMEOUT
-from .options import AppTarget, ServeOptions, load_target
+from .options import AppTarget, ServeOptions, has_own_metrics, load_target
 from .routing import new_node_id, worker_socket
 from .worker import NodePlan, WorkerSockets, run_hub, run_worker
 
@@ -508,7 +508,7 @@ def describe(target: AppTarget, options: ServeOptions) -> tuple[str, str, str, s
     else:
         store = "the app's"
     tls = "off" if options.certfile is None else f"on ({options.certfile})"
-    if io is not None and any(type(s).__name__ == "Metrics" for s in io.services):
+    if io is not None and has_own_metrics(io):
         metrics = "the app's"
     elif options.metrics_port is not None:
         metrics = f"port {options.metrics_port}"

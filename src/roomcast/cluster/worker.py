@@ -27,7 +27,14 @@ from ..observe.logs import access_log
 from ..server import Server
 from ..server.hosting import drain
 from ..transports.native import HttpProtocol
-from .options import AnyServer, AppTarget, ServeOptions, make_server, namespaces_of
+from .options import (
+    AnyServer,
+    AppTarget,
+    ServeOptions,
+    has_own_metrics,
+    make_server,
+    namespaces_of,
+)
 from .routing import Registry, Router
 
 if TYPE_CHECKING:
@@ -173,11 +180,10 @@ async def _serve(
 async def _observe(io: Server, options: ServeOptions) -> None:
     """Metrics as ``--metrics`` says (unless the app made its own), then start what is
     served beside the app (metrics on their own port: shared by the workers)."""
-    if options.metrics != "off":
+    if options.metrics != "off" and not has_own_metrics(io):
         from ..observe.metrics import Metrics  # the metrics extra, only when asked for
 
-        if not any(isinstance(service, Metrics) for service in io.services):
-            Metrics(io, port=options.metrics_port, host=options.host)
+        Metrics(io, port=options.metrics_port, host=options.host)
     for service in io.services:
         if hasattr(service, "reuse_port"):  # a port of its own, shared by the workers
             service.reuse_port = True

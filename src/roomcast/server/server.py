@@ -235,18 +235,21 @@ class Server(Hosting):
                 name = "/" + name
             nsp = self._namespaces.get(name)
             if nsp is None:
-                nsp = self._namespaces[name] = Namespace(self, name)
-                if self.watcher is not None:
-                    self.watcher.namespace_created(nsp)
+                nsp = self._namespaces[name] = self._new_namespace(name)
             return nsp
         for matcher, parent in self._parents:
             if matcher is name:
                 return parent
-        parent = Namespace(self, f"<dynamic {getattr(name, 'pattern', name)!s}>")
+        parent = self._new_namespace(f"<dynamic {getattr(name, 'pattern', name)!s}>")
         self._parents.append((name, parent))
-        if self.watcher is not None:
-            self.watcher.namespace_created(parent)
         return parent
+
+    def _new_namespace(self, name: str, parent: Namespace | None = None) -> Namespace:
+        """A namespace made now (its watcher, if any, is told)."""
+        nsp = Namespace(self, name, parent)
+        if self.watcher is not None:
+            self.watcher.namespace_created(nsp)
+        return nsp
 
     def is_parent(self, nsp: Namespace) -> bool:
         return any(parent is nsp for _, parent in self._parents)
@@ -270,9 +273,7 @@ class Server(Hosting):
             if matched:
                 nsp = self._namespaces.get(name)  # created meanwhile?
                 if nsp is None:
-                    nsp = self._namespaces[name] = Namespace(self, name, parent)
-                    if self.watcher is not None:
-                        self.watcher.namespace_created(nsp)
+                    nsp = self._namespaces[name] = self._new_namespace(name, parent)
                 return nsp
         return None
 
