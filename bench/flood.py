@@ -293,17 +293,28 @@ async def measure(args: argparse.Namespace, port: int, server_pid: int) -> dict[
         "during": phase(peers, t2, t3),
         "flooder_events_per_s": round(report["written"] / args.seconds),
         "flooder_cut_after_s": report["cut_after"],
+        **server_figures(server_pid, waited, rss_before, rss_peak),
+    }
+    close_all(peers)
+    return result
+
+
+def server_figures(pid: int, waited: float, rss_before: int, rss_peak: int) -> dict[str, Any]:
+    """How long the server waited for a CPU, and its RSS before, at the peak and now."""
+    return {
         "server_waited_for_a_cpu_s": round(waited, 2),
         "server_rss_mib": {
             "before": round(rss_before / 1024, 1),
             "peak": round(rss_peak / 1024, 1),
-            "after": round(rss_kib(server_pid) / 1024, 1),
+            "after": round(rss_kib(pid) / 1024, 1),
         },
     }
+
+
+def close_all(peers: list[Peer]) -> None:
     for peer in peers:
         assert peer.transport is not None
         peer.transport.abort()
-    return result
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ import sys
 import time
 from typing import Any
 
-from flood import ROOM, open_peer, phase, rss_kib, run_delay
+from flood import ROOM, close_all, open_peer, phase, rss_kib, run_delay, server_figures
 
 
 def storm(port: int, clients: int, hold: float) -> None:
@@ -111,16 +111,9 @@ async def measure(args: argparse.Namespace, port: int, server_pid: int) -> dict[
         "storm": report,
         "before": phase(peers, t0, t1),
         "during": phase(peers, t2, t3),
-        "server_waited_for_a_cpu_s": round(waited, 2),
-        "server_rss_mib": {
-            "before": round(rss_before / 1024, 1),
-            "peak": round(rss_peak / 1024, 1),
-            "after": round(rss_kib(server_pid) / 1024, 1),
-        },
+        **server_figures(server_pid, waited, rss_before, rss_peak),
     }
-    for peer in peers:
-        assert peer.transport is not None
-        peer.transport.abort()
+    close_all(peers)
     return result
 
 
